@@ -1,0 +1,1 @@
+"""Global source-balancing stages."""

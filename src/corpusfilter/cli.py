@@ -1,0 +1,149 @@
+"""The `corpusfilter` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from corpusfilter import __version__
+from corpusfilter.core.errors import CorpusFilterError, RemovalAlarm
+
+log = logging.getLogger("corpusfilter")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from corpusfilter.engines.local import LocalEngine
+    from corpusfilter.report.summary import print_summary
+
+    settings = {}
+    if args.score_all:
+        settings["record_scores"] = "all"
+    if args.engine == "ray":
+        from corpusfilter.engines import ray_engine  # noqa: F401  (raises a clear error)
+
+        return ray_engine.run_cli(args, settings)
+    engine = LocalEngine(args.pipeline, workers=args.workers, batch_size=args.batch_size,
+                         progress=None if not args.no_progress else False, **settings)
+    engine.run(args.inputs, args.output, overwrite=args.overwrite)
+    if not args.quiet:
+        print_summary(args.output)
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from corpusfilter.verify import verify
+
+    rep = verify(args.output)
+    print(f"input documents:   {rep.input_docs:,}")
+    print(f"kept (data/):      {rep.kept_docs:,}")
+    print(f"removed (ledger):  {rep.removed_docs:,}")
+    if rep.copies:
+        print(f"up-sampled copies: {rep.copies:,}")
+    print(f"modified rows:     {rep.modified_rows:,}")
+    if rep.ok:
+        print("OK: every input document is kept or removed exactly once")
+        return 0
+    for p in rep.problems:
+        print(f"VIOLATION: {p}")
+    return 1
+
+
+def _cmd_stages(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from corpusfilter.core import registry
+    from corpusfilter.core.config import recipe_names
+
+    console = Console()
+    for name in registry.names():
+        if args.name and name not in args.name:
+            continue
+        cls = registry.get(name)
+        console.print(f"[bold]{name}[/bold]@{cls.version}  [dim]({cls.kind})[/dim]")
+        console.print(f"  {registry.summary_of(cls)}", highlight=False)
+        for p in registry.params_of(cls):
+            default = "required" if p.required else repr(p.default)
+            console.print(f"    [cyan]{p.name}[/cyan] = {default}  [dim]{p.doc}[/dim]",
+                          highlight=False)
+        console.print()
+    console.print(f"recipes: {', '.join(recipe_names())}")
+    console.print("every stage entry also takes: name (label in the ledger), max_removal_rate")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="corpusfilter",
+                                description="Clean and filter text corpora, with an audit log.")
+    p.add_argument("--version", action="version", version=f"corpusfilter {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a pipeline over Parquet shards")
+    r.add_argument("pipeline", help="a pipeline YAML file or a built-in recipe name (default)")
+    r.add_argument("inputs", nargs="+", help="Parquet files, directories or globs")
+    r.add_argument("-o", "--output", required=True, help="output directory")
+    r.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    r.add_argument("--batch-size", type=int, default=1000, help="documents per batch")
+    r.add_argument("--engine", choices=["local", "ray"], default="local")
+    r.add_argument("--address", default=None, help="Ray cluster address (engine ray)")
+    r.add_argument("--score-all", action="store_true",
+                   help="write every filter's scores for every document to OUT/scores/")
+    r.add_argument("--overwrite", action="store_true", help="delete OUT first")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("-q", "--quiet", action="store_true", help="no summary at the end")
+    r.set_defaults(func=_cmd_run)
+
+    v = sub.add_parser("verify", help="check that a finished run lost nothing")
+    v.add_argument("output", help="the run's output directory")
+    v.set_defaults(func=_cmd_verify)
+
+    s = sub.add_parser("stages", help="list registered stages, their parameters and defaults")
+    s.add_argument("name", nargs="*", help="only these stages")
+    s.set_defaults(func=_cmd_stages)
+
+    for hook in _EXTRA_COMMANDS:
+        hook(sub)
+    return p
+
+
+# Other modules (report, inspect, whatif) add their sub-commands here.
+_EXTRA_COMMANDS: list = []
+
+
+def _load_extra_commands() -> None:
+    import importlib
+
+    for mod in ("corpusfilter.report.cli",):
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+            continue
+        _EXTRA_COMMANDS.append(m.add_commands)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _load_extra_commands()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args) or 0)
+    except RemovalAlarm as e:
+        print(f"corpusfilter: stopped: {e}", file=sys.stderr)
+        return 3
+    except CorpusFilterError as e:
+        print(f"corpusfilter: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        out = getattr(args, "output", None)
+        hint = f"; rerun the same command to resume {out}" if out and Path(out).exists() else ""
+        print(f"corpusfilter: interrupted{hint}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

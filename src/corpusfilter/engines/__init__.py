@@ -1,0 +1,1 @@
+"""Engines that run a pipeline over shards: local (process pool), ray."""

@@ -1,0 +1,433 @@
+"""The local engine: a process pool over Parquet shards, with shard-level resume.
+
+Layout of an output directory::
+
+    OUT/data/<shard>.parquet      kept documents (all input columns + annotations)
+    OUT/ledger/<shard>.parquet    one row per removed / modified document per stage
+    OUT/scores/<shard>.parquet    every filter's scores (only with record_scores: all)
+    OUT/stats.json                counters and timings
+    OUT/run.json                  resolved config, versions, inputs, status
+    OUT/_work/                    per segment and shard results while the run is going
+
+Every unit of work (one segment of one shard) writes its files atomically and then a `.done`
+marker; a rerun skips units with a marker, so a crash at any moment neither loses nor redoes a
+finished shard. `_work/` is removed once the final files are in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import multiprocessing as mp
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
+
+from corpusfilter import __version__
+from corpusfilter.core.config import PipelineConfig, load_config
+from corpusfilter.core.errors import CorpusFilterError, InputError
+from corpusfilter.core.ledger import Stats, empty_ledger
+from corpusfilter.core.pipeline import Pipeline, Segment, check_alarm, first_duplicate
+from corpusfilter.core.stage import Collected
+from corpusfilter.io.shards import (
+    Shard,
+    expand_inputs,
+    open_shard,
+    read_shard_batches,
+    shard_keys,
+    write_json_atomic,
+    write_parquet_atomic,
+    write_text_atomic,
+)
+
+log = logging.getLogger("corpusfilter")
+
+WORK = "_work"
+
+
+@dataclass
+class UnitResult:
+    key: str
+    segment: int
+    stats: dict[str, Any]
+    rows_in: int
+    rows_out: int
+
+
+# -- worker side ------------------------------------------------------------------------------
+
+_worker_pipeline: Pipeline | None = None
+_worker_plans: dict[int, Any] = {}
+
+
+def _init_worker(config: dict[str, Any]) -> None:
+    global _worker_pipeline
+    _worker_pipeline = Pipeline(PipelineConfig(**config))
+    _worker_plans.clear()
+
+
+def _plan_path(out: Path, seg: int) -> Path:
+    return out / WORK / f"plan-{seg}.pkl"
+
+
+def _unit_dir(out: Path, seg: int) -> Path:
+    return out / WORK / f"seg-{seg}"
+
+
+def _run_unit(seg_index: int, shard: Shard, out: Path, batch_size: int,
+              facets: list[str]) -> UnitResult:
+    """Run one segment on one shard and write its results (called in a worker)."""
+    pipeline = _worker_pipeline
+    assert pipeline is not None
+    seg: Segment = pipeline.segments[seg_index]
+    plans: dict[int, Any] = {}
+    if seg.head is not None:
+        idx = pipeline.stages.index(seg.head)
+        if idx not in _worker_plans:
+            with open(_plan_path(out, seg_index - 1), "rb") as f:
+                _worker_plans[idx] = pickle.load(f)
+        plans[idx] = _worker_plans[idx]
+    udir = _unit_dir(out, seg_index)
+    if seg_index == 0:
+        src, name = shard.path, shard.key
+    else:
+        src, name = _unit_dir(out, seg_index - 1) / f"{shard.key}.kept.parquet", shard.key
+    batches = read_shard_batches(src, batch_size, name=name if seg_index == 0 else shard.key)
+    id_hashes: list[np.ndarray] = []
+    if seg_index == 0:
+        batches = _checked(batches, pipeline, shard, id_hashes)
+    result = pipeline.process_segment(seg, batches, shard.key, plans, facets)
+    kept = result.kept
+    rows_in = int(result.stats.data["input"]["docs"]) if seg_index == 0 else -1
+    write_parquet_atomic(kept, udir / f"{shard.key}.kept.parquet")
+    write_parquet_atomic(result.ledger, udir / f"{shard.key}.ledger.parquet")
+    if result.collected is not None:
+        write_parquet_atomic(result.collected, udir / f"{shard.key}.collect.parquet")
+    if result.scores is not None:
+        write_parquet_atomic(result.scores, udir / f"{shard.key}.scores.parquet")
+    if seg_index == 0:
+        hashes = np.concatenate(id_hashes) if id_hashes else np.zeros(0, np.uint64)
+        np.save(udir / f"{shard.key}.idh.tmp.npy", hashes)
+        os.replace(udir / f"{shard.key}.idh.tmp.npy", udir / f"{shard.key}.idh.npy")
+    stats = result.stats.data
+    write_json_atomic(stats, udir / f"{shard.key}.stats.json")
+    write_text_atomic("", udir / f"{shard.key}.done")
+    return UnitResult(shard.key, seg_index, stats, rows_in, kept.num_rows)
+
+
+def _checked(batches: Iterator[pa.RecordBatch], pipeline: Pipeline, shard: Shard,
+             id_hashes: list[np.ndarray]) -> Iterator[pa.RecordBatch]:
+    """Check the schema on the first batch; hash ids on the way (cross-shard uniqueness)."""
+    first = True
+    for b in batches:
+        if first:
+            pipeline.check_schema(b.schema, shard.key)
+            first = False
+        ids = b.column(pipeline.columns.id).cast(pa.string()).to_pylist()
+        id_hashes.append(np.fromiter((xxhash.xxh64_intdigest(str(v).encode()) for v in ids),
+                                     dtype=np.uint64, count=len(ids)))
+        yield b
+
+
+# -- driver side ------------------------------------------------------------------------------
+
+class LocalEngine:
+    """Runs a pipeline over Parquet shards with a process pool, resumable per shard."""
+
+    def __init__(self, pipeline_spec: str | Path | dict[str, Any] | PipelineConfig,
+                 workers: int = 1, batch_size: int = 1000, progress: bool | None = None,
+                 **settings: Any):
+        self.config = load_config(pipeline_spec)
+        for k, v in settings.items():
+            if v is not None:
+                setattr(self.config, k, v)
+        self.pipeline = Pipeline(self.config)  # validates every stage up front
+        self.workers = max(1, int(workers))
+        self.batch_size = int(batch_size)
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        if self.batch_size < 1:
+            raise CorpusFilterError("--batch-size must be at least 1")
+
+    def run(self, inputs: Sequence[str | Path], out: str | Path,
+            overwrite: bool = False) -> dict[str, Any]:
+        out = Path(out)
+        shards = shard_keys(expand_inputs(inputs))
+        rows = {s.key: open_shard(s.path, str(s.path)).metadata.num_rows for s in shards}
+        fingerprint = self._fingerprint(shards)
+        self._prepare_out(out, fingerprint, overwrite)
+        run_json = out / "run.json"
+        if run_json.exists() and json.loads(run_json.read_text()).get("status") == "complete":
+            log.info("%s already holds a complete run of this pipeline; nothing to do", out)
+            return json.loads((out / "stats.json").read_text())
+        schema = open_shard(shards[0].path).schema_arrow if shards else pa.schema([])
+        facets = self.pipeline.facets_for(schema)
+        t0 = time.perf_counter()
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        stats = Stats()
+        stats.data["input"]["shards"] = len(shards)
+        with _Progress(self.progress, sum(rows.values()), len(shards),
+                       len(self.pipeline.segments)) as bar:
+            for seg in self.pipeline.segments:
+                bar.start_segment(seg, rows)
+                self._run_segment(seg, shards, out, facets, stats, bar)
+                if seg.index == 0:
+                    self._check_ids_unique(shards, out)
+                if seg.tail is not None:
+                    self._make_plan(seg, shards, out)
+        stats = self._finalize(shards, out, facets, fingerprint, started,
+                               time.perf_counter() - t0)
+        return stats
+
+    # -- pieces -------------------------------------------------------------------------
+
+    def _fingerprint(self, shards: list[Shard]) -> str:
+        inputs = [[s.key, str(s.path.resolve()), s.path.stat().st_size] for s in shards]
+        blob = json.dumps([self.config.fingerprint(), inputs], sort_keys=True)
+        return xxhash.xxh64_hexdigest(blob.encode())
+
+    def _prepare_out(self, out: Path, fingerprint: str, overwrite: bool) -> None:
+        manifest = out / WORK / "manifest.json"
+        run_json = out / "run.json"
+        if overwrite and out.exists():
+            shutil.rmtree(out)
+        if out.exists() and any(out.iterdir()):
+            previous = None
+            if manifest.exists():
+                previous = json.loads(manifest.read_text()).get("fingerprint")
+            elif run_json.exists():
+                previous = json.loads(run_json.read_text()).get("fingerprint")
+            if previous is None:
+                raise CorpusFilterError(f"output directory {out} is not empty and holds no "
+                                        f"corpusfilter run; choose another or pass --overwrite")
+            if previous != fingerprint:
+                raise CorpusFilterError(f"output directory {out} holds a run of a different "
+                                        f"pipeline or input; choose another directory or pass "
+                                        f"--overwrite to start again")
+            if manifest.exists():
+                log.info("resuming the run in %s", out)
+        (out / WORK).mkdir(parents=True, exist_ok=True)
+        if not manifest.exists():
+            write_json_atomic({"fingerprint": fingerprint}, manifest)
+
+    def _run_segment(self, seg: Segment, shards: list[Shard], out: Path, facets: list[str],
+                     stats: Stats, bar: _Progress) -> None:
+        udir = _unit_dir(out, seg.index)
+        udir.mkdir(parents=True, exist_ok=True)
+        todo = []
+        for s in shards:
+            if (udir / f"{s.key}.done").exists():
+                part = Stats(json.loads((udir / f"{s.key}.stats.json").read_text()))
+                stats.merge(part)
+                bar.shard_done(s.key, skipped=True)
+            else:
+                todo.append(s)
+        check_alarm(stats, self.pipeline)
+
+        def finished(r: UnitResult) -> None:
+            stats.merge(Stats(r.stats))
+            bar.shard_done(r.key)
+            check_alarm(stats, self.pipeline)
+
+        cfg = self.config.to_dict()
+        if self.workers == 1 or len(todo) <= 1:
+            _init_worker(cfg)
+            for s in todo:
+                finished(_run_unit(seg.index, s, out, self.batch_size, facets))
+            return
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(todo)), mp_context=ctx,
+                                 initializer=_init_worker, initargs=(cfg,)) as pool:
+            pending: set[Future[UnitResult]] = {
+                pool.submit(_run_unit, seg.index, s, out, self.batch_size, facets) for s in todo}
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        finished(fut.result())
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+
+    def _check_ids_unique(self, shards: list[Shard], out: Path) -> None:
+        udir = _unit_dir(out, 0)
+        hashes = [np.load(udir / f"{s.key}.idh.npy") for s in shards]
+        if not hashes:
+            return
+        allh = np.concatenate(hashes)
+        uniq, counts = np.unique(allh, return_counts=True)
+        dup_h = uniq[counts > 1]
+        if len(dup_h) == 0:
+            return
+        col = self.pipeline.columns.id
+        involved = [s for s, h in zip(shards, hashes, strict=True) if np.isin(h, dup_h).any()]
+        ids = [pq.read_table(s.path, columns=[col])[col].cast(pa.string()) for s in involved]
+        dupe = first_duplicate(pa.chunked_array([c for a in ids for c in a.chunks],
+                                                type=pa.string()))
+        if dupe is None:
+            return  # a 64-bit hash collision between different ids: not a duplicate
+        where = [s.key for s, a in zip(involved, ids, strict=True)
+                 if dupe in set(a.to_pylist())]
+        raise InputError(f"document id {dupe!r} occurs more than once (shards: "
+                         f"{', '.join(where)}); ids must be unique across the input for the "
+                         f"ledger to account for every document", shard=where[0])
+
+    def _make_plan(self, seg: Segment, shards: list[Shard], out: Path) -> None:
+        path = _plan_path(out, seg.index)
+        if path.exists():
+            return
+        udir = _unit_dir(out, seg.index)
+        files = [str(udir / f"{s.key}.collect.parquet") for s in shards
+                 if (udir / f"{s.key}.collect.parquet").exists()]
+        t0 = time.perf_counter()
+        plan = self.pipeline.make_plan(seg, Collected(paths=files))
+        log.info("planned %s in %.1fs", seg.tail.label if seg.tail else "?",
+                 time.perf_counter() - t0)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(plan, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+
+    def _finalize(self, shards: list[Shard], out: Path, facets: list[str], fingerprint: str,
+                  started: str, seconds: float) -> dict[str, Any]:
+        last = len(self.pipeline.segments) - 1
+        stats = Stats()
+        stats.data["input"]["shards"] = len(shards)
+        out_docs = out_chars = 0
+        record_scores = self.config.record_scores == "all"
+        for s in shards:
+            ledgers, scores = [], []
+            for seg in self.pipeline.segments:
+                udir = _unit_dir(out, seg.index)
+                stats.merge(Stats(json.loads((udir / f"{s.key}.stats.json").read_text())))
+                ledgers.append(pq.read_table(udir / f"{s.key}.ledger.parquet"))
+                sp = udir / f"{s.key}.scores.parquet"
+                if sp.exists():
+                    scores.append(pq.read_table(sp))
+            kept_path = _unit_dir(out, last) / f"{s.key}.kept.parquet"
+            _copy_atomic(kept_path, out / "data" / f"{s.key}.parquet")
+            meta = pq.ParquetFile(kept_path).metadata
+            out_docs += meta.num_rows
+            if meta.num_rows:
+                col = pq.read_table(kept_path, columns=[self.config.text_column])
+                out_chars += int(pa.compute.sum(pa.compute.utf8_length(col[0])).as_py() or 0)
+            ledger = pa.concat_tables(ledgers, promote_options="default") if ledgers \
+                else empty_ledger(facets)
+            write_parquet_atomic(ledger, out / "ledger" / f"{s.key}.parquet")
+            if record_scores:
+                write_parquet_atomic(pa.concat_tables(scores) if scores else pa.table({}),
+                                     out / "scores" / f"{s.key}.parquet")
+        stats.data["output"] = {"docs": out_docs, "chars": out_chars}
+        stats.data["wall_seconds"] = round(seconds, 3)
+        write_json_atomic(stats.data, out / "stats.json")
+        import pyarrow
+
+        run = {
+            "status": "complete",
+            "fingerprint": fingerprint,
+            "corpusfilter": __version__,
+            "pyarrow": pyarrow.__version__,
+            "python": sys.version.split()[0],
+            "engine": "local",
+            "workers": self.workers,
+            "batch_size": self.batch_size,
+            "started": started,
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "config_source": self.config.source,
+            "config": self.config.to_dict(),
+            "stages": self.pipeline.describe(),
+            "facets": facets,
+            "inputs": [{"shard": s.key, "path": str(s.path)} for s in shards],
+        }
+        write_json_atomic(run, out / "run.json")
+        shutil.rmtree(out / WORK, ignore_errors=True)
+        return stats.data
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+class _Progress:
+    """A rich progress bar (documents, shards, rate, ETA) on a terminal; log lines otherwise."""
+
+    def __init__(self, enabled: bool, total_docs: int, total_shards: int, segments: int):
+        self.enabled = enabled
+        self.total_docs = total_docs
+        self.total_shards = total_shards
+        self.segments = segments
+        self._rows: dict[str, int] = {}
+        self._bar: Any = None
+        self._task: Any = None
+        self._done = 0
+        self._t0 = time.perf_counter()
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("docs · {task.fields[shards]}"),
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                transient=False)
+            self._bar.__enter__()
+        return self
+
+    def start_segment(self, seg: Segment, rows: dict[str, int]) -> None:
+        self._rows = rows
+        self._done = 0
+        self._t0 = time.perf_counter()
+        names = [s.label for s in ([seg.head] if seg.head else []) + seg.body]
+        if seg.tail is not None:
+            names.append(f"{seg.tail.label} (collect)")
+        desc = f"phase {seg.index + 1}/{self.segments}: {', '.join(names) or 'read'}"
+        if self._bar is not None:
+            self._task = self._bar.add_task(desc, total=self.total_docs, shards="0 shards",
+                                            rate="")
+        else:
+            log.info("%s", desc)
+
+    def shard_done(self, key: str, skipped: bool = False) -> None:
+        self._done += 1
+        n = self._rows.get(key, 0)
+        elapsed = max(time.perf_counter() - self._t0, 1e-9)
+        if self._bar is not None:
+            task = self._bar.tasks[-1]
+            done_docs = task.completed + n
+            self._bar.update(self._task, advance=n,
+                             shards=f"{self._done}/{self.total_shards} shards",
+                             rate=f"{done_docs / elapsed:,.0f} docs/s")
+        else:
+            log.info("  shard %s %s (%d/%d)", key, "already done" if skipped else "done",
+                     self._done, self.total_shards)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+Callback = Callable[[UnitResult], None]

@@ -1,0 +1,1 @@
+"""Batch-local filters and transforms; every module here registers its stages on import."""

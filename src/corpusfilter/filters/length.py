@@ -1,0 +1,57 @@
+"""`doc_length`: bounds on a document's length in characters and words.
+
+Not from one paper: every pipeline has such a guard (C4 and Gopher both bound length, see
+`gopher_quality` for the word-count rule with the Gopher defaults). Words here are
+whitespace-separated tokens; use `gopher_quality` for script-aware word counts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.compute as pc
+
+from corpusfilter.core.docs import Docs
+from corpusfilter.core.registry import register
+from corpusfilter.core.stage import Filter, Rule
+
+
+@register
+class DocLength(Filter):
+    """Remove documents that are too short or too long.
+
+    Default: remove only empty documents (`min_chars` 1); set the other bounds as needed.
+    Reasons: ``doc_length.min_chars``, ``.max_chars``, ``.min_words``, ``.max_words``.
+
+    Args:
+        min_chars: remove documents with fewer characters (None: off).
+        max_chars: remove documents with more characters (None: off).
+        min_words: remove documents with fewer whitespace-separated words (None: off).
+        max_words: remove documents with more whitespace-separated words (None: off).
+    """
+
+    name = "doc_length"
+    version = 1
+
+    def __init__(self, min_chars: int | None = 1, max_chars: int | None = None,
+                 min_words: int | None = None, max_words: int | None = None):
+        for k, v in (("min_chars", min_chars), ("max_chars", max_chars),
+                     ("min_words", min_words), ("max_words", max_words)):
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+                raise ValueError(f"{k} must be a non-negative integer or null, got {v!r}")
+        self.min_chars, self.max_chars = min_chars, max_chars
+        self.min_words, self.max_words = min_words, max_words
+
+    def score(self, docs: Docs) -> dict[str, np.ndarray]:
+        scores = {"chars": docs.text_chars.astype(np.float64)}
+        if self.min_words is not None or self.max_words is not None:
+            words = pc.list_value_length(pc.utf8_split_whitespace(docs.text))
+            scores["words"] = words.to_numpy(zero_copy_only=False).astype(np.float64)
+        return scores
+
+    def rules(self, docs: Docs) -> list[Rule]:
+        return [
+            Rule("min_chars", "chars", min=self.min_chars),
+            Rule("max_chars", "chars", max=self.max_chars),
+            Rule("min_words", "words", min=self.min_words),
+            Rule("max_words", "words", max=self.max_words),
+        ]

@@ -1,0 +1,1 @@
+"""Parquet shards in and out: input expansion, validated reads, atomic writes."""

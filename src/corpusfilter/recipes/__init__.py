@@ -1,0 +1,1 @@
+"""Built-in pipeline recipes (YAML files named by `corpusfilter run RECIPE`)."""

@@ -1,0 +1,111 @@
+"""`corpusfilter verify`: conservation check of a finished run.
+
+Every input document must be either in ``OUT/data`` (exactly once) or have exactly one
+``removed`` row in ``OUT/ledger`` — never both, never neither, and nothing may appear that
+was not in the input. Up-sampled copies (``epoch`` > 0, id ``<id>#<epoch>``) are checked
+against their original.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from corpusfilter.core.errors import CorpusFilterError
+
+
+@dataclass
+class VerifyReport:
+    input_docs: int = 0
+    kept_docs: int = 0
+    removed_docs: int = 0
+    copies: int = 0
+    modified_rows: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _ids(paths: list[Path], column: str, filter_expr: pc.Expression | None = None) -> pa.Array:
+    if not paths:
+        return pa.array([], pa.string())
+    dataset = ds.dataset([str(p) for p in paths], format="parquet")
+    if column not in dataset.schema.names:
+        return pa.array([], pa.string())
+    t = dataset.to_table(columns=[column], filter=filter_expr)
+    return t[column].cast(pa.string()).combine_chunks() if t.num_rows else pa.array([],
+                                                                                   pa.string())
+
+
+def verify(out: str | Path, max_examples: int = 5) -> VerifyReport:
+    out = Path(out)
+    run_path = out / "run.json"
+    if not run_path.exists():
+        raise CorpusFilterError(f"{out} holds no finished run (no run.json); run the pipeline "
+                                f"first, or rerun it to finish an interrupted run")
+    run = json.loads(run_path.read_text())
+    id_col = run["config"]["id_column"]
+    rep = VerifyReport()
+    inputs = [Path(i["path"]) for i in run["inputs"]]
+    missing = [str(p) for p in inputs if not p.exists()]
+    if missing:
+        raise CorpusFilterError(f"input shard(s) of this run no longer exist: "
+                                f"{', '.join(missing[:5])}")
+    input_ids = pa.chunked_array([pq.read_table(p, columns=[id_col])[id_col].cast(pa.string())
+                                  for p in inputs], type=pa.string()).combine_chunks()
+    rep.input_docs = len(input_ids)
+    data_files = sorted((out / "data").glob("*.parquet"))
+    ledger_files = sorted((out / "ledger").glob("*.parquet"))
+    has_epoch = bool(data_files) and "epoch" in pq.read_schema(data_files[0]).names
+    if has_epoch:
+        kept = _ids(data_files, id_col, pc.field("epoch") == 0)
+        copies = _ids(data_files, id_col, pc.field("epoch") > 0)
+        rep.copies = len(copies)
+        base = pc.replace_substring_regex(copies, r"#\d+$", "")
+        orphan = pc.invert(pc.is_in(base, value_set=kept))
+        if pc.any(orphan).as_py():
+            ex = copies.filter(orphan)[:max_examples].to_pylist()
+            rep.problems.append(f"up-sampled copies without their original in the output: {ex}")
+    else:
+        kept = _ids(data_files, id_col)
+    removed = _ids(ledger_files, "doc_id", pc.field("action") == "removed")
+    rep.modified_rows = len(_ids(ledger_files, "doc_id", pc.field("action") == "modified"))
+    rep.kept_docs, rep.removed_docs = len(kept), len(removed)
+
+    def dupes(arr: pa.Array) -> list[str]:
+        if len(arr) == 0:
+            return []
+        vc = pc.value_counts(arr)
+        return vc.field("values").filter(pc.greater(vc.field("counts"), 1)).to_pylist()
+
+    for label, arr in (("kept in data/", kept), ("removed in the ledger", removed),
+                       ("in the input", input_ids)):
+        d = dupes(arr)
+        if d:
+            rep.problems.append(f"{len(d)} id(s) {label} more than once, e.g. "
+                                f"{d[:max_examples]}")
+    both = kept.filter(pc.is_in(kept, value_set=removed))
+    if len(both):
+        rep.problems.append(f"{len(both)} id(s) both kept and removed, e.g. "
+                            f"{both[:max_examples].to_pylist()}")
+    accounted = pa.concat_arrays([kept, removed])
+    lost = input_ids.filter(pc.invert(pc.is_in(input_ids, value_set=accounted)))
+    if len(lost):
+        rep.problems.append(f"{len(lost)} input document(s) neither kept nor removed (lost), "
+                            f"e.g. {lost[:max_examples].to_pylist()}")
+    extra = accounted.filter(pc.invert(pc.is_in(accounted, value_set=input_ids)))
+    if len(extra):
+        rep.problems.append(f"{len(extra)} id(s) in the output or ledger that are not in the "
+                            f"input, e.g. {extra[:max_examples].to_pylist()}")
+    if not rep.problems and rep.kept_docs + rep.removed_docs != rep.input_docs:
+        rep.problems.append(f"kept ({rep.kept_docs}) + removed ({rep.removed_docs}) != input "
+                            f"({rep.input_docs})")
+    return rep
