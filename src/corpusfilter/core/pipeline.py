@@ -134,7 +134,7 @@ class Pipeline:
         `lang` counts as present when a stage writes it (the `language` stage)."""
         if self.config.facets is not None:
             return list(self.config.facets)
-        written = {c for s in self.stages for c in getattr(s, "writes", ())}
+        written = {c for s in self.stages for c in s.writes}
         return [f for f in DEFAULT_FACETS if f in schema.names or f in written]
 
     def describe(self) -> list[dict[str, Any]]:

@@ -115,6 +115,9 @@ class Stage:
     version: ClassVar[int] = 1
     kind: ClassVar[str] = "filter"
     is_global: ClassVar[bool] = False
+    # Columns this stage adds to the documents (e.g. ("lang", "lang_score")); a written
+    # `lang` or `source` becomes a default facet of the ledger.
+    writes: ClassVar[tuple[str, ...]] = ()
 
     # Set by the registry when built from a pipeline file.
     instance_name: str = ""
