@@ -166,7 +166,9 @@ class Pipeline:
         self.setup()
         stats = Stats()
         kept_parts: list[pa.RecordBatch] = []
-        ledger_parts: list[pa.Table] = []
+        # (stage position, ledger rows): sorted by stage at the end so the ledger's row order
+        # (stage, then input order) does not depend on how the shard was cut into batches.
+        ledger_parts: list[tuple[int, pa.Table]] = []
         collected: list[pa.Table] = []
         score_parts: list[pa.Table] = []
         row = first_row
@@ -175,17 +177,17 @@ class Pipeline:
             if seg.index == 0:
                 batch, led = self._validate(batch, shard, row, facets, stats)
                 if led is not None:
-                    ledger_parts.append(led)
+                    ledger_parts.append((-1, led))
             row += n
             removed_batches: list[pa.RecordBatch] = []
             stages: list[tuple[Stage, bool]] = [(seg.head, True)] if seg.head else []
             stages += [(s, False) for s in seg.body]
-            for stage, is_apply in stages:
+            for pos, (stage, is_apply) in enumerate(stages):
                 batch, led, removed = self._run_stage(stage, is_apply, batch, shard, plans,
                                                       facets, stats, removed_batches,
                                                       score_parts)
                 if led is not None:
-                    ledger_parts.append(led)
+                    ledger_parts.append((pos, led))
                 if removed is not None and self.config.record_scores == "all":
                     removed_batches.append(removed)
             if seg.tail is not None:
@@ -198,14 +200,18 @@ class Pipeline:
                     collected.append(c)
             kept_parts.append(batch)
         kept = _concat_batches(kept_parts)
-        ledger = (pa.concat_tables(ledger_parts) if ledger_parts else empty_ledger(facets))
+        ledger_parts.sort(key=lambda part: part[0])  # stable: keeps input order per stage
+        ledger = (pa.concat_tables([t for _, t in ledger_parts]) if ledger_parts
+                  else empty_ledger(facets))
         return SegmentOutput(
             kept=kept,
             ledger=ledger,
             stats=stats,
             collected=pa.concat_tables(collected, promote_options="default") if collected
             else None,
-            scores=pa.concat_tables(score_parts) if score_parts else None,
+            scores=pa.concat_tables(score_parts).sort_by(
+                [("stage", "ascending"), ("metric", "ascending"), ("doc_id", "ascending")])
+            if score_parts else None,
         )
 
     def _validate(self, batch: pa.RecordBatch, shard: str, first_row: int,

@@ -127,6 +127,11 @@ class Stage:
     def setup(self) -> None:
         """Load heavy resources; called once per worker before the first batch."""
 
+    def named(self, label: str) -> Stage:
+        """Give this instance its own label (needed when a stage is used twice)."""
+        self.instance_name = label
+        return self
+
     @property
     def label(self) -> str:
         """The name this stage instance carries in the ledger and stats."""

@@ -218,6 +218,9 @@ class LocalEngine:
                                         f"--overwrite to start again")
             if manifest.exists():
                 log.info("resuming the run in %s", out)
+        for sub in ("data", "ledger", "scores"):  # temp files of a run killed while finishing
+            for tmp in (out / sub).glob(".*.tmp") if (out / sub).exists() else ():
+                tmp.unlink()
         (out / WORK).mkdir(parents=True, exist_ok=True)
         if not manifest.exists():
             write_json_atomic({"fingerprint": fingerprint}, manifest)

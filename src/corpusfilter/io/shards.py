@@ -122,6 +122,8 @@ def _atomic(path: Path, write: Any) -> None:
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:
     """Write a Parquet file so that it either exists whole or not at all."""
+    # One chunk per column: the file's bytes must not depend on how batches were cut.
+    table = table.combine_chunks()
     _atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd",
                                              row_group_size=64_000, write_statistics=True))
 

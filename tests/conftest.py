@@ -1,0 +1,49 @@
+"""Shared fixtures. Tests use only data inside the repository (a user's clone has no
+../shared): the bundled sample corpus and slices under tests/data/."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "src" / "corpusfilter" / "resources" / "sample" / "web_sample.parquet"
+TEST_DATA = ROOT / "tests" / "data"
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+@pytest.fixture(scope="session")
+def sample_table() -> pa.Table:
+    """414 real web documents (see resources/sample/README.md)."""
+    return pq.read_table(SAMPLE)
+
+
+def write_shards(table: pa.Table, directory: Path, n: int, prefix: str = "part") -> list[Path]:
+    """Split a table into `n` Parquet shards (contiguous row ranges)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    step = -(-table.num_rows // n) if table.num_rows else 0
+    for i in range(n):
+        p = directory / f"{prefix}-{i:03d}.parquet"
+        pq.write_table(table.slice(i * step, step) if step else table, p)
+        paths.append(p)
+    return paths
+
+
+def run_cli(*args: str, check: bool = True, env: dict[str, str] | None = None,
+            prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the `corpusfilter` command of this environment in a subprocess."""
+    cmd = [*(prefix or []), sys.executable, "-m", "corpusfilter.cli", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
