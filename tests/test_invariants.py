@@ -90,3 +90,25 @@ def test_determinism_two_runs_identical():
     for bs in (1, 7, 1000):
         c = _pipeline().run(_SAMPLE, batch_size=bs)
         assert c.kept.equals(a.kept) and c.ledger.equals(a.ledger)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(corpora(), st.lists(st.integers(1, 40), min_size=1, max_size=5))
+def test_shard_boundaries_do_not_change_decisions(tmp_path_factory, table, cuts):
+    """Cutting the same corpus into different shards (as files) changes nothing but the
+    `shard` column of the ledger."""
+    d = tmp_path_factory.mktemp("cuts")
+    bounds = sorted({min(c, table.num_rows) for c in cuts} | {0, table.num_rows})
+    paths = []
+    for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        p = d / f"s{i:02d}.parquet"
+        pq.write_table(table.slice(a, b - a), p)
+        paths.append(p)
+    if not paths:
+        return
+    ref = _pipeline().run(table)
+    res = _pipeline().run(paths)
+    if ref.kept.num_rows:
+        assert res.kept.sort_by("id").equals(ref.kept.sort_by("id"))
+    assert _key(res.ledger.drop(["shard"])).equals(_key(ref.ledger.drop(["shard"])))
