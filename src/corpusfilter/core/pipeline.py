@@ -174,8 +174,9 @@ class Pipeline:
         row = first_row
         for batch in batches:
             n = batch.num_rows
+            chars: np.ndarray | None = None
             if seg.index == 0:
-                batch, led = self._validate(batch, shard, row, facets, stats)
+                batch, led, chars = self._validate(batch, shard, row, facets, stats)
                 if led is not None:
                     ledger_parts.append((-1, led))
             row += n
@@ -183,17 +184,19 @@ class Pipeline:
             stages: list[tuple[Stage, bool]] = [(seg.head, True)] if seg.head else []
             stages += [(s, False) for s in seg.body]
             for pos, (stage, is_apply) in enumerate(stages):
-                batch, led, removed = self._run_stage(stage, is_apply, batch, shard, plans,
-                                                      facets, stats, removed_batches,
-                                                      score_parts)
+                batch, chars, led, removed = self._run_stage(
+                    stage, is_apply, batch, chars, shard, plans, facets, stats,
+                    removed_batches, score_parts)
                 if led is not None:
                     ledger_parts.append((pos, led))
-                if removed is not None and self.config.record_scores == "all":
+                if removed is not None:
                     removed_batches.append(removed)
             if seg.tail is not None:
                 docs = Docs(batch, self.columns, shard)
                 try:
                     c = seg.tail.collect(docs)
+                except (InputError, ConfigError):
+                    raise
                 except Exception as e:  # noqa: BLE001 - re-raised with its location
                     raise _stage_error(seg.tail, shard, e) from e
                 if c is not None:
@@ -215,7 +218,8 @@ class Pipeline:
         )
 
     def _validate(self, batch: pa.RecordBatch, shard: str, first_row: int,
-                  facets: Sequence[str], stats: Stats) -> tuple[pa.RecordBatch, pa.Table | None]:
+                  facets: Sequence[str], stats: Stats,
+                  ) -> tuple[pa.RecordBatch, pa.Table | None, np.ndarray]:
         """Input checks: ids present, text valid UTF-8, not null, not over the size limit."""
         cols = self.columns
         n = batch.num_rows
@@ -243,7 +247,7 @@ class Pipeline:
             reason[too_long & (reason == None)] = "input.too_long"  # noqa: E711
         bad = reason != None  # noqa: E711
         if not bad.any():
-            return batch, None
+            return batch, None, chars
         if self.config.on_invalid == "error":
             i = int(np.flatnonzero(bad)[0])
             raise InputError(f"{reason[i]} (document id {ids[i].as_py()!r}); fix the input "
@@ -263,13 +267,20 @@ class Pipeline:
         keep = ~bad
         stats.record_stage(INPUT_STAGE, batch, keep, np.zeros(n, bool), reason, chars, chars,
                            facets, {}, 0.0)
-        return batch.filter(pa.array(keep)), led
+        return batch.filter(pa.array(keep)), led, chars[keep]
 
-    def _run_stage(self, stage: Stage, is_apply: bool, batch: pa.RecordBatch, shard: str,
-                   plans: dict[int, Any], facets: Sequence[str], stats: Stats,
+    def _run_stage(self, stage: Stage, is_apply: bool, batch: pa.RecordBatch,
+                   chars: np.ndarray | None, shard: str, plans: dict[int, Any],
+                   facets: Sequence[str], stats: Stats,
                    removed_batches: list[pa.RecordBatch], score_parts: list[pa.Table],
-                   ) -> tuple[pa.RecordBatch, pa.Table | None, pa.RecordBatch | None]:
+                   ) -> tuple[pa.RecordBatch, np.ndarray, pa.Table | None,
+                              pa.RecordBatch | None]:
+        """Run one stage on one batch: returns the kept batch, its character counts, the
+        stage's ledger rows and (when scores of removed documents are wanted) the removed
+        rows."""
         docs = Docs(batch, self.columns, shard)
+        if chars is not None:  # carried from the previous stage: no rescan of the text
+            docs.__dict__["text_chars"] = chars
         t0 = time.perf_counter()
         try:
             if is_apply:
@@ -329,11 +340,18 @@ class Pipeline:
                     earlier = Docs(rb, self.columns, shard)
                     score_parts.append(self._score_rows(stage, earlier, stage.score(earlier),
                                                         shard, facets, False))
-        removed = batch.filter(pa.array(~keep)) if len(removed_rows) else None
-        batch = batch.filter(pa.array(keep))
+        removed = None
+        chars_out = np.asarray(chars_out, dtype=np.int64)
+        if len(removed_rows):
+            if self.config.record_scores == "all":
+                removed = batch.filter(pa.array(~keep))
+            batch = batch.filter(pa.array(keep))
+            chars_out = chars_out[keep]
         if outcome.repeat is not None:
-            batch = _repeat_rows(batch, np.asarray(outcome.repeat)[keep], self.columns.id)
-        return batch, (pa.concat_tables(led_parts) if led_parts else None), removed
+            repeat = np.asarray(outcome.repeat)[keep]
+            batch = _repeat_rows(batch, repeat, self.columns.id)
+            chars_out = np.repeat(chars_out, repeat.astype(np.int64))
+        return batch, chars_out, (pa.concat_tables(led_parts) if led_parts else None), removed
 
     def _score_rows(self, stage: Filter, docs: Docs, scores: dict[str, np.ndarray], shard: str,
                     facets: Sequence[str], seen: bool) -> pa.Table:
@@ -514,10 +532,14 @@ def _repeat_rows(batch: pa.RecordBatch, repeat: np.ndarray, id_col: str) -> pa.R
 
 
 def _concat_batches(batches: list[pa.RecordBatch]) -> pa.Table:
+    """Zero-copy when all batches share a schema (the usual case)."""
     if not batches:
         return pa.table({})
+    schema = batches[0].schema
+    if all(b.schema.equals(schema) for b in batches):
+        return pa.Table.from_batches(batches, schema=schema)
     tables = [pa.Table.from_batches([b]) for b in batches]
-    return pa.concat_tables(tables, promote_options="default").combine_chunks()
+    return pa.concat_tables(tables, promote_options="default")
 
 
 def _rebatch(table: pa.Table, batch_size: int) -> list[pa.RecordBatch]:
