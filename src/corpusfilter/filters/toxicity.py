@@ -1,0 +1,444 @@
+"""`toxicity`: word-list heuristics for profane, obscene and sexual text.
+
+Lists (shipped in `corpusfilter/resources/wordlists/`, nothing downloads):
+
+* LDNOOBW, the "List of Dirty, Naughty, Obscene, and Otherwise Bad Words" in 28 languages
+  (CC BY 4.0), the block list C4 used (Raffel et al. 2020, §2.2: any page containing a listed
+  word was dropped). The Quebec list ``fr-CA-u-sd-caqc`` is merged into ``fr``.
+* Surge AI's English profanity list (MIT): 1,598 terms with a 1-3 severity rating from 5
+  annotators and a label Mild / Strong / Severe. Used for English only; a term on both lists
+  takes Surge's severity, LDNOOBW-only terms are "unrated".
+
+The list is chosen by the document's ``lang`` (primary subtag, lower-cased: ``en-US`` → ``en``;
+``nb``/``nn`` → ``no``; ``tl`` → ``fil``). Matching is on lower-cased text:
+
+* space-separated scripts: whole words. Text and terms are tokenised the same way (runs of
+  word characters and combining marks), so a term matches only as a complete token sequence
+  (``"bitch"`` does not match ``"bitchin'"``; ``"son-of-a-bitch"`` matches ``"son of a
+  bitch"``). Terms spelled with symbols (``"f@ck"``, ``"a$$"``) match a whitespace-delimited
+  token with its surrounding punctuation stripped.
+* Chinese, Japanese, Thai (no spaces between words): substring matching, leftmost-longest and
+  non-overlapping, except terms written only in ASCII letters/digits (``"sm"``, ``"3p"``),
+  which match as whole words. Allowlists drop terms that occur inside ordinary words: the C4
+  allowlist (T5 ``c4_utils.py``; also used by datatrove): ja ``sm``, ``グロ``, ``女の子``; zh
+  ``性`` — each removed over 10% of documents in its language.
+
+Decision (documents removed when a count exceeds its limit; equal is kept): severe matches
+(Surge "Severe"), the fraction of flagged words (flagged tokens / tokens; for zh/ja/th flagged
+characters / non-space characters), the number of matches. C4's rule is ``max_matches: 0``.
+The defaults and their precision/recall on the Davidson et al. (2017) tweets are in
+``docs/toxicity.md`` (``benchmarks/toxicity_thresholds.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from corpusfilter.core.docs import Docs
+from corpusfilter.core.registry import register
+from corpusfilter.core.stage import Filter, Outcome, Rule
+
+LISTS = ("ldnoobw", "surge")
+SEVERITIES = ("mild", "strong", "severe", "unrated")
+SUBSTRING_LANGS = frozenset({"zh", "ja", "th"})
+# T5 c4_utils.py `_BADWORDS_ALLOWLIST`: common sub-words that each removed >10% of documents.
+DEFAULT_ALLOWLIST: dict[str, tuple[str, ...]] = {"ja": ("sm", "グロ", "女の子"), "zh": ("性",)}
+LANG_ALIASES = {"nb": "no", "nn": "no", "tl": "fil", "fr-ca-u-sd-caqc": "fr"}
+_STRIP = ".,;:!?\"'“”‘’«»()[]{}<>…"
+_ASCII_TERM = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
+
+
+def _mark_class() -> str:
+    """A regex character class body with every combining mark (Mn, Mc, Me) in the BMP, so that
+    Devanagari, Thai, ... vowel signs stay inside their word (Python's ``\\w`` excludes them)."""
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x300, 0x10000):
+        if unicodedata.category(chr(cp)) in ("Mn", "Mc", "Me"):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    return "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in ranges)
+
+
+@lru_cache(maxsize=1)
+def token_re() -> re.Pattern[str]:
+    return re.compile(f"[\\w{_mark_class()}]+")
+
+
+def normalize_lang(value: str | None) -> str | None:
+    """``en-US`` → ``en``, ``nb`` → ``no``; None/empty stays None."""
+    if not value:
+        return None
+    v = str(value).strip().lower().replace("_", "-")
+    if v in LANG_ALIASES:
+        return LANG_ALIASES[v]
+    primary = v.split("-", 1)[0]
+    return LANG_ALIASES.get(primary, primary)
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    lists: tuple[str, ...]
+    severity: str  # mild | strong | severe | unrated
+    rating: float  # Surge's 1-3 rating, NaN when unrated
+
+
+# -- reading the shipped lists ---------------------------------------------------------------
+
+def _resource_dir() -> Any:
+    return resources.files("corpusfilter.resources").joinpath("wordlists")
+
+
+@lru_cache(maxsize=1)
+def ldnoobw_languages() -> tuple[str, ...]:
+    d = _resource_dir().joinpath("ldnoobw")
+    langs = {normalize_lang(p.name.removesuffix(".txt")) for p in d.iterdir()
+             if p.name.endswith(".txt")}
+    return tuple(sorted(x for x in langs if x))
+
+
+@cache
+def ldnoobw_terms(lang: str) -> tuple[str, ...]:
+    d = _resource_dir().joinpath("ldnoobw")
+    out: set[str] = set()
+    for p in d.iterdir():
+        if p.name.endswith(".txt") and normalize_lang(p.name.removesuffix(".txt")) == lang:
+            for line in p.read_text(encoding="utf-8").splitlines():
+                t = " ".join(line.lower().split())
+                if t:
+                    out.add(t)
+    return tuple(sorted(out))
+
+
+@lru_cache(maxsize=1)
+def surge_terms() -> dict[str, tuple[str, float]]:
+    """Surge English list: term → (severity label, rating)."""
+    path = _resource_dir().joinpath("surge_profanity_en.csv")
+    out: dict[str, tuple[str, float]] = {}
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            t = " ".join(row["text"].lower().split())
+            if not t:
+                continue
+            label = row["severity_description"].strip().lower() or "unrated"
+            if label not in SEVERITIES:
+                label = "unrated"
+            rating = float(row["severity_rating"]) if row["severity_rating"] else math.nan
+            prev = out.get(t)
+            if prev is None or (not math.isnan(rating) and rating > prev[1]):
+                out[t] = (label, rating)
+    return out
+
+
+def lexicon_terms(lang: str, lists: Iterable[str]) -> list[Term]:
+    """The terms for one language from the chosen lists (merged, severity from Surge)."""
+    lists = tuple(lists)
+    by_text: dict[str, set[str]] = {}
+    if "ldnoobw" in lists:
+        for t in ldnoobw_terms(lang):
+            by_text.setdefault(t, set()).add("ldnoobw")
+    surge = surge_terms() if (lang == "en" and "surge" in lists) else {}
+    for t in surge:
+        by_text.setdefault(t, set()).add("surge")
+    terms = []
+    for t, src in sorted(by_text.items()):
+        label, rating = surge.get(t, ("unrated", math.nan))
+        terms.append(Term(t, tuple(sorted(src)), label, rating))
+    return terms
+
+
+# -- matching ----------------------------------------------------------------------------------
+
+class _SeqMatcher:
+    """Leftmost-longest, non-overlapping matching of token sequences in a token list."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+
+    def add(self, tokens: tuple[str, ...], term_id: int) -> None:
+        if tokens:
+            self.first.setdefault(tokens[0], []).append((tokens, term_id))
+
+    def finish(self) -> None:
+        for cands in self.first.values():
+            cands.sort(key=lambda c: -len(c[0]))
+        self.keys = frozenset(self.first)
+
+    def find(self, toks: list[str]) -> list[tuple[int, int]]:
+        """(term id, tokens covered) per match."""
+        if not self.first or self.keys.isdisjoint(toks):
+            return []
+        out = []
+        i, n = 0, len(toks)
+        first = self.first
+        while i < n:
+            cands = first.get(toks[i])
+            if cands is not None:
+                for seq, tid in cands:
+                    k = len(seq)
+                    if k == 1 or tuple(toks[i:i + k]) == seq:
+                        out.append((tid, k))
+                        i += k
+                        break
+                else:
+                    i += 1
+            else:
+                i += 1
+        return out
+
+
+def _trie_regex(words: Iterable[str]) -> str:
+    """A regex matching any of `words`, longest first at each position (greedy trie)."""
+    trie: dict[str, Any] = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = True
+
+    def emit(node: dict[str, Any]) -> str:
+        end = "" in node
+        alts = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 and len(alts[0]) == 1 else f"(?:{'|'.join(alts)})"
+        return f"(?:{body})?" if end else body
+
+    return emit(trie)
+
+
+@dataclass
+class Lexicon:
+    """Everything needed to match one language's terms."""
+
+    lang: str
+    terms: list[Term]
+    substring: bool
+    words: _SeqMatcher = field(default_factory=_SeqMatcher)
+    symbols: _SeqMatcher = field(default_factory=_SeqMatcher)
+    pattern: re.Pattern[str] | None = None
+    term_of: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, lang: str, terms: list[Term]) -> Lexicon:
+        lex = cls(lang, terms, lang in SUBSTRING_LANGS)
+        tok = token_re()
+        substrings = []
+        for i, term in enumerate(terms):
+            lex.term_of[term.text] = i
+            if lex.substring and not _ASCII_TERM.fullmatch(term.text):
+                substrings.append(term.text)
+                continue
+            word_toks = tuple(tok.findall(term.text))
+            # A term is a word term when its tokens, rejoined, spell it up to separators
+            # that tokenisation drops anyway (space, hyphen, apostrophe).
+            if word_toks and re.sub(r"[\s\-'’]+", "", term.text) == "".join(word_toks):
+                lex.words.add(word_toks, i)
+            else:
+                sym = tuple(w.strip(_STRIP) for w in term.text.split())
+                lex.symbols.add(tuple(w for w in sym if w), i)
+        lex.words.finish()
+        lex.symbols.finish()
+        if substrings:
+            lex.pattern = re.compile(_trie_regex(substrings))
+        return lex
+
+    def match(self, lower: str) -> tuple[np.ndarray, int, int]:
+        """(match count per term, flagged units, total units) for lower-cased text."""
+        counts = np.zeros(len(self.terms), dtype=np.int64)
+        toks = token_re().findall(lower)
+        flagged = 0
+        for tid, k in self.words.find(toks):
+            counts[tid] += 1
+            flagged += k
+        if self.symbols.first:
+            ws = [w.strip(_STRIP) for w in lower.split()]
+            for tid, k in self.symbols.find([w for w in ws if w]):
+                counts[tid] += 1
+                flagged += k
+        if not self.substring:
+            return counts, flagged, len(toks)
+        units = len(lower) - sum(lower.count(c) for c in " \n\t\r\u3000")
+        flagged_chars = 0
+        if self.pattern is not None:
+            for m in self.pattern.finditer(lower):
+                counts[self.term_of[m.group()]] += 1
+                flagged_chars += len(m.group())
+        # whole-word ASCII terms in a CJK/Thai text: count their characters as flagged
+        for tid, _ in self.words.find(toks):
+            flagged_chars += len(self.terms[tid].text.replace(" ", ""))
+        return counts, flagged_chars, units
+
+
+# -- the stage --------------------------------------------------------------------------------
+
+@register
+class Toxicity(Filter):
+    """Remove documents with profane, obscene or sexual terms from multilingual word lists.
+
+    The list is chosen by the document's ``lang`` column (LDNOOBW, 28 languages; for English
+    also Surge AI's severity-rated list). Whole-word matching for space-separated scripts,
+    substring matching for zh/ja/th with allowlists (see the module docstring). Scores:
+    ``matches``, ``severe_matches``, ``flagged_fraction``, ``max_severity`` (Surge rating 1-3).
+    Documents in a language without a list are not scored (NaN, kept; counter ``no_list``).
+    Reasons: ``toxicity.severe``, ``toxicity.fraction``, ``toxicity.matches``; the ledger
+    detail holds the language, match counts per list and per severity (never the words).
+    Defaults from the precision/recall study in docs/toxicity.md.
+
+    Args:
+        max_severe: remove when more Surge "Severe" matches than this (None: off; English).
+        max_fraction: remove when the flagged fraction of words (zh/ja/th: characters) is
+            above this (None: off).
+        max_matches: remove when more matches than this, any list (0 = C4's rule; None: off).
+        lists: word lists to use: ldnoobw, surge (surge is English only).
+        languages: only score documents in these languages (None: every language with a list).
+        default_lang: list used for documents whose ``lang`` is null or missing (None: leave
+            them unscored).
+        allowlist: extra terms to ignore, per language ({lang: [term, ...]}).
+        use_default_allowlist: also ignore C4's allowlist (ja: sm, グロ, 女の子; zh: 性).
+    """
+
+    name = "toxicity"
+    version = 1
+
+    def __init__(self, max_severe: int | None = 1, max_fraction: float | None = 0.02,
+                 max_matches: int | None = None,
+                 lists: list[str] | tuple[str, ...] = ("ldnoobw", "surge"),
+                 languages: list[str] | None = None, default_lang: str | None = "en",
+                 allowlist: Mapping[str, list[str]] | None = None,
+                 use_default_allowlist: bool = True):
+        for k, v in (("max_severe", max_severe), ("max_matches", max_matches)):
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+                raise ValueError(f"{k} must be a non-negative integer or null, got {v!r}")
+        if max_fraction is not None and (isinstance(max_fraction, bool) or not isinstance(
+                max_fraction, (int, float)) or not 0 <= max_fraction <= 1):
+            raise ValueError(f"max_fraction must be a number in [0, 1] or null, "
+                             f"got {max_fraction!r}")
+        if isinstance(lists, str):
+            lists = [lists]
+        bad = [x for x in lists if x not in LISTS]
+        if bad or not lists:
+            raise ValueError(f"lists must be a non-empty subset of {', '.join(LISTS)}, "
+                             f"got {list(lists)!r}")
+        known = set(ldnoobw_languages())
+        if languages is not None:
+            norm = [normalize_lang(x) for x in languages]
+            unknown = sorted({str(x) for x, n in zip(languages, norm, strict=True)
+                              if n not in known})
+            if unknown:
+                raise ValueError(f"no word list for language(s) {', '.join(unknown)}; "
+                                 f"available: {', '.join(sorted(known))}")
+        if default_lang is not None and normalize_lang(default_lang) not in known:
+            raise ValueError(f"default_lang {default_lang!r} has no word list; available: "
+                             f"{', '.join(sorted(known))}")
+        if allowlist is not None and not (isinstance(allowlist, Mapping) and all(
+                isinstance(v, (list, tuple)) for v in allowlist.values())):
+            raise ValueError("allowlist must map a language to a list of terms, e.g. "
+                             "{ja: [sm]}")
+        self.max_severe, self.max_fraction, self.max_matches = max_severe, max_fraction, \
+            max_matches
+        self.lists = tuple(lists)
+        self.languages = (None if languages is None
+                          else frozenset(normalize_lang(x) for x in languages))
+        self.default_lang = normalize_lang(default_lang)
+        allow: dict[str, set[str]] = {}
+        if use_default_allowlist:
+            for lang, terms in DEFAULT_ALLOWLIST.items():
+                allow.setdefault(lang, set()).update(terms)
+        for lang, terms in (allowlist or {}).items():
+            allow.setdefault(str(normalize_lang(lang)), set()).update(
+                " ".join(str(t).lower().split()) for t in terms)
+        self.allow = allow
+        self._lexicons: dict[str, Lexicon | None] = {}
+
+    def lexicon(self, lang: str | None) -> Lexicon | None:
+        """The lexicon for a (normalised) language, or None when it has no list."""
+        if lang is None:
+            return None
+        if lang not in self._lexicons:
+            lex = None
+            if lang in ldnoobw_languages() and (self.languages is None
+                                                or lang in self.languages):
+                allow = self.allow.get(lang, set())
+                terms = [t for t in lexicon_terms(lang, self.lists) if t.text not in allow]
+                lex = Lexicon.build(lang, terms) if terms else None
+            self._lexicons[lang] = lex
+        return self._lexicons[lang]
+
+    def setup(self) -> None:
+        token_re()
+
+    def _analyse(self, docs: Docs) -> tuple[dict[str, np.ndarray], list[dict[str, Any] | None]]:
+        n = docs.num_rows
+        matches = np.full(n, np.nan)
+        severe = np.full(n, np.nan)
+        fraction = np.full(n, np.nan)
+        max_sev = np.full(n, np.nan)
+        details: list[dict[str, Any] | None] = [None] * n
+        langs = docs.lang if docs.lang is not None else [None] * n
+        texts = docs.texts
+        no_list = no_lang = 0
+        for i in range(n):
+            lang = normalize_lang(langs[i])
+            if lang is None:
+                no_lang += 1
+                lang = self.default_lang
+            lex = self.lexicon(lang)
+            if lex is None:
+                no_list += 1
+                continue
+            counts, flagged, units = lex.match(texts[i].lower())
+            total = int(counts.sum())
+            matches[i] = total
+            fraction[i] = flagged / units if units else 0.0
+            if not total:
+                severe[i] = 0.0
+                continue
+            by_sev = dict.fromkeys(SEVERITIES, 0)
+            by_list = dict.fromkeys(self.lists, 0)
+            best = math.nan
+            for tid in np.flatnonzero(counts):
+                term, c = lex.terms[tid], int(counts[tid])
+                by_sev[term.severity] += c
+                for src in term.lists:
+                    by_list[src] += c
+                if not math.isnan(term.rating) and not (term.rating <= best):
+                    best = term.rating
+            severe[i] = by_sev["severe"]
+            max_sev[i] = best
+            details[i] = {"lang": lang, "lists": by_list,
+                          "severity": {k: v for k, v in by_sev.items() if v}}
+        docs.count("no_list", no_list)
+        docs.count("no_lang", no_lang)
+        scores = {"matches": matches, "severe_matches": severe,
+                  "flagged_fraction": fraction, "max_severity": max_sev}
+        return scores, details
+
+    def score(self, docs: Docs) -> dict[str, np.ndarray]:
+        return self._analyse(docs)[0]
+
+    def rules(self, docs: Docs) -> list[Rule]:
+        return [
+            Rule("severe", "severe_matches", max=self.max_severe),
+            Rule("fraction", "flagged_fraction", max=self.max_fraction),
+            Rule("matches", "matches", max=self.max_matches),
+        ]
+
+    def process(self, docs: Docs) -> tuple[Outcome, dict[str, np.ndarray]]:
+        scores, details = self._analyse(docs)
+        outcome = self.decide(docs, scores)
+        outcome.detail = [d if not k else None for d, k in zip(details, outcome.keep,
+                                                                  strict=True)]
+        return outcome, scores
