@@ -20,8 +20,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/corpusfilter run default $(SAMPLE) -o $(DEMO_OUT) --overwrite --no-progress
+	$(BIN)/corpusfilter run default $(SAMPLE) -o $(DEMO_OUT) --overwrite --no-progress --score-all -q
 	$(BIN)/corpusfilter verify $(DEMO_OUT)
+	$(BIN)/corpusfilter report $(DEMO_OUT) --html $(DEMO_OUT)/report.html --json $(DEMO_OUT)/report.json
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q

@@ -122,7 +122,8 @@ def _load_extra_commands() -> None:
             if e.name != mod:
                 raise
             continue
-        _EXTRA_COMMANDS.append(m.add_commands)
+        if m.add_commands not in _EXTRA_COMMANDS:
+            _EXTRA_COMMANDS.append(m.add_commands)
 
 
 def main(argv: list[str] | None = None) -> int:

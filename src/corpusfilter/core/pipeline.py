@@ -246,6 +246,10 @@ class Pipeline:
             too_long = chars > self.config.max_doc_chars
             reason[too_long & (reason == None)] = "input.too_long"  # noqa: E711
         bad = reason != None  # noqa: E711
+        keep = ~bad
+        # counted for every batch: the input stage's `in` is the denominator of its rates
+        stats.record_stage(INPUT_STAGE, batch, keep, np.zeros(n, bool), reason, chars, chars,
+                           facets, {}, 0.0)
         if not bad.any():
             return batch, None, chars
         if self.config.on_invalid == "error":
@@ -264,9 +268,6 @@ class Pipeline:
         led = ledger_rows(batch=batch, ids=ids, rows=rows, action=REMOVED, shard=shard,
                           stage=INPUT_STAGE, reason=reason, score=score, threshold=threshold,
                           detail=detail, text_chars=chars, facets=facets)
-        keep = ~bad
-        stats.record_stage(INPUT_STAGE, batch, keep, np.zeros(n, bool), reason, chars, chars,
-                           facets, {}, 0.0)
         return batch.filter(pa.array(keep)), led, chars[keep]
 
     def _run_stage(self, stage: Stage, is_apply: bool, batch: pa.RecordBatch,
