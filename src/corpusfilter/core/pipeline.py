@@ -135,7 +135,9 @@ class Pipeline:
         if self.config.facets is not None:
             return list(self.config.facets)
         written = {c for s in self.stages for c in s.writes}
-        return [f for f in DEFAULT_FACETS if f in schema.names or f in written]
+        lang = self.columns.lang
+        defaults = [lang if f == "lang" else f for f in DEFAULT_FACETS]
+        return [f for f in defaults if f in schema.names or f in written]
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"label": s.label, "stage": s.name, "version": s.version, "kind": s.kind,

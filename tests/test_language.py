@@ -1,0 +1,336 @@
+"""The `language` stage: fastText lid.176 shipped with the package, offline, on real text.
+
+Data: tests/data/langid/lingua_slice.parquet (real sentences and single words in 41
+languages, see tests/data/langid/README.md) and the bundled sample web corpus.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from corpusfilter.core.errors import ConfigError
+from corpusfilter.core.pipeline import Pipeline
+from corpusfilter.filters import language as langmod
+from corpusfilter.filters.language import (
+    SHIPPED_SHA256,
+    Language,
+    load_model,
+    model_labels,
+    sha256_of,
+    shipped_model_path,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SLICE = ROOT / "tests" / "data" / "langid" / "lingua_slice.parquet"
+SAMPLE = ROOT / "src" / "corpusfilter" / "resources" / "sample" / "web_sample.parquet"
+# Languages of the slice that lid.176 has no label for (nb is labelled "no").
+UNLABELLABLE = {"zu", "xh"}
+
+
+@pytest.fixture(scope="module")
+def lingua() -> pa.Table:
+    return pq.read_table(SLICE)
+
+
+@pytest.fixture(scope="module")
+def sentences(lingua: pa.Table) -> pa.Table:
+    return lingua.filter(pc.equal(lingua["kind"], "sentence"))
+
+
+@pytest.fixture(scope="module")
+def web() -> pa.Table:
+    return pq.read_table(SAMPLE)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(shipped_model_path(), SHIPPED_SHA256)
+
+
+def run(table: pa.Table, batch_size: int = 1000, **params) -> object:
+    return Pipeline({"stages": [{"stage": "language", **params}]}).run(table, batch_size=batch_size)
+
+
+# -- the shipped model ---------------------------------------------------------------------
+
+def test_shipped_model_checksum_matches_file_and_notice():
+    path = shipped_model_path()
+    assert path.stat().st_size == 938_013
+    assert sha256_of(path) == SHIPPED_SHA256
+    recorded = (path.parent / "lid.176.ftz.sha256").read_text().split()[0]
+    assert recorded == SHIPPED_SHA256
+    assert "CC BY-SA 3.0" in (path.parent / "LICENSE").read_text()
+
+
+def test_model_has_176_labels_and_lacks_some_african_languages(model):
+    labels = model_labels(model)
+    assert len(labels) == 176
+    assert {"en", "de", "zh", "ja", "sw", "yo", "no", "nn"} <= set(labels)
+    assert not (UNLABELLABLE | {"nb", "sn", "st", "tn", "ts", "lg", "mi"}) & set(labels)
+
+
+# -- accuracy on real sentences -------------------------------------------------------------
+
+def test_sentences_labelled_correctly_in_most_languages(sentences):
+    res = run(sentences, label_only=True, min_letters=0)
+    gold = res.kept["gold"].to_pylist()
+    pred = res.kept["lang"].to_pylist()
+    ok = Counter()
+    total = Counter()
+    for g, p in zip(gold, pred, strict=True):
+        if g in UNLABELLABLE:
+            continue
+        total[g] += 1
+        ok[g] += p == ("no" if g == "nb" else g)
+    overall = sum(ok.values()) / sum(total.values())
+    assert overall >= 0.85, overall
+    # widely spoken languages with their own script or a large share of the training data
+    for g in ("en", "de", "ru", "zh", "ja", "ko", "ar", "el", "th", "hi"):
+        assert ok[g] / total[g] >= 0.9, (g, ok[g], total[g])
+
+
+def test_unlabellable_languages_never_get_their_own_label(sentences):
+    res = run(sentences, label_only=True, min_letters=0)
+    got = {(g, p) for g, p in zip(res.kept["gold"].to_pylist(), res.kept["lang"].to_pylist(),
+                                  strict=True) if g in UNLABELLABLE}
+    assert got and all(p != g for g, p in got)
+
+
+# -- annotations, keep-list, thresholds, label_only ---------------------------------------
+
+def test_annotates_and_keeps_declared_lang_under_another_name(web):
+    res = run(web, label_only=True)
+    kept = res.kept
+    assert kept.num_rows == web.num_rows and res.ledger.num_rows == 0
+    assert kept["lang_source"].to_pylist() == web["lang"].to_pylist()
+    langs = kept["lang"].to_pylist()
+    scores = kept["lang_score"].to_pylist()
+    for lang, s in zip(langs, scores, strict=True):
+        assert (lang is None) == (s is None)
+        assert s is None or 0.0 < s <= 1.0
+    # where the page declares a language, the model mostly agrees
+    pairs = [(d, p) for d, p in zip(web["lang"].to_pylist(), langs, strict=True) if d and p]
+    agree = sum(d.split("-")[0].lower() == p for d, p in pairs) / len(pairs)
+    assert agree > 0.8, agree
+
+
+def test_keep_list_removes_other_languages_and_ledger_names_them(web):
+    res = run(web, keep=["en", "de"])
+    assert set(res.kept["lang"].to_pylist()) == {"en", "de"}
+    led = res.ledger
+    assert set(led["stage"].to_pylist()) == {"language"}
+    not_kept = led.filter(pc.equal(led["reason"], "language.not_kept"))
+    assert not_kept.num_rows > 50  # the sample holds es, ja, fr, ... pages
+    for lang, detail, score in zip(not_kept["lang"].to_pylist(), not_kept["detail"].to_pylist(),
+                                   not_kept["score"].to_pylist(), strict=True):
+        d = json.loads(detail)
+        assert lang == d["lang"] and lang not in ("en", "de")
+        assert score == pytest.approx(d["lang_score"], abs=1e-6)
+    # nothing lost: every input row is kept or removed once
+    assert res.kept.num_rows + led.num_rows == web.num_rows
+    assert res.stats.data["stages"]["language"]["by"]["lang"]["ja"]["removed"] > 0
+
+
+def test_per_language_threshold_overrides_global(web):
+    strict = run(web, min_score=0.99)
+    low = strict.ledger.filter(pc.equal(strict.ledger["reason"], "language.min_score"))
+    low_langs = Counter(low["lang"].to_pylist())
+    assert low_langs["de"] > 0 and low_langs["en"] > 0
+    assert all(t == 0.99 for t in low["threshold"].to_pylist())
+    relaxed = run(web, min_score=0.99, min_score_by_lang={"de": None, "en": 0.5})
+    low2 = relaxed.ledger.filter(pc.equal(relaxed.ledger["reason"], "language.min_score"))
+    assert "de" not in low2["lang"].to_pylist()
+    en_rows = low2.filter(pc.equal(low2["lang"], "en"))
+    assert all(s < 0.5 and t == 0.5 for s, t in zip(en_rows["score"].to_pylist(),
+                                                    en_rows["threshold"].to_pylist(), strict=True))
+    assert low2.num_rows < low.num_rows
+
+
+def test_label_only_removes_nothing_even_with_keep_list(web):
+    res = run(web, keep=["en"], min_score=0.9, label_only=True)
+    assert res.kept.num_rows == web.num_rows and res.ledger.num_rows == 0
+    assert res.kept["lang"].null_count < 5
+
+
+def test_too_short_and_markup_only_documents():
+    texts = ["", "   \n ", "12345 67890 !!! ???", "<br/><br/> 2024-01-01 https://x.y/z?a=1",
+             "Hallo", "Dies ist ein vollständiger deutscher Satz über das Wetter heute."]
+    table = pa.table({"id": [f"d{i}" for i in range(len(texts))], "text": texts})
+    res = run(table)
+    led = res.ledger.to_pylist()
+    short = {r["doc_id"]: r for r in led if r["reason"] == "language.too_short"}
+    assert set(short) == {"d0", "d1", "d2", "d3", "d4"}
+    assert short["d4"]["score"] == 5 and short["d4"]["threshold"] == 10
+    assert all(r["lang"] is None for r in short.values())
+    assert res.kept["id"].to_pylist() == ["d5"] and res.kept["lang"].to_pylist() == ["de"]
+    # label_only keeps them, with no label
+    res2 = run(table, label_only=True)
+    assert res2.kept["lang"].to_pylist()[:5] == [None] * 5
+    # a lower minimum labels a single word (whatever the label: single words are unreliable)
+    res3 = run(table.slice(4, 1), min_letters=3)
+    assert res3.kept.num_rows == 1 and res3.kept["lang"][0].is_valid
+    assert 0 < res3.kept["lang_score"][0].as_py() <= 1
+
+
+# -- text handling: newlines, sampling bound ------------------------------------------------
+
+def test_identical_to_direct_model_call_below_the_sampling_bound(sentences, model):
+    # paragraphs made of real sentences with newlines between them
+    texts = sentences["text"].to_pylist()
+    docs = ["\n".join(texts[i:i + 3]) for i in range(0, len(texts), 3)]
+    assert all(len(d) < 1000 for d in docs) and all("\n" in d for d in docs)
+    table = pa.table({"id": [str(i) for i in range(len(docs))], "text": docs})
+    res = run(table, label_only=True, min_letters=0)
+    direct = [model.predict(d.replace("\n", " ")) for d in docs]
+    assert res.kept["lang"].to_pylist() == [lab[0].replace("__label__", "") for lab, _ in direct]
+    assert np.allclose(res.kept["lang_score"].to_numpy(),
+                       [min(float(p[0]), 1.0) for _, p in direct], atol=1e-6)
+
+
+def test_long_document_is_labelled_from_its_bounded_sample(sentences):
+    de = " ".join(sentences.filter(pc.equal(sentences["gold"], "de"))["text"].to_pylist())
+    en = " ".join(sentences.filter(pc.equal(sentences["gold"], "en"))["text"].to_pylist())
+    assert len(de) > 1000
+    doc = de + "\n" + en * 20  # German first, then >20k chars of English
+    table = pa.table({"id": ["a"], "text": [doc]})
+    assert run(table, label_only=True).kept["lang"].to_pylist() == ["de"]
+    whole = run(table, label_only=True, sample_chars=len(doc))
+    assert whole.kept["lang"].to_pylist() == ["en"]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch_size=st.integers(min_value=1, max_value=300))
+def test_results_do_not_depend_on_batch_size(web, batch_size):
+    table = web.slice(0, 60)
+    ref = run(table, keep=["en", "de"], min_score=0.5, batch_size=1000)
+    got = run(table, keep=["en", "de"], min_score=0.5, batch_size=batch_size)
+    assert got.kept.equals(ref.kept)
+    assert got.ledger.sort_by("doc_id").equals(ref.ledger.sort_by("doc_id"))
+
+
+def test_empty_batch():
+    table = pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
+    res = run(table)
+    assert res.kept.num_rows == 0
+
+
+# -- configuration and the model file --------------------------------------------------------
+
+@pytest.mark.parametrize("params", [
+    {"keep": [""]}, {"keep": [1, 2]}, {"min_score": 1.5}, {"min_score": "high"},
+    {"min_score_by_lang": {"en": 2}}, {"min_letters": -1}, {"sample_chars": 0},
+    {"label_only": "yes"}, {"model_path": "/nonexistent/lid.176.bin"},
+    {"model_sha256": "0" * 64}, {"kep": ["en"]},
+])
+def test_invalid_parameters_are_config_errors(params):
+    with pytest.raises(ConfigError):
+        Pipeline({"stages": [{"stage": "language", **params}]})
+
+
+def test_yaml_boolean_language_code_gets_a_hint(tmp_path):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("stages:\n  - stage: language\n    keep: [en, no]\n")  # no → False
+    with pytest.raises(ConfigError, match="quote language codes"):
+        Pipeline(str(cfg))
+    cfg.write_text("stages:\n  - stage: language\n    keep: [en, 'no']\n")
+    assert Pipeline(str(cfg)).stages[0].keep == ["en", "no"]
+
+
+def test_local_model_path_with_checksum(tmp_path, web):
+    copy = tmp_path / "my-lid.ftz"
+    shutil.copy(shipped_model_path(), copy)
+    res = run(web.slice(0, 30), label_only=True, model_path=str(copy),
+              model_sha256=SHIPPED_SHA256)
+    ref = run(web.slice(0, 30), label_only=True)
+    assert res.kept["lang"].to_pylist() == ref.kept["lang"].to_pylist()
+    corrupt = tmp_path / "corrupt.ftz"
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    corrupt.write_bytes(bytes(data))
+    stage = Language(model_path=str(corrupt), model_sha256=SHIPPED_SHA256)
+    with pytest.raises(ValueError, match="SHA-256"):
+        stage.setup()
+
+
+# -- offline --------------------------------------------------------------------------------
+
+def test_runs_with_every_socket_connection_failing(monkeypatch, tmp_path, web):
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    # a cache holding garbage under fasttext-langdetect's file names: never read
+    cache = tmp_path / "ftlang"
+    cache.mkdir()
+    for name in ("lid.176.ftz", "lid.176.bin"):
+        (cache / name).write_bytes(b"not a model")
+    monkeypatch.setenv("FTLANG_CACHE", str(cache))
+    monkeypatch.setattr(langmod, "_models", {})  # force loading the model under the patch
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("fasttext-langdetect's download path was reached")
+
+    try:  # installed with corpusfilter today, but the stage does not need it
+        ftdetect = importlib.import_module("ftlangdetect.detect")
+    except ImportError:
+        ftdetect = None
+    if ftdetect is not None:
+        monkeypatch.setattr(ftdetect, "download_model", no_download)
+    res = run(web.slice(0, 50), keep=["en", "de"])
+    assert set(res.kept["lang"].to_pylist()) <= {"en", "de"} and res.kept.num_rows > 20
+    assert sorted(p.name for p in cache.iterdir()) == ["lid.176.bin", "lid.176.ftz"]
+
+
+def _unshare() -> list[str] | None:
+    """A command prefix that runs a process with no network (root: -n; else also -r)."""
+    if shutil.which("unshare") is None:
+        return None
+    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+        if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
+            return prefix
+    return None
+
+
+UNSHARE = _unshare()
+
+
+@pytest.mark.skipif(UNSHARE is None, reason="unshare -n not available here")
+def test_cli_labels_languages_without_network(tmp_path, web):
+    inp = tmp_path / "in.parquet"
+    pq.write_table(web.slice(0, 80), inp)
+    cfg = tmp_path / "pipe.yaml"
+    cfg.write_text("stages:\n  - stage: language\n    keep: [en, de]\n    min_score: 0.5\n")
+    out = tmp_path / "out"
+    cache = tmp_path / "ftlang-cache"
+    exe = Path(sys.executable).parent / "corpusfilter"
+    env = {"FTLANG_CACHE": str(cache), "PATH": "/usr/bin:/bin"}
+    assert UNSHARE is not None
+    proc = subprocess.run([*UNSHARE, str(exe), "run", str(cfg), str(inp), "-o", str(out)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    outputs = [p for p in out.rglob("*.parquet") if "ledger" not in p.parts
+               and "scores" not in p.parts]
+    table = pa.concat_tables([pq.read_table(p) for p in outputs], promote_options="default")
+    assert table.num_rows > 30
+    assert set(table["lang"].to_pylist()) == {"en", "de"}
+    assert not cache.exists()
+    verify = subprocess.run([*UNSHARE, str(exe), "verify", str(out)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
