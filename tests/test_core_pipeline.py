@@ -198,3 +198,15 @@ def test_record_scores_all_scores_documents_removed_earlier(sample_table):
                       if r in set(res.ledger.filter(pc.equal(res.ledger["stage"],
                                                              "doc_length"))["doc_id"]
                                   .to_pylist())}
+
+
+def test_doc_length_counts_words_not_whitespace(sample_table):
+    texts = ["  two words  ", "one", "   ", "\tthree\nwords here\n"]
+    t = pa.table({"id": ["a", "b", "c", "d"], "text": texts})
+    res = Pipeline([DocLength(min_chars=None, min_words=2)], max_removal_rate=None).run(t)
+    assert res.kept["id"].to_pylist() == ["a", "d"]
+    assert {r["doc_id"]: r["score"] for r in res.ledger.to_pylist()} == {"b": 1.0, "c": 0.0}
+    real = Pipeline([DocLength(min_chars=None, min_words=100)]).run(sample_table)
+    words = {i: len(t.split()) for i, t in zip(sample_table["id"].to_pylist(),
+                                                sample_table["text"].to_pylist(), strict=True)}
+    assert real.removed_ids == {i for i, w in words.items() if w < 100}

@@ -44,7 +44,9 @@ class DocLength(Filter):
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         scores = {"chars": docs.text_chars.astype(np.float64)}
         if self.min_words is not None or self.max_words is not None:
-            words = pc.list_value_length(pc.utf8_split_whitespace(docs.text))
+            # a regex count, not utf8_split_whitespace: that one yields empty "words" for
+            # leading / trailing whitespace
+            words = pc.count_substring_regex(docs.text, r"\S+")
             scores["words"] = words.to_numpy(zero_copy_only=False).astype(np.float64)
         return scores
 
