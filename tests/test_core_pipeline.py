@@ -81,7 +81,7 @@ def test_global_stage_between_filters_sees_only_survivors(sample_table):
     res = Pipeline([DocLength(min_chars=500), ExactDedup(),
                     DocLength(max_chars=20_000).named("too_long")]).run(sample_table)
     stages = res.stats.data["stages"]
-    assert list(stages) == ["doc_length", "exact_dedup", "too_long"]
+    assert list(stages) == ["input", "doc_length", "exact_dedup", "too_long"]
     assert stages["exact_dedup"]["in"] == sample_table.num_rows - stages["doc_length"]["removed"]
     assert stages["too_long"]["in"] == stages["exact_dedup"]["in"] - stages["exact_dedup"][
         "removed"]

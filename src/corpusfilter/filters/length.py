@@ -15,6 +15,9 @@ from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Rule
 
 
+_WORD_RE = r"[^\s\v\p{Z}\x{1c}-\x{1f}\x{85}]+"
+
+
 @register
 class DocLength(Filter):
     """Remove documents that are too short or too long.
@@ -44,9 +47,9 @@ class DocLength(Filter):
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         scores = {"chars": docs.text_chars.astype(np.float64)}
         if self.min_words is not None or self.max_words is not None:
-            # a regex count, not utf8_split_whitespace: that one yields empty "words" for
-            # leading / trailing whitespace
-            words = pc.count_substring_regex(docs.text, r"\S+")
+            # a regex count, not utf8_split_whitespace (which yields empty "words" for leading
+            # and trailing whitespace); whitespace as Python's str.split() defines it
+            words = pc.count_substring_regex(docs.text, _WORD_RE)
             scores["words"] = words.to_numpy(zero_copy_only=False).astype(np.float64)
         return scores
 
