@@ -425,7 +425,9 @@ class Pipeline:
                     collected.append(out.collected)
                 nxt.append((name, _rebatch(out.kept, batch_size)))
             if seg.tail is not None:
+                t0 = time.perf_counter()
                 plans[self.stages.index(seg.tail)] = self.make_plan(seg, Collected(collected))
+                stats.stage(seg.tail.label)["plan_seconds"] = round(time.perf_counter() - t0, 3)
             current = nxt
             check_alarm(stats, self, final=True)
         kept_tables = [_concat_batches(b) for _, b in current if b]

@@ -297,8 +297,9 @@ class LocalEngine:
                  if (udir / f"{s.key}.collect.parquet").exists()]
         t0 = time.perf_counter()
         plan = self.pipeline.make_plan(seg, Collected(paths=files))
-        log.info("planned %s in %.1fs", seg.tail.label if seg.tail else "?",
-                 time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        log.info("planned %s in %.1fs", seg.tail.label if seg.tail else "?", seconds)
+        write_json_atomic({"seconds": seconds}, path.with_suffix(".json"))
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
             pickle.dump(plan, f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -333,6 +334,11 @@ class LocalEngine:
             if record_scores:
                 write_parquet_atomic(pa.concat_tables(scores) if scores else pa.table({}),
                                      out / "scores" / f"{s.key}.parquet")
+        for seg in self.pipeline.segments:
+            timing = _plan_path(out, seg.index).with_suffix(".json")
+            if seg.tail is not None and timing.exists():
+                stats.stage(seg.tail.label)["plan_seconds"] = round(
+                    json.loads(timing.read_text())["seconds"], 3)
         stats.data["output"] = {"docs": out_docs, "chars": out_chars}
         stats.data["wall_seconds"] = round(seconds, 3)
         write_json_atomic(stats.data, out / "stats.json")

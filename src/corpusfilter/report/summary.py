@@ -24,7 +24,7 @@ def funnel_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
             "rate": s["removed"] / seen if seen else 0.0,
             "chars_removed": s["chars_removed"],
             "top_reasons": sorted(s["reasons"].items(), key=lambda kv: (-kv[1], kv[0]))[:3],
-            "seconds": s.get("seconds", 0.0),
+            "seconds": s.get("seconds", 0.0) + s.get("plan_seconds", 0.0),
         })
     return rows
 
@@ -32,7 +32,10 @@ def funnel_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
 def print_summary(out: str | Path, console: Console | None = None) -> None:
     out = Path(out)
     stats = json.loads((out / "stats.json").read_text())
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # logs and CI: wide enough for the table not to wrap
+            console = Console(width=140)
     inp, outp = stats["input"], stats["output"]
     table = Table(title=f"corpusfilter run {out}", title_justify="left")
     for col, justify in (("stage", "left"), ("in", "right"), ("removed", "right"),

@@ -1,0 +1,169 @@
+"""Speed of the `pii` stage against Presidio's `AnalyzerEngine.analyze`, same documents, same
+recognizers, in one run; and whether the findings are identical.
+
+Documents: real web text (../shared/data/web_docs.parquet, first ~2,500 characters of each,
+cut at a space) with one sentence from pii_spans.parquet (PII filled in) inserted into every
+other document. The baseline is `AnalyzerEngine` with the very same Presidio recognizer objects
+and, so that Presidio's context words work without a model download, a blank spaCy English
+pipeline whose lemmas are the lower-cased tokens (the lemma our engine uses).
+
+The four measurements are interleaved chunk by chunk (the machine is shared; this way a
+load spike hits all of them alike). Run: .venv/bin/python benchmarks/pii.py [--docs 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from corpusfilter.core.pipeline import Pipeline
+from corpusfilter.filters.pii import Pii
+from corpusfilter.filters.pii_engine import DEFAULT_ENTITIES, Finding, PiiEngine, resolve_overlaps
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MIN_SCORE = 0.4
+
+
+def make_docs(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    web = pq.read_table(DATA / "web_docs.parquet", columns=["text"])["text"].to_pylist()
+    pii = [r["text"] for r in pq.read_table(DATA / "pii_spans.parquet").to_pylist()
+           if any(s["entity_type"] in DEFAULT_ENTITIES for s in r["spans"])]
+    web = [t for t in web if len(t) >= 500]
+    rng.shuffle(web)
+    docs = []
+    for k, text in enumerate(web[:n]):
+        if len(text) > 2500:
+            cut = text.rfind(" ", 0, 2500)
+            text = text[:cut if cut > 0 else 2500]
+        if k % 2 == 0:
+            at = text.find(". ", rng.randrange(len(text)))
+            at = len(text) if at < 0 else at + 2
+            text = text[:at] + rng.choice(pii) + " " + text[at:]
+        docs.append(text)
+    return docs
+
+
+def presidio_engine(engine: PiiEngine) -> Any:
+    """AnalyzerEngine with the same recognizer objects and a model-free spaCy pipeline."""
+    import spacy
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+    from spacy.language import Language
+
+    if "lower_lemma" not in Language.factories:
+        @Language.component("lower_lemma")
+        def lower_lemma(doc: Any) -> Any:
+            for tok in doc:
+                tok.lemma_ = tok.lower_
+            return doc
+
+    class BlankSpacy(SpacyNlpEngine):
+        def load(self) -> None:
+            nlp = spacy.blank("en")
+            nlp.add_pipe("lower_lemma")
+            self.nlp = {"en": nlp}
+
+    registry = RecognizerRegistry(recognizers=[r for _, r, _ in engine.recognizers])
+    return AnalyzerEngine(registry=registry, nlp_engine=BlankSpacy(), supported_languages=["en"])
+
+
+def run_presidio(analyzer: Any, docs: list[str], entities: list[str]) -> list[list[Finding]]:
+    out = []
+    for text in docs:
+        res = analyzer.analyze(text=text, entities=entities, language="en",
+                               score_threshold=MIN_SCORE)
+        out.append(resolve_overlaps([Finding(r.start, r.end, r.entity_type, float(r.score))
+                                     for r in res]))
+    return out
+
+
+def compare(docs: list[str], ours: list[list[Finding]], theirs: list[list[Finding]],
+            show: int) -> int:
+    diffs = 0
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        sa = {(f.start, f.end, f.entity_type) for f in a}
+        sb = {(f.start, f.end, f.entity_type) for f in b}
+        for tag, extra in (("only ours", sa - sb), ("only Presidio", sb - sa)):
+            for s, e, et in sorted(extra):
+                diffs += 1
+                if diffs <= show:
+                    ctx = docs[i][max(0, s - 40):e + 10].replace("\n", " ")
+                    print(f"  doc {i}: {tag}: {et} {docs[i][s:e]!r} in ...{ctx!r}")
+    return diffs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=400)
+    ap.add_argument("--show", type=int, default=40)
+    ap.add_argument("--chunks", type=int, default=10)
+    args = ap.parse_args()
+    docs = make_docs(args.docs)
+    kb = sum(len(d.encode()) for d in docs) / len(docs) / 1024
+    print(f"{len(docs)} documents, mean {kb:.1f} KB, {sum(1 for i in range(len(docs)) if i % 2 == 0)}"
+          f" with an inserted PII sentence; entities: {', '.join(DEFAULT_ENTITIES)}\n")
+    entities = list(DEFAULT_ENTITIES)
+    strict = PiiEngine(entities, MIN_SCORE, extended=False)
+    default = PiiEngine(entities, MIN_SCORE, extended=True)
+    analyzer = presidio_engine(strict)
+    pipe = Pipeline([Pii()])
+    pipe.setup()
+    seen = set(docs)
+    warm = pa.array([d for d in make_docs(60, seed=1) if d not in seen][:10], pa.string())
+    for engine in (strict, default):
+        engine.analyze_batch(warm)
+    run_presidio(analyzer, warm.to_pylist(), entities)
+    pipe.run(pa.table({"id": [str(i) for i in range(len(warm))], "text": warm}))
+
+    # Interleaved in chunks, so that the load of a shared machine hits all alike.
+    seconds = {"presidio": 0.0, "strict": 0.0, "default": 0.0, "stage": 0.0}
+    ours_strict: list[list[Finding]] = []
+    ours_default: list[list[Finding]] = []
+    theirs: list[list[Finding]] = []
+    modified = 0
+    step = max(1, len(docs) // args.chunks)
+    for lo in range(0, len(docs), step):
+        chunk = docs[lo:lo + step]
+        arr = pa.array(chunk, pa.string())
+        t0 = time.perf_counter()
+        theirs += run_presidio(analyzer, chunk, entities)
+        t1 = time.perf_counter()
+        ours_strict += strict.analyze_batch(arr)
+        t2 = time.perf_counter()
+        ours_default += default.analyze_batch(arr)
+        t3 = time.perf_counter()
+        res = pipe.run(pa.table({"id": [str(lo + i) for i in range(len(chunk))], "text": arr}),
+                       batch_size=1000)
+        t4 = time.perf_counter()
+        modified += res.ledger.num_rows
+        for key, dt in (("presidio", t1 - t0), ("strict", t2 - t1), ("default", t3 - t2),
+                        ("stage", t4 - t3)):
+            seconds[key] += dt
+
+    n = len(docs)
+    print(f"Presidio AnalyzerEngine.analyze:                   {n / seconds['presidio']:8.1f} "
+          f"docs/s")
+    for key, label, ours in (("strict", "pii engine, Presidio's recognizers only", ours_strict),
+                             ("default", "pii engine, default (+ extended patterns)",
+                              ours_default)):
+        print(f"{label + ':':51s}{n / seconds[key]:8.1f} docs/s  "
+              f"{seconds['presidio'] / seconds[key]:5.1f}x Presidio")
+        n_ours = sum(len(x) for x in ours)
+        n_theirs = sum(len(x) for x in theirs)
+        diffs = compare(docs, ours, theirs, args.show if key == "default" else 1000)
+        print(f"    findings: ours {n_ours}, Presidio {n_theirs}; differences: {diffs}"
+              + (" (identical)" if not diffs else ""))
+    print(f"{'pii stage in a pipeline (redact, Arrow in/out):':51s}{n / seconds['stage']:8.1f} "
+          f"docs/s  {seconds['presidio'] / seconds['stage']:5.1f}x Presidio  "
+          f"({modified} documents redacted)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,323 @@
+"""`pii`: find personal data with Presidio's recognizers and redact it, drop it, or count it.
+
+Detection is Presidio's (presidio-analyzer): its regexes, checksum validators (Luhn for cards,
+ISO 13616 mod-97 for IBANs, Base58/Bech32 for Bitcoin addresses, the SSN invalid-group
+rules, `ipaddress` for IPs), its `phonenumbers`-based phone recognizer over eight regions, and
+its context words with the enhancer's defaults (+0.35 when a context word is among the five
+words before an entity). `pii_engine.PiiEngine` runs them only where a cheap batch prefilter
+says they can match, which is what makes the stage fast; see docs/pii.md for the measured
+speed and accuracy.
+
+Nothing downloads: no spaCy model is loaded for the pattern entities, and the email domain
+check uses tldextract's bundled public suffix list. NER entities (PERSON, LOCATION,
+ORGANIZATION, NRP) need a spaCy model with NER that the user installed and names in
+`ner_model`; otherwise the stage refuses to start with a ConfigError.
+
+The ledger never holds matched text: detail has entity types, counts, offsets and scores.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from corpusfilter.core.docs import Docs
+from corpusfilter.core.errors import ConfigError
+from corpusfilter.core.registry import register
+from corpusfilter.core.stage import Outcome, Transform
+from corpusfilter.filters.pii_engine import (
+    DEFAULT_ENTITIES,
+    KNOWN_ENTITIES,
+    NER_LABELS,
+    Finding,
+    PiiEngine,
+    resolve_overlaps,
+)
+
+MODES = ("redact", "drop", "label_only")
+SPAN_TYPE = pa.list_(pa.struct([
+    pa.field("entity_type", pa.string()),
+    pa.field("start", pa.int32()),
+    pa.field("end", pa.int32()),
+    pa.field("score", pa.float64()),
+]))
+
+
+@register
+class Pii(Transform):
+    """Detect personal data (emails, phones, cards, IBANs, IPs, SSNs, ...) and redact it.
+
+    Presidio's pattern recognizers with their checksum validators and context words, run only
+    where a batch-level prefilter allows (docs/pii.md). Overlapping findings are resolved by
+    score, so ``john.doe@example.com`` is one email, not a URL inside an email.
+
+    Modes: ``redact`` replaces each entity by `placeholder` (reason ``pii.redacted``);
+    ``drop`` removes documents with more than `max_entities` entities (reason
+    ``pii.max_entities``) or with an entity of a type in `drop_types` (``pii.entity_type``)
+    and redacts the documents it keeps; ``label_only`` keeps the text and writes the columns
+    ``pii_count`` and ``pii_spans`` (entity type, start, end, score). Ledger detail: counts by
+    type and spans (type, start, end, score; at most `max_ledger_spans`), never the text.
+    Counters in stats.json: ``docs_with_pii`` and ``entities.<TYPE>``.
+
+    Args:
+        mode: redact | drop | label_only.
+        entities: entity types to detect (default: EMAIL_ADDRESS, PHONE_NUMBER, CREDIT_CARD,
+            IBAN_CODE, IP_ADDRESS, US_SSN, CRYPTO). Also available: URL, UK_NHS, UK_NINO,
+            ES_NIF, IT_FISCAL_CODE, IN_AADHAAR, IN_PAN, PL_PESEL, SG_NRIC_FIN, AU_TFN,
+            FI_PERSONAL_IDENTITY_CODE, and with `ner_model` PERSON, LOCATION, ORGANIZATION, NRP.
+        min_score: keep findings scoring at least this after context enhancement (0.4: a phone
+            number, 0.4, counts; a bare 9-digit SSN candidate, 0.05, counts only with a context
+            word such as "ssn" before it).
+        placeholder: replacement text; ``{entity}`` becomes the entity type.
+        max_entities: drop mode: remove documents with more entities than this.
+        drop_types: drop mode: remove documents with any entity of these types.
+        phone_regions: regions for phone numbers written without a country code
+            (Presidio's default eight).
+        context: raise scores by Presidio's context words (e.g. "phone", "iban", "ssn").
+        ner_model: name or path of an installed spaCy model with NER, needed for PERSON,
+            LOCATION, ORGANIZATION, NRP. Never downloaded.
+        max_ledger_spans: at most this many spans per document in the ledger detail.
+    """
+
+    name = "pii"
+    version = 1
+    writes: ClassVar[tuple[str, ...]] = ("pii_count", "pii_spans")
+
+    def __init__(self, mode: str = "redact", entities: list[str] | None = None,
+                 min_score: float = 0.4, placeholder: str = "<{entity}>",
+                 max_entities: int | None = 0, drop_types: list[str] | None = None,
+                 phone_regions: list[str] | None = None, context: bool = True,
+                 ner_model: str | None = None, max_ledger_spans: int = 100):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        ents = list(DEFAULT_ENTITIES) if entities is None else list(entities)
+        if not ents or not all(isinstance(e, str) for e in ents):
+            raise ValueError(f"entities must be a non-empty list of entity types, got "
+                             f"{entities!r}")
+        unknown = [e for e in ents if e not in KNOWN_ENTITIES]
+        if unknown:
+            raise ValueError(f"unknown entity type(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(KNOWN_ENTITIES)}")
+        drop = list(drop_types or [])
+        bad_drop = [e for e in drop if e not in ents]
+        if bad_drop:
+            raise ValueError(f"drop_types {', '.join(bad_drop)} are not in entities")
+        if not isinstance(min_score, (int, float)) or not 0 < min_score <= 1:
+            raise ValueError(f"min_score must be in (0, 1], got {min_score!r}")
+        if not isinstance(placeholder, str):
+            raise ValueError(f"placeholder must be a string, got {placeholder!r}")
+        try:
+            placeholder.format(entity="X")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(f"placeholder {placeholder!r} may only use {{entity}}: {e}") from None
+        if max_entities is not None and (not isinstance(max_entities, int)
+                                         or isinstance(max_entities, bool) or max_entities < 0):
+            raise ValueError(f"max_entities must be a non-negative integer or null, "
+                             f"got {max_entities!r}")
+        if not isinstance(max_ledger_spans, int) or max_ledger_spans < 0:
+            raise ValueError(f"max_ledger_spans must be a non-negative integer, "
+                             f"got {max_ledger_spans!r}")
+        ner = [e for e in ents if e in NER_LABELS]
+        if ner:
+            _check_ner_model(ner, ner_model)
+        self.mode = mode
+        self.entities = ents
+        self.min_score = float(min_score)
+        self.placeholder = placeholder
+        self.max_entities = max_entities
+        self.drop_types = drop
+        self.phone_regions = phone_regions
+        self.context = bool(context)
+        self.ner_model = ner_model
+        self.max_ledger_spans = max_ledger_spans
+        self._engine: PiiEngine | None = None
+
+    def setup(self) -> None:
+        if self._engine is None:
+            kwargs: dict[str, Any] = {}
+            if self.phone_regions is not None:
+                kwargs["phone_regions"] = tuple(self.phone_regions)
+            self._engine = PiiEngine(self.entities, self.min_score, context=self.context,
+                                     ner_model=self.ner_model, **kwargs)
+
+    def transform(self, docs: Docs) -> Outcome:
+        self.setup()
+        assert self._engine is not None
+        n = docs.num_rows
+        if n == 0:
+            return Outcome.keep_all(0)
+        texts = docs.texts
+        found = self._engine.analyze_batch(docs.text, texts)
+        keep = np.ones(n, dtype=bool)
+        modified = np.zeros(n, dtype=bool)
+        reason = np.full(n, None, dtype=object)
+        score = np.full(n, np.nan)
+        threshold = np.full(n, np.nan)
+        detail: list[dict[str, Any] | None] = [None] * n
+        new_text: list[str] = list(texts)
+        for i, spans in enumerate(found):
+            if not spans:
+                continue
+            counts = Counter(f.entity_type for f in spans)
+            if self.mode != "label_only":
+                score[i] = len(spans)
+                detail[i] = self._detail(spans, counts)
+            if self.mode == "drop":
+                hit = sorted(t for t in counts if t in self.drop_types)
+                if hit:
+                    keep[i] = False
+                    reason[i] = self.reason("entity_type")
+                    detail[i]["drop_types"] = hit  # type: ignore[index]
+                elif self.max_entities is not None and len(spans) > self.max_entities:
+                    keep[i] = False
+                    reason[i] = self.reason("max_entities")
+                    threshold[i] = self.max_entities
+            if self.mode != "label_only" and keep[i]:
+                modified[i] = True
+                reason[i] = self.reason("redacted")
+        if self.mode != "label_only":
+            rows = [int(i) for i in np.flatnonzero(modified)]
+            settled = self._settle([texts[i] for i in rows], [found[i] for i in rows])
+            for i, (red, spans) in zip(rows, settled, strict=True):
+                new_text[i] = red
+                found[i] = spans
+                score[i] = len(spans)
+                detail[i] = self._detail(spans, Counter(f.entity_type for f in spans))
+        for spans in found:
+            if spans:
+                docs.count("docs_with_pii")
+                for k, v in Counter(f.entity_type for f in spans).items():
+                    docs.count(f"entities.{k}", v)
+        annotations: dict[str, pa.Array] = {}
+        if self.mode == "label_only":
+            annotations["pii_count"] = pa.array([len(s) for s in found], pa.int32())
+            annotations["pii_spans"] = pa.array(
+                [[{"entity_type": f.entity_type, "start": f.start, "end": f.end,
+                   "score": f.score} for f in s] for s in found], SPAN_TYPE)
+            return Outcome(keep=keep, annotations=annotations)
+        text = pa.array(new_text, docs.text.type) if modified.any() else None
+        return Outcome(keep=keep, reason=reason, score=score, threshold=threshold,
+                       detail=detail, text=text, modified=modified if text is not None else None)
+
+    def scrub(self, texts: list[str]) -> list[str]:
+        """The texts with every detected entity redacted (placeholders as configured), in any
+        mode: for writing samples of documents this stage removed or kept unredacted
+        (`drop`, `label_only`) into reports or logs."""
+        self.setup()
+        assert self._engine is not None
+        if not texts:
+            return []
+        found = self._engine.analyze_batch(pa.array(texts, pa.string()), texts)
+        return [red for red, _ in self._settle(list(texts), found)]
+
+    def redact(self, text: str, spans: list[Finding]) -> str:
+        """`text` with each (non-overlapping, sorted) span replaced by its placeholder."""
+        parts, pos = [], 0
+        for f in spans:
+            parts.append(text[pos:f.start])
+            parts.append(self.placeholder.format(entity=f.entity_type))
+            pos = f.end
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def _settle(self, texts: list[str], found: list[list[Finding]],
+                ) -> list[tuple[str, list[Finding]]]:
+        """Redact until nothing more is found, so that redaction is idempotent.
+
+        Removing an entity can expose another one whose detection depended on its
+        neighbours (a phone number followed by the digits of an email's local part, say).
+        The redacted texts are analysed again (as one batch); findings there are mapped back
+        to the original text and merged with the earlier ones; at most three rounds."""
+        assert self._engine is not None
+        out = [(*self._redact_segments(t, s), s) for t, s in zip(texts, found, strict=True)]
+        todo = list(range(len(texts)))
+        for _ in range(3):
+            if not todo:
+                break
+            red = [out[k][0] for k in todo]
+            more = self._engine.analyze_batch(pa.array(red, pa.string()), red)
+            nxt = []
+            for k, extra in zip(todo, more, strict=True):
+                if extra:
+                    _, segments, spans = out[k]
+                    spans = merge_spans(spans + [_to_original(f, segments) for f in extra])
+                    out[k] = (*self._redact_segments(texts[k], spans), spans)
+                    nxt.append(k)
+            todo = nxt
+        return [(red, spans) for red, _, spans in out]
+
+    def _redact_segments(self, text: str, spans: list[Finding],
+                         ) -> tuple[str, list[tuple[int, int, int, bool]]]:
+        """Redacted text and its segments: (start in redacted text, original start, original
+        end, is a placeholder)."""
+        parts: list[str] = []
+        segments: list[tuple[int, int, int, bool]] = []
+        pos = out = 0
+        for f in spans:
+            if f.start > pos:
+                segments.append((out, pos, f.start, False))
+                parts.append(text[pos:f.start])
+                out += f.start - pos
+            token = self.placeholder.format(entity=f.entity_type)
+            segments.append((out, f.start, f.end, True))
+            parts.append(token)
+            out += len(token)
+            pos = f.end
+        segments.append((out, pos, len(text), False))
+        parts.append(text[pos:])
+        return "".join(parts), segments
+
+    def _detail(self, spans: list[Finding], counts: Counter[str]) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "entities": dict(sorted(counts.items())),
+            "spans": [[f.entity_type, f.start, f.end, round(f.score, 4)]
+                      for f in spans[:self.max_ledger_spans]],
+        }
+        if len(spans) > self.max_ledger_spans:
+            d["spans_truncated"] = len(spans) - self.max_ledger_spans
+        return d
+
+
+def _check_ner_model(ner: list[str], model: str | None) -> None:
+    """NER needs a spaCy model the user installed; never download one."""
+    what = ", ".join(ner)
+    if not model:
+        raise ConfigError(
+            f"pii: {what} need a spaCy NER model, and none is configured. Install one "
+            f"yourself (the official models are not on PyPI: e.g. `python -m spacy download "
+            f"en_core_web_sm` where you have network access) and set `ner_model: "
+            f"en_core_web_sm`, or remove {what} from `entities`. corpusfilter never "
+            f"downloads models.")
+    from pathlib import Path
+
+    import spacy.util
+
+    if not (spacy.util.is_package(model) or Path(model).is_dir()):
+        raise ConfigError(
+            f"pii: ner_model {model!r} is neither an installed spaCy model package nor a "
+            f"model directory; install it yourself (corpusfilter never downloads models) or "
+            f"remove {what} from `entities`.")
+
+
+def _to_original(f: Finding, segments: list[tuple[int, int, int, bool]]) -> Finding:
+    """A finding in redacted text mapped to original offsets (placeholders it touches are
+    taken whole)."""
+    starts = [s[0] for s in segments]
+
+    def where(pos: int, is_end: bool) -> int:
+        k = max(0, bisect.bisect_right(starts, pos - (1 if is_end else 0)) - 1)
+        red_start, orig_start, orig_end, placeholder = segments[k]
+        if placeholder:
+            return orig_end if is_end else orig_start
+        return min(orig_end, orig_start + pos - red_start)
+
+    return Finding(where(f.start, False), where(f.end, True), f.entity_type, f.score)
+
+
+def merge_spans(spans: list[Finding]) -> list[Finding]:
+    """Overlapping findings merged into one span, typed by its highest-scoring member."""
+    return resolve_overlaps(spans)

@@ -1,0 +1,614 @@
+"""The detection engine behind the `pii` stage: Presidio's recognizers at regex speed.
+
+Presidio's `AnalyzerEngine.analyze` runs every recognizer over every document, tokenises each
+document with spaCy for context words, and scans the whole text once per phone region with
+`phonenumbers`. This engine keeps Presidio's own recognizer objects (their regexes, checksum
+validators — Luhn for cards, ISO 13616 check digits for IBANs, Base58/Bech32 for Bitcoin — and
+their context words) and changes only *where* they run:
+
+1. **Batch prefilter.** For each recognizer a necessary condition (e.g. ``@`` for an email,
+   three digit groups for a card) is tested on the whole batch at once with Arrow's RE2
+   (`pyarrow.compute.match_substring_regex`). A recognizer runs only on documents that pass.
+2. **Windows.** The email, IP, SSN and card recognizers run once per document on the
+   stretches of text their matches can lie in (`WINDOWS`), joined by newlines.
+3. **Phone candidates.** `phonenumbers`' own candidate scan is replayed once per document;
+   candidates that cannot hold a valid number for a region are skipped (`phone_floor`), and
+   the matcher's verdicts are memoised on the candidate and the few characters around it
+   that it inspects (`_phone_results`).
+4. **Context words without spaCy.** Presidio's `LemmaContextAwareEnhancer` (defaults: 5 words
+   before the entity, +0.35, at least 0.4, substring match) is applied with lower-cased words
+   as lemmas and spaCy's English stop-word list, on a short stretch of text before the entity.
+
+Offline: nothing here downloads. The email validator uses `tldextract` with its bundled public
+suffix list snapshot (no fetch, no cache dir); no spaCy model is loaded unless NER entities are
+asked for with an installed model (`ner_model`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# Entities on by default: the ones with a checksum or a tight format (Presidio's generic set).
+DEFAULT_ENTITIES: tuple[str, ...] = (
+    "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN",
+    "CRYPTO",
+)
+
+# entity -> Presidio recognizer class name (all in presidio_analyzer.predefined_recognizers).
+# Country-specific ones are those with a checksum validator, so they stay precise on web text.
+PATTERN_RECOGNIZERS: dict[str, str] = {
+    "EMAIL_ADDRESS": "EmailRecognizer",
+    "CREDIT_CARD": "CreditCardRecognizer",
+    "IBAN_CODE": "IbanRecognizer",
+    "IP_ADDRESS": "IpRecognizer",
+    "US_SSN": "UsSsnRecognizer",
+    "CRYPTO": "CryptoRecognizer",
+    "URL": "UrlRecognizer",
+    "UK_NHS": "NhsRecognizer",
+    "UK_NINO": "UkNinoRecognizer",
+    "ES_NIF": "EsNifRecognizer",
+    "IT_FISCAL_CODE": "ItFiscalCodeRecognizer",
+    "IN_AADHAAR": "InAadhaarRecognizer",
+    "IN_PAN": "InPanRecognizer",
+    "PL_PESEL": "PlPeselRecognizer",
+    "SG_NRIC_FIN": "SgFinRecognizer",
+    "AU_TFN": "AuTfnRecognizer",
+    "FI_PERSONAL_IDENTITY_CODE": "FiPersonalIdentityCodeRecognizer",
+}
+# NER entities: spaCy labels mapped to Presidio's names (as in Presidio's SpacyRecognizer).
+NER_LABELS: dict[str, tuple[str, ...]] = {
+    "PERSON": ("PERSON", "PER"),
+    "LOCATION": ("GPE", "LOC", "FAC"),
+    "ORGANIZATION": ("ORG",),
+    "NRP": ("NORP",),
+}
+NER_SCORE = 0.85  # Presidio's SpacyRecognizer default score
+KNOWN_ENTITIES: tuple[str, ...] = (*PATTERN_RECOGNIZERS, "PHONE_NUMBER", *NER_LABELS)
+
+# Necessary conditions (RE2 syntax) for a recognizer to find anything in a document. They
+# follow Presidio's patterns: `\d` there matches any Unicode digit, hence \p{Nd} here.
+_D = r"\p{Nd}"
+PREFILTERS: dict[str, str] = {
+    "EMAIL_ADDRESS": "@",
+    "CREDIT_CARD": rf"{_D}{{4}}[- ]?{_D}{{3}}",
+    "IBAN_CODE": r"(?i)[a-z]{2}[0-9]{2}",
+    "IP_ADDRESS": r"[0-9]\.[0-9]{1,3}\.[0-9]|(?i)[0-9a-f]:[0-9a-f:]|::",
+    "US_SSN": r"[0-9]{3}[- .]?[0-9]{2}|[0-9]{5}-|[0-9]{3}-[0-9]{6}",
+    "CRYPTO": r"(?i)(bc1|[13])[a-z0-9]{25}",
+    "PHONE_NUMBER": rf"{_D}[^\p{{Nd}}]{{0,4}}{_D}",
+}
+# For the extended recognizers: ≥ 7 digits in groups of 2–6 always contain one of these.
+EXTENDED_PREFILTER = r"[0-9]{2}[^0-9]?[0-9]{2}"
+# Where in a document a recognizer's matches can lie (Python regex). Each recognizer runs on
+# these windows, widened by one character on each side, instead of the whole text. Exact when
+# every character a pattern can match is in the window's character class and its lookarounds
+# reach at most one character past a match (or two, for IP's `(?![\w:]|\.\d)`, where the
+# window is a whole whitespace-delimited token): Presidio's email, IP, SSN and card patterns.
+WINDOWS: dict[str, str] = {
+    "EMAIL_ADDRESS": r"(?<!\S)[^\s@]*@\S*",
+    "IP_ADDRESS": r"(?<!\S)\S*?(?:[0-9]\.[0-9]|:)\S*",
+    "US_SSN": r"[0-9][0-9 .-]*[0-9]",
+    "CREDIT_CARD": r"\d[\d -]*\d",
+    "PhoneShapeRecognizer": r"[0-9+(][0-9 .()+x-]*[0-9]",
+    "CardDigitsRecognizer": r"[0-9][0-9 -]*[0-9]",
+}
+# Characters of text before an entity searched for context words (5 words in Presidio).
+_CONTEXT_CHARS = 160
+_WORD = re.compile(r"\w+")
+_NON_DIGIT = re.compile(r"\D")
+_DIGIT_RUNS = re.compile(r"\d+")
+_GROUP_GAP = re.compile(r"[ .-](?=[0-9])")
+_RUNS_ON = re.compile(r"[ .-]?[0-9]")
+# Year ranges and ISO / European dates ("2000-2018", "2017-08-15", "23.05.2011") are not phones.
+_YEARS_OR_DATE = re.compile(r"(?:1[89]|20)\d\d ?[-.] ?(?:1[89]|20)\d\d"
+                            r"|(?:1[89]|20)\d\d[-./][01]?\d[-./][0-3]?\d"
+                            r"|[0-3]?\d[-./][01]?\d[-./](?:1[89]|20)\d\d")
+_LENIENCY = 1  # Presidio's PhoneRecognizer default (phonenumbers Leniency.VALID)
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One detected entity: character offsets into the document (end exclusive) and score."""
+
+    start: int
+    end: int
+    entity_type: str
+    score: float
+
+
+class PiiEngine:
+    """Presidio's pattern recognizers behind a batch prefilter; see the module docstring.
+
+    Args:
+        entities: entity types to detect (see `KNOWN_ENTITIES`).
+        min_score: findings scoring below this are dropped (after context enhancement).
+        phone_regions: regions `phonenumbers` parses numbers without a country code for.
+        context: apply Presidio's context-word enhancement.
+        extended: add the recall recognizers of `extended_recognizers()` (they only count
+            with a context word); False gives exactly Presidio's pattern findings.
+        ner_model: name or path of an installed spaCy model with NER (PERSON, LOCATION, ...).
+    """
+
+    def __init__(self, entities: Sequence[str] = DEFAULT_ENTITIES, min_score: float = 0.4,
+                 phone_regions: Sequence[str] = ("US", "GB", "DE", "FR", "IL", "IN", "CA",
+                                                 "BR"),
+                 context: bool = True, extended: bool = True,
+                 ner_model: str | None = None):
+        self.entities = tuple(entities)
+        self.min_score = float(min_score)
+        self.phone_regions = tuple(phone_regions)
+        self.context = context
+        self.extended = extended
+        self.ner_model = ner_model
+        self.recognizers: list[tuple[str, Any, str | None]] = []
+        self._windows: dict[int, re.Pattern[str]] = {}
+        self._phone: Any = None
+        self._nlp: Any = None
+        self._stop: frozenset[str] = frozenset()
+        self._candidates: re.Pattern[str] | None = None
+        self._phone_floor: dict[str, tuple[int, re.Pattern[str], re.Pattern[str]]] = {}
+        self._shape_memo: dict[str, bool] = {}
+        self._phone_memo: dict[tuple[str, int, str, int, bool], tuple[int, int] | None] = {}
+        self._load()
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        import presidio_analyzer.predefined_recognizers as pr
+
+        for entity in self.entities:
+            if entity in PATTERN_RECOGNIZERS:
+                cls = getattr(pr, PATTERN_RECOGNIZERS[entity])
+                if entity == "EMAIL_ADDRESS":
+                    cls = offline_email_recognizer()
+                rec = cls()
+                self.recognizers.append((entity, rec, PREFILTERS.get(entity)))
+                if entity in WINDOWS:
+                    self._windows[id(rec)] = re.compile(WINDOWS[entity])
+        if "PHONE_NUMBER" in self.entities:
+            from phonenumbers import phonenumbermatcher
+
+            self._phone = pr.PhoneRecognizer(supported_regions=self.phone_regions,
+                                             leniency=_LENIENCY)
+            # The matcher's own candidate pattern: every number it can report lies inside one.
+            self._candidates = phonenumbermatcher._PATTERN
+            self._phone_floor = {r: phone_floor(r) for r in self.phone_regions}
+            self.recognizers.append(("PHONE_NUMBER", self._phone,
+                                     PREFILTERS["PHONE_NUMBER"]))
+        if self.extended:
+            for entity, rec in extended_recognizers():
+                if entity in self.entities:
+                    self.recognizers.append((entity, rec, EXTENDED_PREFILTER))
+                    self._windows[id(rec)] = re.compile(WINDOWS[rec.name])
+        if self.context:
+            from spacy.lang.en.stop_words import STOP_WORDS
+
+            self._stop = frozenset(STOP_WORDS)
+        if any(e in NER_LABELS for e in self.entities) and self.ner_model:
+            import spacy
+
+            self._nlp = spacy.load(self.ner_model, exclude=["lemmatizer", "parser",
+                                                            "tagger", "attribute_ruler"])
+
+    # -- analysis -------------------------------------------------------------------------
+
+    @staticmethod
+    def prefilter(text: pa.Array | pa.ChunkedArray, pattern: str | None) -> list[bool] | None:
+        """Which documents match the RE2 `pattern` (None: all of them)."""
+        if pattern is None:
+            return None
+        mask = pc.match_substring_regex(text, pattern)
+        return mask.fill_null(False).to_pylist()
+
+    def analyze_batch(self, text: pa.Array | pa.ChunkedArray,
+                      texts: Sequence[str] | None = None) -> list[list[Finding]]:
+        """Findings per document of an Arrow string array (non-overlapping, sorted)."""
+        if texts is None:
+            texts = text.to_pylist()
+        n = len(texts)
+        raw: list[list[Finding]] = [[] for _ in range(n)]
+        for entity, recognizer, pattern in self.recognizers:
+            mask = self.prefilter(text, pattern)
+            for i in range(n):
+                if mask is None or mask[i]:
+                    raw[i].extend(self._run(entity, recognizer, texts[i]))
+        if self._nlp is not None:
+            for i, doc in enumerate(self._nlp.pipe(texts)):
+                raw[i].extend(self._ner(doc))
+        return [resolve_overlaps(r) for r in raw]
+
+    def analyze(self, text: str) -> list[Finding]:
+        """Findings in one document (non-overlapping, sorted)."""
+        return self.analyze_batch(pa.array([text], pa.string()), [text])[0]
+
+    def _run(self, entity: str, recognizer: Any, text: str) -> list[Finding]:
+        window = self._windows.get(id(recognizer))
+        if recognizer is self._phone:
+            results: list[Any] = self._phone_results(text)
+        elif window is not None:
+            results = self._windowed(recognizer, entity, window, text)
+        else:
+            results = recognizer.analyze(text, [entity], None)
+        out = []
+        is_shape = getattr(recognizer, "name", "") == "PhoneShapeRecognizer"
+        for r in results:
+            score = float(r.score)
+            if self.context and recognizer.context:
+                score = self._enhance(text, r.start, r.end, score, recognizer)
+            if is_shape:
+                long = len(_NON_DIGIT.sub("", text[r.start:r.end].split("x")[0])) > 15
+                if score < self.min_score or long:
+                    ok = self._valid_phone_prefix(text, r)
+                    if not ok and long:
+                        continue  # too long for one phone number and no valid prefix
+                    score = max(score, float(r.score))
+            if score >= self.min_score and score > 0:
+                out.append(Finding(int(r.start), int(r.end), entity, score))
+        return dedupe_contained(out)
+
+    @staticmethod
+    def _windowed(recognizer: Any, entity: str, window: re.Pattern[str],
+                  text: str) -> list[Any]:
+        """The recognizer run once on the `WINDOWS` of `text` joined by newlines (which no
+        windowed pattern can match or look at), offsets mapped back."""
+        spans: list[list[int]] = []
+        n = len(text)
+        for m in window.finditer(text):
+            if m.start() == m.end():
+                continue
+            lo, hi = max(0, m.start() - 1), min(n, m.end() + 1)
+            if spans and lo <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], hi)
+            else:
+                spans.append([lo, hi])
+        if not spans:
+            return []
+        if len(spans) == 1 and spans[0] == [0, n]:
+            return recognizer.analyze(text, [entity], None)
+        starts, parts, pos = [], [], 0
+        for lo, hi in spans:
+            starts.append(pos)
+            parts.append(text[lo:hi])
+            pos += hi - lo + 1
+        results = recognizer.analyze("\n".join(parts), [entity], None)
+        for r in results:
+            k = bisect.bisect_right(starts, r.start) - 1
+            shift = spans[k][0] - starts[k]
+            r.start += shift
+            r.end += shift
+        return results
+
+    def _phone_results(self, text: str) -> list[Finding]:
+        """Presidio's PhoneRecognizer findings, computed candidate by candidate.
+
+        `PhoneNumberMatcher` scans the text once per region and parses every candidate (any
+        run of digits and separators) per region. Its verdict on a candidate depends only on
+        the candidate, the character before it and the three after it (letter, currency and
+        time-stamp checks), so verdicts are memoised on the candidate, the region and the
+        classes of those characters the matcher distinguishes (`_char_class`, and whether a
+        time stamp's `:mm` follows). Candidates with too few
+        digits to hold a valid number are skipped without parsing (`phone_floor`). The scan order per region is the matcher's: after a match the search resumes
+        at its end, after a rejected candidate at the candidate's (trimmed) end. Unlike the
+        matcher, there is no limit of 65,535 rejected candidates per text."""
+        phone = self._phone
+        memo = self._phone_memo
+        if len(memo) > 200_000:
+            memo.clear()
+        spans: set[tuple[int, int]] = set()
+        chain = self._phone_chain(text, 0)
+        for region in phone.supported_regions:
+            floor, idd, nsn = self._phone_floor[region]
+            seq = iter(chain)
+            while seq is not None:
+                resume = None
+                for start, end, cand, digits, plus, heads in seq:
+                    nd = len(digits)
+                    if nd < 4:
+                        continue
+                    if not plus and not any(idd.match(digits, k) for k in heads) and (
+                            nd < floor or not nsn.search(digits)):
+                        continue
+                    rel = self._phone_verdict(text, region, start, end, cand, memo)
+                    if rel is not None:
+                        spans.add((start + rel[0], start + rel[1]))
+                        if start + rel[1] != end:  # an inner match: rescan from its end
+                            resume = iter(self._phone_chain(text, start + rel[1]))
+                            break
+                seq = resume
+        score = float(phone.SCORE)
+        return dedupe_contained([Finding(s, e, "PHONE_NUMBER", score) for s, e in spans])
+
+    def _valid_phone_prefix(self, text: str, r: Any) -> bool:
+        """Give Presidio's phone score (0.4) to a phone-shaped match that `phonenumbers`
+        validates (in one of the phone regions, or in international form) when
+
+        * it is in clear phone notation (a leading "+" or "(area code)"), whole or its leading
+          digit groups; or
+        * only its leading digit groups validate, not the whole: the number ran on into a
+          following one ("01 23 45 66 60 30 回", "(201) 555-0660 28, 2022"), which makes
+          Presidio's matcher reject the whole candidate.
+
+        Dates and year ranges never count. Otherwise the match keeps its context-only score."""
+        import phonenumbers
+
+        span = text[r.start:r.end]
+        if _YEARS_OR_DATE.search(span):
+            return False  # "Dezember 2022 15.11.2022": dates run into each other, not a phone
+        clear = span[:1] in ("+", "(")
+        runs_on = _RUNS_ON.match(text, r.end) is not None  # another digit group follows
+        cuts = sorted({m.start() for m in _GROUP_GAP.finditer(span)} | {len(span)},
+                      reverse=True)
+        for cut in cuts:
+            cand = span[:cut]
+            if len(_NON_DIGIT.sub("", cand)) < 7:
+                break
+            if not clear and not runs_on and cut == len(span):
+                continue  # the whole shape, without clear notation: context only
+            valid = self._shape_memo.get(cand)
+            if valid is None:
+                valid = False
+                for region in self.phone_regions:
+                    try:
+                        num = phonenumbers.parse(cand, region)
+                    except phonenumbers.NumberParseException:
+                        break
+                    if phonenumbers.is_valid_number(num):
+                        valid = True
+                        break
+                if len(self._shape_memo) > 200_000:
+                    self._shape_memo.clear()
+                self._shape_memo[cand] = valid
+            if valid:
+                r.end = r.start + cut
+                r.score = max(float(r.score), 0.4)
+                return True
+        return False
+
+    def _phone_chain(self, text: str, index: int,
+                     ) -> list[tuple[int, int, str, str, bool, tuple[int, ...]]]:
+        """PhoneNumberMatcher's candidates from `index` on, as it scans when nothing matches:
+        (start, end after trimming, candidate, its digits, has a plus sign, offsets in the
+        digits where a digit group starts — the only places where a substring the matcher
+        retries, and so an international dialling prefix, can begin)."""
+        from phonenumbers import phonenumbermatcher
+
+        assert self._candidates is not None
+        trim_pattern = phonenumbermatcher._SECOND_NUMBER_START_PATTERN
+        out = []
+        while True:
+            m = self._candidates.search(text, index)
+            if m is None:
+                return out
+            start = m.start()
+            cand = m.group()
+            cut = trim_pattern.search(cand)
+            if cut:
+                cand = cand[:cut.start()]
+            index = start + len(cand)
+            groups = _DIGIT_RUNS.findall(cand)
+            if not cand.isascii():  # phonenumbers reads any decimal digit as its ASCII twin
+                groups = ["".join(str(int(ch)) for ch in g) for g in groups]
+            heads, k = [], 0
+            for g in groups:
+                heads.append(k)
+                k += len(g)
+            out.append((start, index, cand, "".join(groups), "+" in cand or "\uff0b" in cand,
+                        tuple(heads)))
+
+    @staticmethod
+    def _phone_verdict(text: str, region: str, start: int, end: int, cand: str,
+                       memo: dict[tuple[str, int, str, int, bool], tuple[int, int] | None],
+                       ) -> tuple[int, int] | None:
+        """PhoneNumberMatcher's verdict on one candidate (match offsets relative to `start`)."""
+        from phonenumbers import PhoneNumberMatcher, phonenumbermatcher
+
+        prev = text[start - 1] if start else ""
+        after = text[end:end + 3]
+        key = (region, _char_class(prev), cand, _char_class(after[:1]),
+               bool(phonenumbermatcher._TIME_STAMPS_SUFFIX.match(after)))
+        if key not in memo:
+            mini = PhoneNumberMatcher(prev + cand + after, region, leniency=_LENIENCY)
+            hit = mini._extract_match(cand, len(prev))
+            memo[key] = None if hit is None else (hit.start - len(prev), hit.end - len(prev))
+        return memo[key]
+
+    def _enhance(self, text: str, start: int, end: int, score: float, recognizer: Any) -> float:
+        """Presidio's LemmaContextAwareEnhancer with lower-cased words as lemmas: the entity's
+        first word and the 5 words before it that are not stop words; +0.35, ≥ 0.4, ≤ 1.
+        Extended recognizers also look at the word right after the entity."""
+        words: Sequence[str] = recognizer.context
+        before = text[max(0, start - _CONTEXT_CHARS):start]
+        first = _WORD.match(text, start)
+        tokens = [w.lower() for w in _WORD.findall(before)]
+        if first is not None:
+            if before and (before[-1].isalnum() or before[-1] == "_") and tokens:
+                tokens[-1] += first.group().lower()  # glued to the entity: one token
+            else:
+                tokens.append(first.group().lower())
+        keywords = [t for t in reversed(tokens) if t not in self._stop and t != "be"][:6]
+        hit = any(w.lower() in k for w in words for k in keywords)
+        suffix = getattr(recognizer, "suffix_context", None)
+        if suffix and not hit:
+            after = _WORD.search(text, end, min(len(text), end + 40))
+            hit = after is not None and after.group().lower() in suffix
+        if hit:
+            return min(1.0, max(score + 0.35, 0.4))
+        return score
+
+    def _ner(self, doc: Any) -> list[Finding]:
+        out = []
+        for ent in doc.ents:
+            for entity, labels in NER_LABELS.items():
+                if entity in self.entities and ent.label_ in labels \
+                        and self.min_score <= NER_SCORE:
+                    out.append(Finding(ent.start_char, ent.end_char, entity, NER_SCORE))
+        return out
+
+
+def offline_email_recognizer() -> type:
+    """Presidio's EmailRecognizer with its domain check on tldextract's bundled snapshot.
+
+    The stock recognizer calls `tldextract.extract`, which fetches the public suffix list over
+    the network on first use; this one never does (no fetch, no cache directory)."""
+    import tldextract
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    extract = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(),
+                                    fallback_to_snapshot=True)
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        def validate_result(self, pattern_text: str) -> bool:
+            return extract(pattern_text).fqdn != ""
+
+    return OfflineEmailRecognizer
+
+
+def dedupe_contained(findings: list[Finding]) -> list[Finding]:
+    """Presidio's `remove_duplicates` within one entity type: drop a finding contained in
+    another one of the same type that scores at least as high."""
+    out = []
+    for f in findings:
+        if not any(g is not f and g.entity_type == f.entity_type and g.start <= f.start
+                   and f.end <= g.end and f.score <= g.score
+                   and (g.start, g.end, g.score) != (f.start, f.end, f.score)
+                   for g in findings):
+            out.append(f)
+    return sorted(set(out))
+
+
+def resolve_overlaps(findings: list[Finding]) -> list[Finding]:
+    """Non-overlapping findings for redaction: overlapping findings become one span covering
+    all of them, typed (and scored) by the highest-scoring one, ties to the longer. So
+    ``john.doe@example.com`` is one email (1.0), not a bare-domain URL ``john.do`` (0.5)
+    inside it, and no piece of a lower-scored overlapping finding is left unredacted."""
+    out: list[Finding] = []
+    top: Finding | None = None
+    for f in sorted(findings):
+        if out and f.start < out[-1].end:
+            assert top is not None
+            if (f.score, f.end - f.start) > (top.score, top.end - top.start):
+                top = f
+            out[-1] = Finding(out[-1].start, max(out[-1].end, f.end), top.entity_type,
+                              top.score)
+        else:
+            out.append(f)
+            top = f
+    return out
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn (mod 10) check of payment card numbers (ISO/IEC 7812-1)."""
+    total = 0
+    for k, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if k % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def extended_recognizers() -> list[tuple[str, Any]]:
+    """Recall patterns beyond Presidio's, built as Presidio PatternRecognizers.
+
+    Both score below the default `min_score` on their own and count only with a context word
+    (+0.35), so bare digit runs in web text (dates, order numbers) are not taken:
+
+    * PHONE_NUMBER: phone-shaped digit groups (7–15 digits, optional +country code, (area)
+      code, x-extension), for the local and fictitious numbers `phonenumbers` does not
+      validate in its regions; context words before or right after ("office", "fax"). A
+      shape starting with "+" or "(" that `phonenumbers` validates, or one whose leading
+      groups it validates (a number followed by another number), counts without context, at
+      Presidio's phone score (`PiiEngine._valid_phone_prefix`).
+    * CREDIT_CARD: 12–19 Luhn-valid digits, for card lengths and prefixes Presidio's pattern
+      leaves out (Maestro 12-digit, 19-digit Visa, Mastercard 2-series, JCB 2131/1800).
+    """
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    class PhoneShapeRecognizer(PatternRecognizer):
+        suffix_context: ClassVar[list[str]] = ["office", "fax", "mobile", "cell", "phone",
+                                               "tel", "home", "work"]
+
+        def invalidate_result(self, pattern_text: str) -> bool:
+            n = sum(c.isdigit() for c in pattern_text.split("x")[0])
+            return n < 7 or bool(_YEARS_OR_DATE.fullmatch(pattern_text))
+
+    class CardDigitsRecognizer(PatternRecognizer):
+        def invalidate_result(self, pattern_text: str) -> bool:
+            digits = "".join(c for c in pattern_text if c.isdigit())
+            return not (12 <= len(digits) <= 19 and luhn_valid(digits))
+
+    phone = PhoneShapeRecognizer(
+        supported_entity="PHONE_NUMBER", name="PhoneShapeRecognizer",
+        patterns=[Pattern("phone shape", r"(?<![\w+.-])(?:\+[0-9]{1,3}[ .-]?)?"
+                          r"(?:\([0-9]{1,4}\)[ .-]?)?[0-9]{1,15}(?:[ .-][0-9]{2,8}){0,4}"
+                          r"(?:[ ]?x[0-9]{1,6})?(?![\w]|[.-][0-9])", 0.2)],
+        context=["phone", "telephone", "tel", "cell", "mobile", "call", "fax", "contact", "reach", "answer", "dial", "text", "sms", "whatsapp", "message"],
+        global_regex_flags=re.DOTALL | re.MULTILINE)
+    card = CardDigitsRecognizer(
+        supported_entity="CREDIT_CARD", name="CardDigitsRecognizer",
+        patterns=[Pattern("card digits", r"(?<![\w.-])[0-9]{2,19}(?:[ -][0-9]{2,6}){0,5}"
+                          r"(?![\w]|[.-][0-9])", 0.3)],
+        context=["credit", "card", "visa", "mastercard", "amex", "cc", "maestro", "discover",
+                 "jcb", "diners", "debit"],
+        global_regex_flags=re.DOTALL | re.MULTILINE)
+    return [("PHONE_NUMBER", phone), ("CREDIT_CARD", card)]
+
+
+def _char_class(ch: str) -> int:
+    """What PhoneNumberMatcher sees of a neighbouring character: none (0), a Latin letter or
+    a percent/currency sign (1: rejects the match at VALID leniency), anything else (2)."""
+    if not ch:
+        return 0
+    from phonenumbers import PhoneNumberMatcher
+
+    if PhoneNumberMatcher._is_latin_letter(ch) or \
+            PhoneNumberMatcher._is_invalid_punctuation_symbol(ch):
+        return 1
+    return 2
+
+
+def phone_floor(region: str) -> tuple[int, re.Pattern[str], re.Pattern[str]]:
+    """Necessary conditions for a phone number candidate to hold a number `phonenumbers`
+    finds valid for `region` when it is written nationally (no plus sign, no international
+    dialling prefix anywhere in its digits):
+
+    * at least as many digits as the shortest national number of a region sharing the
+      country code;
+    * some run of its digits matches the general national-number pattern of a region
+      sharing the country code (`is_valid_number` checks that pattern first, and the number
+      it checks — after stripping a national prefix or carrier code, or taking the part of an
+      over-long candidate the matcher retries — is always a run of the candidate's digits;
+      the one default region with a national-prefix transform, BR, keeps a run too).
+
+    Returned: the digit floor, the international dialling prefix, and the pattern. A
+    candidate in international form may belong to any country; the caller then only asks
+    for 4 digits (the shortest national number anywhere)."""
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    never = re.compile(r"(?!x)x")
+    md = PhoneMetadata.metadata_for_region(region)
+    if md is None:
+        return 4, never, re.compile("")
+    idd = re.compile(md.international_prefix or never.pattern)
+    group = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(md.country_code, (region,))
+    patterns, floor = [], 99
+    for other in group:
+        omd = PhoneMetadata.metadata_for_region(other)
+        pattern = omd.general_desc.national_number_pattern if omd else None
+        lengths = [n for n in omd.general_desc.possible_length if n > 0] if omd else []
+        if not pattern or not lengths:
+            return 4, idd, re.compile("")  # unknown: no pruning
+        patterns.append(f"(?:{pattern})")
+        floor = min(floor, *lengths)
+    if md.national_prefix_transform_rule and not re.fullmatch(
+            r"\\\d", md.national_prefix_transform_rule):
+        return 4, idd, re.compile("")  # a rule that may insert digits: no pruning
+    return max(4, floor), idd, re.compile("|".join(patterns))
