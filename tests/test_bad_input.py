@@ -11,9 +11,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import SAMPLE, run_cli
 from corpusfilter import InputError, Pipeline
 from corpusfilter.filters.length import DocLength
-from conftest import SAMPLE, run_cli
 
 REAL = pq.read_table(SAMPLE).slice(0, 30).select(["id", "text", "source"])
 

@@ -7,17 +7,18 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import SAMPLE
 from corpusfilter import Pipeline
 from corpusfilter.dedup.exact import ExactDedup
 from corpusfilter.filters.length import DocLength
-from conftest import SAMPLE
-
-import pyarrow.parquet as pq
 
 _SAMPLE = pq.read_table(SAMPLE)
 _N = _SAMPLE.num_rows
@@ -101,7 +102,7 @@ def test_shard_boundaries_do_not_change_decisions(tmp_path_factory, table, cuts)
     d = tmp_path_factory.mktemp("cuts")
     bounds = sorted({min(c, table.num_rows) for c in cuts} | {0, table.num_rows})
     paths = []
-    for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for i, (a, b) in enumerate(itertools.pairwise(bounds)):
         p = d / f"s{i:02d}.parquet"
         pq.write_table(table.slice(a, b - a), p)
         paths.append(p)

@@ -9,17 +9,17 @@ Quick use in a script::
 
 __version__ = "0.1.0"
 
-from corpusfilter.core.config import PipelineConfig, load_config  # noqa: E402
-from corpusfilter.core.docs import Docs  # noqa: E402
-from corpusfilter.core.errors import (  # noqa: E402
+from corpusfilter.core.config import PipelineConfig, load_config
+from corpusfilter.core.docs import Docs
+from corpusfilter.core.errors import (
     ConfigError,
     CorpusFilterError,
     InputError,
     RemovalAlarm,
 )
-from corpusfilter.core.pipeline import Pipeline, RunResult  # noqa: E402
-from corpusfilter.core.registry import register  # noqa: E402
-from corpusfilter.core.stage import Filter, GlobalStage, Outcome, Rule, Stage, Transform  # noqa: E402
+from corpusfilter.core.pipeline import Pipeline, RunResult
+from corpusfilter.core.registry import register
+from corpusfilter.core.stage import Filter, GlobalStage, Outcome, Rule, Stage, Transform
 
 __all__ = [
     "ConfigError",

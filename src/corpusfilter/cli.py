@@ -21,7 +21,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.score_all:
         settings["record_scores"] = "all"
     if args.engine == "ray":
-        from corpusfilter.engines import ray_engine  # noqa: F401  (raises a clear error)
+        from corpusfilter.engines import ray_engine
 
         return ray_engine.run_cli(args, settings)
     engine = LocalEngine(args.pipeline, workers=args.workers, batch_size=args.batch_size,

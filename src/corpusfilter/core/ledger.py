@@ -142,7 +142,7 @@ class Stats:
                      counters: Mapping[str, int], seconds: float) -> None:
         s = self.stage(label)
         removed = ~keep
-        s["in"] += int(len(keep))
+        s["in"] += len(keep)
         s["removed"] += int(removed.sum())
         s["modified"] += int((modified & keep).sum())
         s["chars_in"] += int(chars_in.sum())

@@ -199,7 +199,7 @@ class Pipeline:
                     c = seg.tail.collect(docs)
                 except (InputError, ConfigError):
                     raise
-                except Exception as e:  # noqa: BLE001 - re-raised with its location
+                except Exception as e:
                     raise _stage_error(seg.tail, shard, e) from e
                 if c is not None:
                     collected.append(c)
@@ -294,7 +294,7 @@ class Pipeline:
                 outcome, scores = stage.process(docs)  # type: ignore[attr-defined]
         except (InputError, ConfigError):
             raise
-        except Exception as e:  # noqa: BLE001 - re-raised with its location
+        except Exception as e:
             raise _stage_error(stage, shard, e) from e
         seconds = time.perf_counter() - t0
         n = batch.num_rows
@@ -385,7 +385,7 @@ class Pipeline:
             return seg.tail.plan(collected)
         except (InputError, ConfigError):
             raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise _stage_error(seg.tail, "<plan>", e) from e
 
     # -- in-script runs ------------------------------------------------------------------

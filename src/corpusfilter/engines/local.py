@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing as mp
 import os
 import pickle
 import shutil
@@ -30,7 +31,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import multiprocessing as mp
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq

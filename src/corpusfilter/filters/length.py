@@ -14,7 +14,6 @@ from corpusfilter.core.docs import Docs
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Rule
 
-
 _WORD_RE = r"[^\s\v\p{Z}\x{1c}-\x{1f}\x{85}]+"
 
 

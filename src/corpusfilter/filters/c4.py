@@ -1,0 +1,270 @@
+"""`c4_quality` and `c4_paragraph`: the C4 cleaning rules (Raffel et al. 2020, "Exploring the
+Limits of Transfer Learning with a Unified Text-to-Text Transformer", JMLR 21, section 2.2)
+as implemented in the code that built C4 (TensorFlow Datasets `c4_utils.clean_page`), and
+mC4's paragraph filter (Xue et al. 2021, "mT5", section 2; `c4_utils.paragraph_filter`).
+
+`c4_quality` is a transform: it removes lines and may remove the whole document. Every rule
+can be switched off (FineWeb, for one, ran it without the terminal-punctuation line rule:
+``filter_no_terminal_punct: false``). All per-line work runs over the flattened lines of the
+whole batch with Arrow kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from corpusfilter.core.docs import Docs
+from corpusfilter.core.registry import register
+from corpusfilter.core.stage import Filter, Outcome, Rule, Transform
+from corpusfilter.filters.gopher import _check_lang, _check_number
+from corpusfilter.filters.text import (
+    SENTENCE_TERMINALS,
+    LangParams,
+    Pieces,
+    doc_langs,
+    seg_max,
+    split_lines,
+    split_pieces,
+    whitespace_word_counts,
+)
+
+# Wikipedia-style citation markers C4 strips: [1], [], [edit], [citation needed].
+CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
+# C4's line ends (. ? ! " ') plus every Unicode Sentence_Terminal, so that 。！？ । etc. end
+# a line in the languages that use them.
+_LINE_END = f"([.?!\"']|[{SENTENCE_TERMINALS}])$"
+_ELLIPSIS_END = r"\.\.\.$"
+# A sentence ends at terminal punctuation (optionally followed by closing quotes/brackets)
+# that is followed by whitespace or the end of the line.
+_SENTENCE_END = f"[{SENTENCE_TERMINALS}]+[\"'”’»)\\]]*(\\s|$)"
+_SENTENCE_END_AT_EOL = f"[{SENTENCE_TERMINALS}]+[\"'”’»)\\]]*$"
+# C4's policy phrases (lines mentioning them are removed).
+POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies",
+                  "use of cookies", "use cookies")
+_LINE_RULES = ("too_long_word", "no_terminal_punct", "too_few_words", "javascript", "policy")
+
+
+@register
+class C4Quality(Transform):
+    """C4's line and page rules (Raffel et al. 2020, section 2.2, and C4's `clean_page`).
+
+    Per line (stripped), the first rule that applies removes it: a word longer than
+    `max_word_length`; no terminal punctuation (. ? ! " ' or a Unicode sentence terminal) or
+    ending in "..."; fewer than `min_words_per_line` words; mentions "javascript"; mentions a
+    policy phrase (terms of use, privacy policy, cookie policy, uses cookies, use of cookies,
+    use cookies). Citation markers ([1], [edit], [citation needed]) are stripped from kept
+    lines. The page is removed when a line that passed the first three rules contains
+    "lorem ipsum" (``c4_quality.lorem_ipsum``) or a "{" (``c4_quality.curly_bracket``), as
+    C4's code checks it, or when the kept lines hold fewer than `min_sentences` sentences
+    (``c4_quality.min_sentences``), or nothing is left (``c4_quality.empty``). Documents
+    that only lost lines are ``modified`` with reason ``c4_quality.lines_removed`` and the
+    count per rule in the ledger detail. A line's words are its whitespace-separated tokens
+    that hold a letter or digit (C4 splits on whitespace; a lone "|" or "&" is not a word),
+    and each character of a script written without spaces (Chinese, Japanese, Thai ...)
+    counts as a word, so the line rules are defined for those languages too.
+
+    Args:
+        remove_citations: strip Wikipedia-style citation markers (C4: true).
+        filter_no_terminal_punct: remove lines not ending in terminal punctuation (C4: true;
+            FineWeb: false).
+        min_words_per_line: remove lines with fewer words (C4: 3). None: off.
+        max_word_length: remove lines with a longer whitespace-separated token (C4: 1000).
+            None: off.
+        filter_javascript: remove lines mentioning "javascript" (C4: true).
+        filter_policy: remove lines with a policy phrase (C4: true).
+        filter_lorem_ipsum: remove pages containing "lorem ipsum" (C4: true).
+        filter_curly_bracket: remove pages containing "{" (C4: true).
+        min_sentences: remove pages with fewer sentences after line removal (C4: 5). None:
+            off.
+        default_lang: language assumed for `overrides` when `lang` is absent or null.
+        overrides: per-language values of min_words_per_line and min_sentences, e.g.
+            {zh: {min_words_per_line: 10}}.
+    """
+
+    name = "c4_quality"
+    version = 1
+
+    def __init__(self, remove_citations: bool = True, filter_no_terminal_punct: bool = True,
+                 min_words_per_line: int | None = 3, max_word_length: int | None = 1000,
+                 filter_javascript: bool = True, filter_policy: bool = True,
+                 filter_lorem_ipsum: bool = True, filter_curly_bracket: bool = True,
+                 min_sentences: int | None = 5, default_lang: str | None = "en",
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None):
+        for key, flag in (("remove_citations", remove_citations),
+                          ("filter_no_terminal_punct", filter_no_terminal_punct),
+                          ("filter_javascript", filter_javascript),
+                          ("filter_policy", filter_policy),
+                          ("filter_lorem_ipsum", filter_lorem_ipsum),
+                          ("filter_curly_bracket", filter_curly_bracket)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{self.name}: {key} must be true or false, got {flag!r}")
+        for key, value in (("min_words_per_line", min_words_per_line),
+                           ("max_word_length", max_word_length),
+                           ("min_sentences", min_sentences)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{self.name}: {key} must be an integer or null, got "
+                                 f"{value!r}")
+            _check_number(self.name, key, value)
+        self.remove_citations = remove_citations
+        self.filter_no_terminal_punct = filter_no_terminal_punct
+        self.max_word_length = max_word_length
+        self.filter_javascript = filter_javascript
+        self.filter_policy = filter_policy
+        self.filter_lorem_ipsum = filter_lorem_ipsum
+        self.filter_curly_bracket = filter_curly_bracket
+        self.default_lang = _check_lang(self.name, default_lang)
+        self.lang_params = LangParams(self.name, {"min_words_per_line": min_words_per_line,
+                                                  "min_sentences": min_sentences}, overrides)
+        for lang, entry in self.lang_params.table.items():
+            for key, value in entry.items():
+                _check_number(self.name, f"overrides[{lang!r}].{key}", value)
+
+    def transform(self, docs: Docs) -> Outcome:
+        n = docs.num_rows
+        if n == 0:
+            return Outcome.keep_all(0)
+        langs = doc_langs(docs.lang, n, self.default_lang) if self.lang_params.table \
+            else np.full(n, None, dtype=object)
+        raw = split_lines(docs.text)
+        lines = Pieces(pc.utf8_trim_whitespace(raw.values), raw.offsets)
+        line_doc = lines.doc
+        n_lines = len(lines.values)
+        drop = np.zeros(n_lines, dtype=bool)
+        why = np.full(n_lines, -1, dtype=np.int8)  # index into _LINE_RULES
+
+        def apply(rule: str, hit: np.ndarray) -> None:
+            new = hit & ~drop
+            why[new] = _LINE_RULES.index(rule)
+            drop[new] = True
+
+        if self.max_word_length is not None:
+            apply("too_long_word", self._too_long(lines))
+        text = lines.values
+        if self.remove_citations and n_lines:
+            text = pc.replace_substring_regex(text, CITATION, "")
+        cleaned = Pieces(text, lines.offsets)
+        if self.filter_no_terminal_punct:
+            apply("no_terminal_punct", ~cleaned.matches(_LINE_END) | cleaned.matches(
+                _ELLIPSIS_END))
+        min_words = self.lang_params.values("min_words_per_line", langs)
+        if min_words is not None:
+            counts = whitespace_word_counts(lines.values)
+            limit = np.broadcast_to(np.asarray(min_words, dtype=np.float64), (n,))[line_doc]
+            with np.errstate(invalid="ignore"):
+                apply("too_few_words", counts < limit)
+        lower = pc.utf8_lower(text) if n_lines else text
+        lowered = Pieces(lower, lines.offsets)
+        alive = ~drop
+        lorem = (alive & lowered.matches("lorem ipsum")) if self.filter_lorem_ipsum \
+            else np.zeros(n_lines, dtype=bool)
+        if self.filter_javascript:
+            apply("javascript", lowered.matches("javascript"))
+        curly = (~drop & cleaned.matches(r"\{")) if self.filter_curly_bracket \
+            else np.zeros(n_lines, dtype=bool)
+        if self.filter_policy:
+            apply("policy", lowered.matches("|".join(POLICY_PHRASES)))
+        kept = ~drop & ~curly & ~lorem
+        kept_lines = cleaned.select(kept)
+
+        # sentences in the kept lines
+        if len(kept_lines.values):
+            ends = pc.count_substring_regex(kept_lines.values, _SENTENCE_END).to_numpy(
+                zero_copy_only=False).astype(np.int64)
+            open_end = ~kept_lines.matches(_SENTENCE_END_AT_EOL)
+            per_line = ends + open_end
+        else:
+            per_line = np.zeros(0, dtype=np.int64)
+        sentences = kept_lines.sum(per_line)
+
+        keep = np.ones(n, dtype=bool)
+        reason = np.full(n, None, dtype=object)
+        score = np.full(n, np.nan)
+        threshold = np.full(n, np.nan)
+        idx = np.arange(n_lines, dtype=np.int64)
+        big = np.int64(n_lines + 1)
+        first_lorem = -seg_max(np.where(lorem, -idx, -big), lines.offsets, empty=-big)
+        first_curly = -seg_max(np.where(curly, -idx, -big), lines.offsets, empty=-big)
+        for name, first, other in (("lorem_ipsum", first_lorem, first_curly),
+                                   ("curly_bracket", first_curly, first_lorem)):
+            hit = keep & (first < big) & (first < other) if name == "curly_bracket" \
+                else keep & (first < big) & (first <= other)
+            keep[hit] = False
+            reason[hit] = self.reason(name)
+        min_sent = self.lang_params.values("min_sentences", langs)
+        if min_sent is not None:
+            limit = np.broadcast_to(np.asarray(min_sent, dtype=np.float64), (n,))
+            with np.errstate(invalid="ignore"):
+                few = keep & (sentences < limit)
+            keep[few] = False
+            reason[few] = self.reason("min_sentences")
+            score[few] = sentences[few]
+            threshold[few] = limit[few]
+        new_text = pc.utf8_trim_whitespace(kept_lines.join("\n"))
+        empty = keep & (kept_lines.counts == 0)
+        keep[empty] = False
+        reason[empty] = self.reason("empty")
+
+        original = docs.text
+        if isinstance(original, pa.ChunkedArray):
+            original = original.combine_chunks()
+        modified = ~pc.equal(new_text, original.cast(pa.string())).to_numpy(
+            zero_copy_only=False).astype(bool)
+        removed_lines = lines.counts - kept_lines.counts
+        detail: list[dict[str, Any] | None] = [None] * n
+        changed = keep & modified
+        if changed.any():
+            per_rule = {r: lines.sum(why == i) for i, r in enumerate(_LINE_RULES)}
+            for i in np.flatnonzero(changed):
+                detail[i] = {"lines_removed": int(removed_lines[i]),
+                             **{r: int(c[i]) for r, c in per_rule.items() if c[i]}}
+            reason[changed] = self.reason("lines_removed")
+            score[changed] = removed_lines[changed]
+        docs.count("lines_removed", int(removed_lines[keep].sum()))
+        return Outcome(keep=keep, reason=reason, score=score, threshold=threshold,
+                       detail=detail, text=new_text, modified=modified & keep)
+
+    def _too_long(self, lines: Pieces) -> np.ndarray:
+        """Lines with a whitespace-separated token longer than `max_word_length`."""
+        assert self.max_word_length is not None
+        out = np.zeros(len(lines.values), dtype=bool)
+        for i in np.flatnonzero(lines.lengths > self.max_word_length):
+            line = lines.values[int(i)].as_py()
+            out[i] = any(len(w) > self.max_word_length for w in line.split())
+        return out
+
+
+@register
+class C4Paragraph(Filter):
+    """mC4's paragraph filter: keep pages with at least `min_paragraphs` lines of at least
+    `min_paragraph_chars` characters (Xue et al. 2021, mT5 section 2; C4's
+    `paragraph_filter`). Reason ``c4_paragraph.long_lines``.
+
+    Args:
+        min_paragraphs: fewest long lines (mC4: 3).
+        min_paragraph_chars: characters for a line to count as a paragraph (mC4: 200).
+    """
+
+    name = "c4_paragraph"
+    version = 1
+
+    def __init__(self, min_paragraphs: int = 3, min_paragraph_chars: int = 200):
+        for key, value in (("min_paragraphs", min_paragraphs),
+                           ("min_paragraph_chars", min_paragraph_chars)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{self.name}: {key} must be a non-negative integer, got "
+                                 f"{value!r}")
+        self.min_paragraphs = min_paragraphs
+        self.min_paragraph_chars = min_paragraph_chars
+
+    def score(self, docs: Docs) -> dict[str, np.ndarray]:
+        lines = split_pieces(docs.text, r"\n")
+        long_lines = lines.sum(lines.lengths >= self.min_paragraph_chars)
+        return {"long_lines": long_lines.astype(np.float64)}
+
+    def rules(self, docs: Docs) -> list[Rule]:
+        return [Rule("long_lines", "long_lines", min=self.min_paragraphs)]

@@ -1,0 +1,133 @@
+"""`fineweb_quality`: the line-level quality rules FineWeb added on top of Gopher and C4
+(Penedo et al. 2024, "The FineWeb Datasets: Decanting the Web for the Finest Text Data at
+Scale", arXiv:2406.17557, section 3.3 "custom filters"). Defaults are FineWeb's.
+
+FineWeb-2 (Penedo et al. 2025) re-tuned these thresholds per language; the `overrides`
+parameter takes the same shape (language -> threshold values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+
+from corpusfilter.core.docs import Docs
+from corpusfilter.core.registry import register
+from corpusfilter.core.stage import Filter, Rule
+from corpusfilter.filters.gopher import _check_lang, _check_number
+from corpusfilter.filters.text import (
+    SENTENCE_TERMINALS,
+    LangParams,
+    Pieces,
+    count_substring,
+    doc_langs,
+    doc_words,
+    ratio,
+    split_pieces,
+)
+
+
+@register
+class FineWebQuality(Filter):
+    """FineWeb's custom quality rules: lines ending in terminal punctuation, short lines,
+    duplicated line characters, newlines per word (Penedo et al. 2024, section 3.3).
+
+    Lines are split on "\\n" and blank lines ignored. A line ends in terminal punctuation
+    when its last character is a Unicode Sentence_Terminal (. ! ? 。 ！ ？ । ...), nearly
+    the set FineWeb's list holds. Duplicated line characters: characters of every repeated
+    occurrence of a line, over the document's characters other than newlines. Words as in
+    `gopher_quality` (punctuation is not a word). Reasons ``fineweb_quality.<metric>``:
+    ``empty``, ``line_punct_ratio``, ``short_line_ratio``, ``dup_line_char_ratio``,
+    ``newline_word_ratio``.
+
+    Args:
+        min_line_punct_ratio: smallest fraction of lines ending in terminal punctuation
+            (FineWeb: 0.12). None: off.
+        line_punct_exclude_zero: do not apply the rule above to documents where no line ends
+            in terminal punctuation (FineWeb: false).
+        max_short_line_ratio: largest fraction of lines of at most `short_line_length`
+            characters (FineWeb: 0.67).
+        short_line_length: a line this long or shorter is short (FineWeb: 30).
+        max_dup_line_char_ratio: largest fraction of characters in duplicated lines
+            (FineWeb: 0.01).
+        max_newline_word_ratio: most newlines per word (FineWeb: 0.3).
+        default_lang: language assumed for `overrides` when `lang` is absent or null.
+        overrides: per-language threshold values, e.g. {ja: {min_line_punct_ratio: 0.1}}.
+    """
+
+    name = "fineweb_quality"
+    version = 1
+
+    def __init__(self, min_line_punct_ratio: float | None = 0.12,
+                 line_punct_exclude_zero: bool = False,
+                 max_short_line_ratio: float | None = 0.67, short_line_length: int = 30,
+                 max_dup_line_char_ratio: float | None = 0.01,
+                 max_newline_word_ratio: float | None = 0.3,
+                 default_lang: str | None = "en",
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None):
+        thresholds = {"min_line_punct_ratio": min_line_punct_ratio,
+                      "max_short_line_ratio": max_short_line_ratio,
+                      "max_dup_line_char_ratio": max_dup_line_char_ratio,
+                      "max_newline_word_ratio": max_newline_word_ratio}
+        for key, value in thresholds.items():
+            _check_number(self.name, key, value,
+                          hi=None if key == "max_newline_word_ratio" else 1.0)
+        if not isinstance(line_punct_exclude_zero, bool):
+            raise ValueError(f"{self.name}: line_punct_exclude_zero must be true or false")
+        if isinstance(short_line_length, bool) or not isinstance(short_line_length, int) \
+                or short_line_length < 0:
+            raise ValueError(f"{self.name}: short_line_length must be a non-negative integer, "
+                             f"got {short_line_length!r}")
+        self.line_punct_exclude_zero = line_punct_exclude_zero
+        self.short_line_length = short_line_length
+        self.default_lang = _check_lang(self.name, default_lang)
+        self.lang_params = LangParams(self.name, thresholds, overrides)
+        for lang, entry in self.lang_params.table.items():
+            for key, value in entry.items():
+                _check_number(self.name, f"overrides[{lang!r}].{key}", value)
+
+    def score(self, docs: Docs) -> dict[str, np.ndarray]:
+        text = docs.text
+        lines = split_pieces(text, r"\n")
+        blank = ~Pieces(pc.utf8_trim_whitespace(lines.values), lines.offsets).lengths.astype(
+            bool)
+        lines = lines.select(~blank)
+        n_lines = lines.counts
+        punct = ratio(lines.sum(lines.matches(f"[{SENTENCE_TERMINALS}]$")), n_lines)
+        if self.line_punct_exclude_zero:
+            punct[punct == 0] = np.nan
+        newlines = count_substring(text, "\n")
+        scores = {
+            "lines": n_lines.astype(np.float64),
+            "line_punct_ratio": punct,
+            "short_line_ratio": ratio(lines.sum(lines.lengths <= self.short_line_length),
+                                      n_lines),
+            "dup_line_char_ratio": ratio(lines.sum(lines.lengths * ~lines.first),
+                                         docs.text_chars - newlines),
+        }
+        if self.lang_params.defaults["max_newline_word_ratio"] is not None or any(
+                "max_newline_word_ratio" in e for e in self.lang_params.table.values()):
+            words = doc_words(docs.ids, text)
+            nl = ratio(newlines, words.counts)
+            nl[(words.counts == 0) & (newlines > 0)] = np.inf
+            scores["newline_word_ratio"] = nl
+        else:
+            scores["newline_word_ratio"] = np.full(docs.num_rows, np.nan)
+        return scores
+
+    def rules(self, docs: Docs) -> list[Rule]:
+        langs = doc_langs(docs.lang, docs.num_rows, self.default_lang) \
+            if self.lang_params.table else np.full(docs.num_rows, None, dtype=object)
+        v = self.lang_params.values
+        return [
+            Rule("empty", "lines", min=1),
+            Rule("line_punct_ratio", "line_punct_ratio", min=v("min_line_punct_ratio", langs)),
+            Rule("short_line_ratio", "short_line_ratio", max=v("max_short_line_ratio", langs)),
+            Rule("dup_line_char_ratio", "dup_line_char_ratio",
+                 max=v("max_dup_line_char_ratio", langs)),
+            Rule("newline_word_ratio", "newline_word_ratio",
+                 max=v("max_newline_word_ratio", langs)),
+        ]

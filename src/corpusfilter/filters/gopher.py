@@ -1,0 +1,394 @@
+"""`gopher_quality` and `gopher_repetition`: the quality and repetition rules of Gopher's
+MassiveWeb (Rae et al. 2021, "Scaling Language Models: Methods, Analysis & Insights from
+Training Gopher", arXiv:2112.11446, appendix A.1.1 and table A1). Defaults are the paper's.
+
+Both compute over the whole batch (Arrow regex kernels, NumPy over flattened words, lines and
+n-gram keys; see `corpusfilter.filters.text`), with words defined for every script (no spaCy or
+NLTK tokenizer, punctuation is never a word). Thresholds can be set per language
+(``overrides: {de: {min_mean_word_length: 2.5}}``) by the document's `lang` column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from corpusfilter.core.docs import Docs
+from corpusfilter.core.registry import register
+from corpusfilter.core.stage import Filter, Rule
+from corpusfilter.filters.text import (
+    SPACELESS_LANGS,
+    LangParams,
+    NgramRepeats,
+    Pieces,
+    count_substring,
+    doc_langs,
+    doc_words,
+    first_in_doc,
+    ngram_repeats,
+    normalise_lang,
+    ratio,
+    seg_max,
+    split_lines,
+    split_pieces,
+    stop_words,
+)
+
+# A line "starts with a bullet point" when its first non-blank character is one of these:
+# • ‣ ◦ ∙ · ● ○ ▪ ▫ ■ □ ► ▶ ⁃ - * (en/em dashes are left out: they open dialogue lines).
+BULLETS = (r"\x{2022}\x{2023}\x{25E6}\x{2219}\x{00B7}\x{25CF}\x{25CB}\x{25AA}\x{25AB}"
+           r"\x{25A0}\x{25A1}\x{25BA}\x{25B6}\x{2043}*\-")
+
+# Mean word length assumes words separated by spaces; where each character is a word (see
+# `split_words`) the rule is off unless a pipeline file sets it for the language.
+_SPACELESS_DEFAULTS = {lang: {"min_mean_word_length": None, "max_mean_word_length": None}
+                       for lang in SPACELESS_LANGS}
+
+
+def _check_number(stage: str, name: str, value: Any, lo: float = 0.0,
+                  hi: float | None = None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{stage}: {name} must be a number or null, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"{stage}: {name} must be {bound} or null, got {value!r}")
+
+
+def _check_lang(stage: str, default_lang: str | None) -> str | None:
+    if default_lang is not None and (not isinstance(default_lang, str)
+                                     or normalise_lang(default_lang) is None):
+        raise ValueError(f"{stage}: default_lang must be a language code such as 'en' or "
+                         f"null, got {default_lang!r}")
+    return normalise_lang(default_lang)
+
+
+def lang_counters(docs: Docs, langs: np.ndarray, default_lang: str | None) -> None:
+    """Count documents whose language was assumed (`lang_defaulted`)."""
+    if default_lang is None:
+        return
+    if docs.lang is None:
+        docs.count("lang_defaulted", docs.num_rows)
+    else:
+        docs.count("lang_defaulted", sum(1 for x in docs.lang if normalise_lang(x) is None))
+
+
+@register
+class GopherQuality(Filter):
+    """Gopher's quality rules: word count, mean word length, symbol ratios, bullet and
+    ellipsis lines, alphabetic words, stop words (Rae et al. 2021, appendix A.1.1).
+
+    Reasons ``gopher_quality.<rule>``: ``word_count``, ``mean_word_length``,
+    ``hash_ratio``, ``ellipsis_ratio``, ``bullet_lines_ratio``, ``ellipsis_lines_ratio``,
+    ``alpha_words_ratio``, ``stop_words`` (first violated rule, in this order).
+
+    Words are runs of letters, marks and digits (punctuation is not a word); in scripts
+    without spaces each character is a word, and mean word length is off for those languages
+    (zh, ja, th, lo, km, my, bo) unless set in `overrides`. Stop words: Gopher's eight for
+    ``en``, spaCy's list for other languages (distinct stop words are counted, lower-cased).
+    A document whose language has no list is not judged by the stop-word rule and is counted
+    as ``skipped_unsupported_lang``.
+
+    Args:
+        min_words: fewest words (Gopher: 50). None: off.
+        max_words: most words (Gopher: 100,000). None: off.
+        min_mean_word_length: shortest mean word length in characters (Gopher: 3).
+        max_mean_word_length: longest mean word length (Gopher: 10).
+        max_hash_ratio: most "#" per word (Gopher's symbol-to-word ratio: 0.1).
+        max_ellipsis_ratio: most ellipses ("..." or "…") per word (Gopher: 0.1).
+        max_bullet_lines_ratio: largest fraction of non-blank lines starting with a bullet
+            point (Gopher: 0.9).
+        max_ellipsis_lines_ratio: largest fraction of non-blank lines ending with an ellipsis
+            (Gopher: 0.3).
+        min_alpha_words_ratio: smallest fraction of words containing a letter (Gopher: 0.8).
+        min_stop_words: fewest distinct stop words (Gopher: 2).
+        stop_words: a stop-word list for every language without a per-language list in
+            `overrides`; None: the built-in lists.
+        default_lang: language assumed when the `lang` column is absent or null ("en", as
+            Gopher; None: such documents skip the stop-word rule and are counted).
+        overrides: per-language values of the parameters above, e.g.
+            {de: {min_mean_word_length: 3.5}, ja: {min_words: 100, stop_words: [...]}}.
+    """
+
+    name = "gopher_quality"
+    version = 1
+
+    def __init__(self, min_words: int | None = 50, max_words: int | None = 100_000,
+                 min_mean_word_length: float | None = 3.0,
+                 max_mean_word_length: float | None = 10.0,
+                 max_hash_ratio: float | None = 0.1, max_ellipsis_ratio: float | None = 0.1,
+                 max_bullet_lines_ratio: float | None = 0.9,
+                 max_ellipsis_lines_ratio: float | None = 0.3,
+                 min_alpha_words_ratio: float | None = 0.8, min_stop_words: int | None = 2,
+                 stop_words: Sequence[str] | None = None, default_lang: str | None = "en",
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None):
+        thresholds = {
+            "min_words": min_words, "max_words": max_words,
+            "min_mean_word_length": min_mean_word_length,
+            "max_mean_word_length": max_mean_word_length,
+            "max_hash_ratio": max_hash_ratio, "max_ellipsis_ratio": max_ellipsis_ratio,
+            "max_bullet_lines_ratio": max_bullet_lines_ratio,
+            "max_ellipsis_lines_ratio": max_ellipsis_lines_ratio,
+            "min_alpha_words_ratio": min_alpha_words_ratio, "min_stop_words": min_stop_words,
+        }
+        for key, value in thresholds.items():
+            _check_number(self.name, key, value,
+                          hi=1.0 if key.endswith("lines_ratio") or key.startswith("min_alpha")
+                          else None)
+        self.stop_words = _check_words(self.name, "stop_words", stop_words)
+        self.default_lang = _check_lang(self.name, default_lang)
+        self.lang_params = LangParams(self.name, {**thresholds, "stop_words": None}, overrides,
+                                      builtin=_SPACELESS_DEFAULTS)
+        for lang, entry in self.lang_params.table.items():
+            for key, value in entry.items():
+                if key == "stop_words":
+                    _check_words(self.name, f"overrides[{lang!r}].stop_words", value)
+                else:
+                    _check_number(self.name, f"overrides[{lang!r}].{key}", value)
+        self._stop_cache: dict[str | None, frozenset[str] | None] = {}
+
+    def _stop_list(self, lang: str | None) -> frozenset[str] | None:
+        if lang not in self._stop_cache:
+            custom = self.lang_params.table.get(lang, {}).get("stop_words") if lang else None
+            if custom is not None:
+                words: frozenset[str] | None = frozenset(w.lower() for w in custom)
+            elif self.stop_words is not None:
+                words = frozenset(w.lower() for w in self.stop_words)
+            else:
+                words = stop_words(lang) if lang else None
+            self._stop_cache[lang] = words
+        return self._stop_cache[lang]
+
+    def _langs(self, docs: Docs) -> np.ndarray:
+        return doc_langs(docs.lang, docs.num_rows, self.default_lang)
+
+    def score(self, docs: Docs) -> dict[str, np.ndarray]:
+        n = docs.num_rows
+        text = docs.text
+        langs = self._langs(docs)
+        lang_counters(docs, langs, self.default_lang)
+        words = doc_words(docs.ids, text)
+        n_words = words.counts
+        scores: dict[str, np.ndarray] = {
+            "word_count": n_words.astype(np.float64),
+            "mean_word_length": ratio(words.sum(words.lengths), n_words),
+            "hash_ratio": ratio(count_substring(text, "#"), n_words),
+            "ellipsis_ratio": ratio(count_substring(text, "...") + count_substring(text, "…"),
+                                    n_words),
+        }
+        lines = split_lines(text)
+        stripped = pc.utf8_trim_whitespace(lines.values)
+        nonblank = Pieces(stripped, lines.offsets)
+        nonblank = nonblank.select(nonblank.lengths > 0)
+        scores["bullet_lines_ratio"] = ratio(nonblank.sum(nonblank.matches(f"^[{BULLETS}]")),
+                                             nonblank.counts)
+        scores["ellipsis_lines_ratio"] = ratio(nonblank.sum(nonblank.matches(r"(\.\.\.|…)$")),
+                                               nonblank.counts)
+        # words are runs of letters, marks and digits: one has a letter unless it is all digits
+        numeric = pc.utf8_is_numeric(words.values).to_numpy(zero_copy_only=False) \
+            if len(words.values) else np.zeros(0, dtype=bool)
+        scores["alpha_words_ratio"] = ratio(words.sum(~numeric.astype(bool)), n_words)
+        scores["stop_words"] = self._stop_word_counts(docs, words, langs, n)
+        return scores
+
+    def _stop_word_counts(self, docs: Docs, words: Pieces, langs: np.ndarray,
+                          n: int) -> np.ndarray:
+        out = np.full(n, np.nan)
+        if self.lang_params.defaults["min_stop_words"] is None and not any(
+                "min_stop_words" in e for e in self.lang_params.table.values()):
+            return out
+        lower = pc.utf8_lower(words.values)
+        is_stop = np.zeros(len(lower), dtype=bool)
+        supported = np.zeros(n, dtype=bool)
+        word_doc = words.doc
+        for lang in set(langs.tolist()):
+            in_lang = langs == lang
+            sw = self._stop_list(lang)
+            if sw is None:
+                continue
+            supported |= in_lang
+            idx = np.flatnonzero(in_lang[word_doc])
+            if len(idx):
+                hit = pc.is_in(lower.take(pa.array(idx)), value_set=pa.array(sorted(sw)))
+                is_stop[idx[hit.to_numpy(zero_copy_only=False).astype(bool)]] = True
+        skipped = int((~supported).sum())
+        if skipped:
+            docs.count("skipped_unsupported_lang", skipped)
+        sel = np.flatnonzero(is_stop)
+        counts = np.zeros(n, dtype=np.int64)
+        if len(sel):
+            codes = pc.dictionary_encode(lower.take(pa.array(sel))).indices
+            first = first_in_doc(codes.to_numpy(zero_copy_only=False).astype(np.int64),
+                                 word_doc[sel], n)
+            counts = np.bincount(word_doc[sel][first], minlength=n)
+        out[supported] = counts[supported]
+        return out
+
+    def rules(self, docs: Docs) -> list[Rule]:
+        langs = self._langs(docs)
+        v = self.lang_params.values
+        return [
+            Rule("word_count", "word_count", min=v("min_words", langs),
+                 max=v("max_words", langs)),
+            Rule("mean_word_length", "mean_word_length", min=v("min_mean_word_length", langs),
+                 max=v("max_mean_word_length", langs)),
+            Rule("hash_ratio", "hash_ratio", max=v("max_hash_ratio", langs)),
+            Rule("ellipsis_ratio", "ellipsis_ratio", max=v("max_ellipsis_ratio", langs)),
+            Rule("bullet_lines_ratio", "bullet_lines_ratio",
+                 max=v("max_bullet_lines_ratio", langs)),
+            Rule("ellipsis_lines_ratio", "ellipsis_lines_ratio",
+                 max=v("max_ellipsis_lines_ratio", langs)),
+            Rule("alpha_words_ratio", "alpha_words_ratio",
+                 min=v("min_alpha_words_ratio", langs)),
+            Rule("stop_words", "stop_words", min=v("min_stop_words", langs)),
+        ]
+
+
+def _check_words(stage: str, name: str, words: Any) -> tuple[str, ...] | None:
+    if words is None:
+        return None
+    if isinstance(words, str) or not all(isinstance(w, str) and w for w in words):
+        raise ValueError(f"{stage}: {name} must be a list of non-empty strings or null, "
+                         f"got {words!r}")
+    return tuple(words)
+
+
+# Thai, Lao, Khmer, Myanmar and Tibetan are split into characters (no segmenter is shipped),
+# which are letters rather than words: repeated character n-grams there are ordinary
+# syllables, so the n-gram rules are off for them unless a pipeline file sets them.
+_LETTER_SPLIT_LANGS = ("th", "lo", "km", "my", "bo")
+_NGRAM_METRICS = [f"max_top_{m}gram_char_frac" for m in (2, 3, 4)] + [
+    f"max_dup_{m}gram_char_frac" for m in range(5, 11)]
+_LETTER_SPLIT_DEFAULTS = {lang: dict.fromkeys(_NGRAM_METRICS) for lang in _LETTER_SPLIT_LANGS}
+
+
+@register
+class GopherRepetition(Filter):
+    """Gopher's repetition rules: duplicate lines and paragraphs, most frequent 2-4-grams,
+    duplicated 5-10-grams (Rae et al. 2021, appendix A.1.1, table A1).
+
+    Fractions of lines/paragraphs count every occurrence after the first; character
+    fractions divide by the document's length in characters. `top_Ngram_char_frac`: the
+    characters of the most frequent word n-gram (repeated at least twice) times its count.
+    `dup_Ngram_char_frac`: characters of the words covered by any repeated occurrence of an
+    n-gram (each word counted once). Lines are split on newlines, paragraphs on two or more.
+    Reasons ``gopher_repetition.<metric>``, e.g. ``gopher_repetition.dup_line_frac``,
+    ``gopher_repetition.top_2gram_char_frac``, ``gopher_repetition.dup_5gram_char_frac``.
+
+    Args:
+        max_dup_para_frac: duplicate paragraphs / paragraphs (Gopher: 0.30). None: off.
+        max_dup_para_char_frac: characters in duplicate paragraphs / characters (0.20).
+        max_dup_line_frac: duplicate lines / lines (0.30).
+        max_dup_line_char_frac: characters in duplicate lines / characters (0.20).
+        max_top_2gram_char_frac: most frequent 2-gram's characters / characters (0.20).
+        max_top_3gram_char_frac: same for 3-grams (0.18).
+        max_top_4gram_char_frac: same for 4-grams (0.16).
+        max_dup_5gram_char_frac: characters in duplicated 5-grams / characters (0.15).
+        max_dup_6gram_char_frac: same for 6-grams (0.14).
+        max_dup_7gram_char_frac: same for 7-grams (0.13).
+        max_dup_8gram_char_frac: same for 8-grams (0.12).
+        max_dup_9gram_char_frac: same for 9-grams (0.11).
+        max_dup_10gram_char_frac: same for 10-grams (0.10).
+            The n-gram rules are off for th, lo, km, my, bo (split into letters, see
+            `gopher_quality`) unless set in `overrides`.
+        default_lang: language assumed for `overrides` when `lang` is absent or null.
+        overrides: per-language values of the thresholds above, e.g.
+            {zh: {max_top_2gram_char_frac: 0.3}}.
+    """
+
+    name = "gopher_repetition"
+    version = 1
+
+    def __init__(self, max_dup_para_frac: float | None = 0.30,
+                 max_dup_para_char_frac: float | None = 0.20,
+                 max_dup_line_frac: float | None = 0.30,
+                 max_dup_line_char_frac: float | None = 0.20,
+                 max_top_2gram_char_frac: float | None = 0.20,
+                 max_top_3gram_char_frac: float | None = 0.18,
+                 max_top_4gram_char_frac: float | None = 0.16,
+                 max_dup_5gram_char_frac: float | None = 0.15,
+                 max_dup_6gram_char_frac: float | None = 0.14,
+                 max_dup_7gram_char_frac: float | None = 0.13,
+                 max_dup_8gram_char_frac: float | None = 0.12,
+                 max_dup_9gram_char_frac: float | None = 0.11,
+                 max_dup_10gram_char_frac: float | None = 0.10,
+                 default_lang: str | None = "en",
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None):
+        thresholds = {k: v for k, v in locals().items() if k.startswith("max_")}
+        for key, value in thresholds.items():
+            _check_number(self.name, key, value, hi=1.0)
+        self.default_lang = _check_lang(self.name, default_lang)
+        self.lang_params = LangParams(self.name, thresholds, overrides,
+                                      builtin=_LETTER_SPLIT_DEFAULTS)
+        for lang, entry in self.lang_params.table.items():
+            for key, value in entry.items():
+                _check_number(self.name, f"overrides[{lang!r}].{key}", value, hi=1.0)
+        self.metrics = [k[len("max_"):] for k in thresholds]
+
+    def _on(self, metric: str) -> bool:
+        key = f"max_{metric}"
+        return self.lang_params.defaults[key] is not None or any(
+            e.get(key) is not None for e in self.lang_params.table.values())
+
+    def score(self, docs: Docs) -> dict[str, np.ndarray]:
+        n = docs.num_rows
+        text = docs.text
+        chars = docs.text_chars
+        scores: dict[str, np.ndarray] = {}
+        for unit, sep in (("para", r"\n{2,}"), ("line", r"\n+")):
+            pieces = split_pieces(text, sep, strip=True)
+            dup = ~pieces.first
+            scores[f"dup_{unit}_frac"] = ratio(pieces.sum(dup), pieces.counts)
+            scores[f"dup_{unit}_char_frac"] = ratio(pieces.sum(pieces.lengths * dup), chars)
+        tops = [m for m in (2, 3, 4) if self._on(f"top_{m}gram_char_frac")]
+        dups = [m for m in range(5, 11) if self._on(f"dup_{m}gram_char_frac")]
+        if not tops and not dups:
+            return scores
+        words = doc_words(docs.ids, text)
+        reps = ngram_repeats(words, max(tops + dups))
+        wlen = words.lengths
+        cum = np.concatenate([[0], np.cumsum(wlen)])
+        for m in tops:
+            scores[f"top_{m}gram_char_frac"] = ratio(
+                _top_ngram_chars(reps[m], cum, m, words.doc, n), chars)
+        for m in dups:
+            scores[f"dup_{m}gram_char_frac"] = ratio(
+                _dup_ngram_chars(reps[m], wlen, m, words), chars)
+        return scores
+
+    def rules(self, docs: Docs) -> list[Rule]:
+        langs = doc_langs(docs.lang, docs.num_rows, self.default_lang)
+        return [Rule(m, m, max=self.lang_params.values(f"max_{m}", langs))
+                for m in self.metrics]
+
+
+def _top_ngram_chars(rep: NgramRepeats, cum: np.ndarray, m: int, word_doc: np.ndarray,
+                     n_docs: int) -> np.ndarray:
+    """Per document: count x characters of its most frequent n-gram (0 if none repeats;
+    among equally frequent n-grams the longest)."""
+    out = np.zeros(n_docs, dtype=np.int64)
+    if not len(rep.start):
+        return out
+    ngram_chars = cum[rep.start + m] - cum[rep.start]
+    doc = word_doc[rep.start]
+    offsets = np.searchsorted(doc, np.arange(n_docs + 1))
+    best = seg_max(rep.count, offsets, empty=0)
+    at_best = rep.count == best[doc]
+    longest = seg_max(np.where(at_best, ngram_chars, 0), offsets, empty=0)
+    return best * longest
+
+
+def _dup_ngram_chars(rep: NgramRepeats, wlen: np.ndarray, m: int, words: Pieces) -> np.ndarray:
+    """Per document: characters of the words covered by a repeated occurrence of an n-gram
+    (every occurrence after the first; a word is counted once however many cover it)."""
+    repeated = rep.start[~rep.first]
+    cover = np.zeros(len(wlen) + 1, dtype=np.int64)
+    np.add.at(cover, repeated, 1)
+    np.add.at(cover, repeated + m, -1)
+    covered = np.cumsum(cover[:-1]) > 0
+    return words.sum(wlen * covered)

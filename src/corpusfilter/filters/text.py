@@ -1,0 +1,516 @@
+"""Shared, batch-wise text utilities for the heuristic filters.
+
+Everything here works on a whole batch at once (Arrow compute kernels and NumPy over the
+flattened pieces of all documents), so a stage never loops over documents in Python:
+
+* `split_words`: words of every document. A word is a maximal run of letters, combining marks
+  and digits (internal apostrophes kept, e.g. ``don't``); punctuation and symbols are never
+  words. Scripts written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar,
+  Tibetan) have no word boundaries a regex can find, so there each character (with its
+  combining marks) counts as one word: the same unit for every document of a language, with no
+  dictionary to ship. Thresholds that assume space-separated words (mean word length) are
+  switched off for those languages by the stages' built-in language defaults.
+* `split_pieces`: lines or paragraphs of every document by a separator regex.
+* `Pieces`: flattened pieces with per-document offsets and helpers for per-document sums,
+  maxima and "first occurrence within its document" (the basis of every duplicate count).
+* `ngram_repeats`: the word n-grams that repeat within their document (hashed level by
+  level, each level only over the survivors of the previous one), for repetition counts.
+* `stop_words(lang)`: stop-word list per language (Gopher's eight English words for ``en``;
+  spaCy's lists, MIT licence, for the others).
+* `LangParams`: per-language thresholds (``overrides: {de: {min_mean_word_length: 2.5}}``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# -- character classes (RE2 syntax, used by Arrow's regex kernels) ------------------------
+
+# Unicode Sentence_Terminal (full stops, question and exclamation marks of every script:
+# . ! ? 。 ！ ？ । ። ۔ ...), generated from the Unicode character database. FineWeb's
+# "terminal punctuation" list is nearly this set (it excludes , : ; which are Terminal_Punctuation
+# but do not end a sentence).
+SENTENCE_TERMINALS = (
+    r"\x{0021}\x{002E}\x{003F}\x{0589}\x{061D}-\x{061F}\x{06D4}\x{0700}-\x{0702}"
+    r"\x{07F9}\x{0837}\x{0839}\x{083D}-\x{083E}\x{0964}-\x{0965}\x{104A}-\x{104B}"
+    r"\x{1362}\x{1367}-\x{1368}\x{166E}\x{1735}-\x{1736}\x{17D4}-\x{17D5}\x{1803}"
+    r"\x{1809}\x{1944}-\x{1945}\x{1AA8}-\x{1AAB}\x{1B4E}-\x{1B4F}\x{1B5A}-\x{1B5B}"
+    r"\x{1B5E}-\x{1B5F}\x{1B7D}-\x{1B7F}\x{1C3B}-\x{1C3C}\x{1C7E}-\x{1C7F}\x{2024}"
+    r"\x{203C}-\x{203D}\x{2047}-\x{2049}\x{2CF9}-\x{2CFB}\x{2E2E}\x{2E3C}"
+    r"\x{2E53}-\x{2E54}\x{2E60}-\x{2E61}\x{3002}\x{A4FF}\x{A60E}-\x{A60F}\x{A6F3}"
+    r"\x{A6F7}\x{A876}-\x{A877}\x{A8CE}-\x{A8CF}\x{A92F}\x{A9C8}-\x{A9C9}"
+    r"\x{AA5D}-\x{AA5F}\x{AAF0}-\x{AAF1}\x{ABEB}\x{FE12}\x{FE15}-\x{FE16}\x{FE52}"
+    r"\x{FE56}-\x{FE57}\x{FF01}\x{FF0E}\x{FF1F}\x{FF61}\x{10A56}-\x{10A57}"
+    r"\x{10F55}-\x{10F59}\x{10F86}-\x{10F89}\x{11047}-\x{11048}\x{110BE}-\x{110C1}"
+    r"\x{11141}-\x{11143}\x{111C5}-\x{111C6}\x{111CD}\x{111DE}-\x{111DF}"
+    r"\x{11238}-\x{11239}\x{1123B}-\x{1123C}\x{112A9}\x{113D4}-\x{113D5}"
+    r"\x{1144B}-\x{1144C}\x{115C2}-\x{115C3}\x{115C9}-\x{115D7}\x{11641}-\x{11642}"
+    r"\x{1173C}-\x{1173E}\x{11944}\x{11946}\x{11A42}-\x{11A43}\x{11A9B}-\x{11A9C}"
+    r"\x{11C41}-\x{11C42}\x{11EF7}-\x{11EF8}\x{11F43}-\x{11F44}\x{16A6E}-\x{16A6F}"
+    r"\x{16AF5}\x{16B37}-\x{16B38}\x{16B44}\x{16D6E}-\x{16D6F}\x{16E98}\x{1BC9F}"
+    r"\x{1DA88}"
+)
+
+# Scripts written without spaces between words. Han, Hiragana and Katakana characters are one
+# word each; a Thai/Lao/Khmer/Myanmar/Tibetan character takes its combining marks with it.
+SPACELESS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}"
+_SPACELESS_UNIT = (r"(\p{Han}|\p{Hiragana}|\p{Katakana}"
+                   r"|[\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}]\p{M}*)")
+_HAS_SPACELESS = f"[{SPACELESS}]"
+# Everything that separates words: not a letter, mark, digit or apostrophe.
+_WORD_SEPARATOR = r"[^\p{L}\p{M}\p{N}'’]+"
+_APOSTROPHES = "'’"
+# Line breaks as Python's str.splitlines() knows them.
+LINE_BREAK = r"\r\n|[\n\r\x{0B}\x{0C}\x{1C}-\x{1E}\x{85}\x{2028}\x{2029}]"
+
+# Languages whose text is written without spaces between words (ISO 639-1).
+SPACELESS_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo"})
+
+
+# -- flattened pieces -------------------------------------------------------------------
+
+@dataclass
+class Pieces:
+    """The pieces (words, lines, ...) of every document of a batch, flattened.
+
+    `values[offsets[d]:offsets[d + 1]]` are the pieces of document `d`, in order.
+    """
+
+    values: pa.Array
+    offsets: np.ndarray
+
+    @property
+    def num_docs(self) -> int:
+        return len(self.offsets) - 1
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        """Pieces per document."""
+        return np.diff(self.offsets)
+
+    @cached_property
+    def doc(self) -> np.ndarray:
+        """The document index of every piece."""
+        return np.repeat(np.arange(self.num_docs, dtype=np.int64), self.counts)
+
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        """Characters per piece."""
+        return _np(pc.utf8_length(self.values)).astype(np.int64)
+
+    @cached_property
+    def codes(self) -> np.ndarray:
+        """An integer per piece, equal for equal strings (case-sensitive), in order of first
+        appearance in the batch."""
+        return _codes(self.values)
+
+    @cached_property
+    def first(self) -> np.ndarray:
+        """True where a piece's text did not occur earlier in the same document."""
+        return first_in_doc(self.codes, self.doc, self.num_docs)
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Per-document sum of one value per piece."""
+        return seg_sum(values, self.offsets)
+
+    def matches(self, pattern: str) -> np.ndarray:
+        """Bool per piece: the piece contains a match of the RE2 `pattern`."""
+        if len(self.values) == 0:
+            return np.zeros(0, dtype=bool)
+        return _np(pc.match_substring_regex(self.values, pattern)).astype(bool)
+
+    def select(self, mask: np.ndarray) -> Pieces:
+        """Only the pieces where `mask` is True."""
+        counts = seg_sum(mask.astype(np.int64), self.offsets)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return Pieces(self.values.filter(pa.array(mask, pa.bool_())), offsets)
+
+    def join(self, sep: str) -> pa.Array:
+        """The pieces of every document joined with `sep` (a string array, one per doc)."""
+        lists = pa.ListArray.from_arrays(pa.array(self.offsets.astype(np.int32), pa.int32()),
+                                         self.values.cast(pa.string()))
+        return pc.binary_join(lists, sep)
+
+
+def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _codes(values: pa.Array) -> np.ndarray:
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return _np(pc.dictionary_encode(values).indices).astype(np.int64)
+
+
+def seg_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Sum of `values[offsets[d]:offsets[d+1]]` for every segment d."""
+    cs = np.concatenate([[0], np.cumsum(values, dtype=np.float64 if values.dtype.kind == "f"
+                                        else np.int64)])
+    return cs[offsets[1:]] - cs[offsets[:-1]]
+
+
+def seg_max(values: np.ndarray, offsets: np.ndarray, empty: float | int = 0) -> np.ndarray:
+    """Maximum of every segment of `values` (`empty` for empty segments)."""
+    n = len(offsets) - 1
+    out = np.full(n, empty, dtype=values.dtype if len(values) else np.int64)
+    nonempty = offsets[1:] > offsets[:-1]
+    if nonempty.any():
+        out[nonempty] = np.maximum.reduceat(values, offsets[:-1][nonempty])
+    return out
+
+
+def first_in_doc(codes: np.ndarray, doc: np.ndarray, num_docs: int) -> np.ndarray:
+    """True where (doc, code) occurs for the first time (pieces sorted by document)."""
+    if len(codes) == 0:
+        return np.zeros(0, dtype=bool)
+    key = codes.astype(np.int64) * max(num_docs, 1) + doc
+    _, index, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return index[inverse] == np.arange(len(key))
+
+
+def _flatten(lists: pa.Array | pa.ChunkedArray) -> Pieces:
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks()
+    offsets = np.asarray(lists.offsets, dtype=np.int64)
+    values = lists.flatten()
+    return Pieces(values, offsets - offsets[0])
+
+
+def as_text(text: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A plain (non-chunked) string array."""
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    return text
+
+
+def split_pieces(text: pa.Array, separator: str, strip: bool = False) -> Pieces:
+    """Split every document on the RE2 regex `separator` (e.g. ``LINE_BREAK``, ``\\n{2,}``).
+
+    With `strip`, surrounding whitespace of the whole document is removed first (so a leading
+    or trailing newline makes no empty piece)."""
+    text = as_text(text)
+    if strip:
+        text = pc.utf8_trim_whitespace(text)
+    return _flatten(pc.split_pattern_regex(text, separator))
+
+
+def split_lines(text: pa.Array) -> Pieces:
+    """Lines as Python's ``str.splitlines()`` finds them, except that a trailing line break
+    leaves an empty last line (callers drop blank lines where it matters)."""
+    return split_pieces(text, LINE_BREAK)
+
+
+def split_words(text: pa.Array) -> Pieces:
+    """The words of every document (see the module docstring for the definition)."""
+    text = as_text(text)
+    if len(text) and _np(pc.match_substring_regex(text, _HAS_SPACELESS)).any():
+        text = pc.replace_substring_regex(text, _SPACELESS_UNIT, r" \1 ")
+    pieces = _flatten(pc.split_pattern_regex(text, _WORD_SEPARATOR))
+    values = pc.utf8_trim(pieces.values, _APOSTROPHES)
+    keep = _np(pc.greater(pc.utf8_length(values), 0)).astype(bool)
+    return Pieces(values, pieces.offsets).select(keep)
+
+
+class _WordCache:
+    """The words of the last batch seen, keyed by document id and verified by text.
+
+    Chained stages (gopher_quality, gopher_repetition, fineweb_quality) see the same
+    documents, minus the ones removed in between: they reuse the split instead of repeating
+    it. A row is reused only when its id and its text are both unchanged, so a transform in
+    between (or another corpus reusing ids) only costs a fresh split of the changed rows."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ids: pa.Array | None = None
+        self.text: pa.Array | None = None
+        self.words: Pieces | None = None
+
+    def get(self, ids: pa.Array, text: pa.Array) -> Pieces:
+        text = as_text(text)
+        ids = as_text(ids)
+        with self.lock:
+            cached = (self.ids, self.text, self.words)
+        old_ids, old_text, old_words = cached
+        if old_words is None or old_ids is None or old_text is None or not len(text):
+            words = split_words(text)
+        else:
+            words = _reuse(ids, text, old_ids, old_text, old_words)
+        with self.lock:
+            self.ids, self.text, self.words = ids, text, words
+        return words
+
+
+def _reuse(ids: pa.Array, text: pa.Array, old_ids: pa.Array, old_text: pa.Array,
+           old: Pieces) -> Pieces:
+    n = len(text)
+    pos = _np(pc.index_in(ids, value_set=old_ids).fill_null(-1)).astype(np.int64)
+    found = pos >= 0
+    if found.any():
+        same = _np(pc.equal(text.filter(pa.array(found)).cast(pa.large_string()),
+                            old_text.take(pa.array(pos[found])).cast(pa.large_string())))
+        found[np.flatnonzero(found)[~same.astype(bool)]] = False
+    if not found.any():
+        return split_words(text)
+    counts = np.zeros(n, dtype=np.int64)
+    counts[found] = old.counts[pos[found]]
+    fresh = None
+    if not found.all():
+        fresh = split_words(text.filter(pa.array(~found)))
+        counts[~found] = fresh.counts
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    total = int(offsets[-1])
+    # for each new word slot: index into old.values (reused rows) or fresh.values
+    source_start = np.zeros(n, dtype=np.int64)
+    source_start[found] = old.offsets[:-1][pos[found]]
+    if fresh is not None:
+        source_start[~found] = fresh.offsets[:-1]
+    rel = np.arange(total, dtype=np.int64) - np.repeat(offsets[:-1], counts)
+    src = np.repeat(source_start, counts) + rel
+    from_old = np.repeat(found, counts)
+    if fresh is None:
+        values = old.values.take(pa.array(src))
+    else:
+        values = pa.concat_arrays([old.values.cast(pa.string()), fresh.values.cast(pa.string())])
+        src = np.where(from_old, src, src + len(old.values))
+        values = values.take(pa.array(src))
+    return Pieces(values, offsets)
+
+
+_WORD_CACHE = _WordCache()
+
+
+def doc_words(ids: pa.Array, text: pa.Array) -> Pieces:
+    """`split_words` of a batch, reusing the split of the previous batch's unchanged rows
+    (same id, same text): chained stages split each document once."""
+    return _WORD_CACHE.get(ids, text)
+
+
+def whitespace_word_counts(text: pa.Array) -> np.ndarray:
+    """Per document: whitespace-separated tokens holding a letter or digit (a lone "&" or
+    "|" is not a word, "p.m." or "ghoul-friend" is one), each character of a spaceless
+    script counting as one. This is C4's notion of a line's words (``line.split()``) without
+    counting punctuation, and defined for Chinese, Japanese or Thai lines."""
+    text = as_text(text)
+    if len(text) and _np(pc.match_substring_regex(text, _HAS_SPACELESS)).any():
+        text = pc.replace_substring_regex(text, _SPACELESS_UNIT, r" \1 ")
+    tokens = _flatten(pc.utf8_split_whitespace(text))
+    return tokens.sum(tokens.matches(r"[\p{L}\p{N}]"))
+
+
+def count_substring(text: pa.Array, pattern: str) -> np.ndarray:
+    """Non-overlapping occurrences of a literal `pattern` in every document."""
+    return _np(pc.count_substring(as_text(text), pattern)).astype(np.int64)
+
+
+def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, NaN where den is 0 (the metric is not applicable)."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.full(len(num), np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+_MULT = np.uint64(0x9E3779B97F4A7C15)
+_DOC_MULT = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+@dataclass
+class NgramRepeats:
+    """The word n-grams of a batch that occur at least twice in their document.
+
+    `start`: word index where such an n-gram starts (every occurrence, in order);
+    `count`: its occurrences in the document; `first`: True for the first of them.
+    n-grams occurring once are left out (count 1, first occurrence)."""
+
+    start: np.ndarray
+    count: np.ndarray
+    first: np.ndarray
+
+
+def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Occurrences of each key and whether a position is its key's first occurrence."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    _, index, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
+                                          return_counts=True)
+    return counts[inverse], index[inverse] == np.arange(len(keys))
+
+
+def ngram_repeats(words: Pieces, n_max: int) -> dict[int, NgramRepeats]:
+    """Repeated word n-grams (n = 1..n_max) of every document, found level by level.
+
+    An n-gram can only repeat where both of its (n-1)-gram parts repeat, so each level only
+    hashes the survivors of the previous one. Keys are a polynomial hash of the words'
+    batch-wide codes mixed with the document index; two different n-grams collide with
+    probability about 2^-64 per pair."""
+    codes = words.codes
+    doc = words.doc
+    total = len(codes)
+    out: dict[int, NgramRepeats] = {}
+    if total == 0:
+        empty = NgramRepeats(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool))
+        return {n: empty for n in range(1, n_max + 1)}
+    start = np.arange(total, dtype=np.int64)
+    h = codes.astype(np.uint64)
+    ucodes = h.copy()
+    udoc = doc.astype(np.uint64) * _DOC_MULT
+    with np.errstate(over="ignore"):
+        for n in range(1, n_max + 1):
+            if n > 1:
+                rep = np.zeros(total + 1, dtype=bool)
+                prev = out[n - 1]
+                rep[prev.start[prev.count >= 2]] = True
+                cand = start[rep[start + 1]]
+                cand = cand[cand + n - 1 < total]
+                cand = cand[doc[cand] == doc[cand + n - 1]]
+                h_full = np.zeros(total, dtype=np.uint64)
+                h_full[start] = h
+                h = h_full[cand] * _MULT + ucodes[cand + n - 1]
+                start = cand
+            count, first = _group(h ^ udoc[start])
+            keep = count >= 2
+            out[n] = NgramRepeats(start[keep], count[keep], first[keep])
+            start, h = start[keep], h[keep]
+    return out
+
+
+# -- languages ---------------------------------------------------------------------------
+
+# Gopher (Rae et al. 2021, appendix A.1.1): a document must contain at least two of these.
+GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+
+
+def normalise_lang(code: str | None) -> str | None:
+    """``en``, ``EN``, ``en-US``, ``en_Latn`` -> ``en``; empty -> None."""
+    if code is None:
+        return None
+    code = str(code).strip().lower().replace("-", "_").split("_")[0]
+    return code or None
+
+
+@cache
+def stop_words(lang: str) -> frozenset[str] | None:
+    """The stop words of a language (lower-case), or None when none are known.
+
+    ``en``: Gopher's eight words. Other languages: spaCy's ``spacy.lang.<xx>.stop_words``
+    (MIT licence; read from the installed spaCy without importing spaCy itself). For
+    languages written without spaces only the one-character entries can match a word (see
+    `split_words`); with fewer than eight such entries the language counts as unsupported.
+    """
+    if lang == "en":
+        return frozenset(GOPHER_STOP_WORDS)
+    if not lang.isalpha() or not lang.isascii():
+        return None
+    words = _spacy_stop_words(lang)
+    if words is None:
+        return None
+    words = frozenset(w.lower() for w in words if w.strip())
+    if lang in SPACELESS_LANGS:
+        words = frozenset(w for w in words if len(w) == 1)
+        if len(words) < 8:
+            return None
+    return words or None
+
+
+def _spacy_stop_words(lang: str) -> set[str] | None:
+    spec = importlib.util.find_spec("spacy")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "lang" / lang / "stop_words.py"
+    if not path.is_file():
+        return None
+    mod_spec = importlib.util.spec_from_file_location(f"_cf_stop_words_{lang}", path)
+    if mod_spec is None or mod_spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    words = getattr(module, "STOP_WORDS", None)
+    return set(words) if words else None
+
+
+def doc_langs(lang_column: Sequence[str | None] | None, num_rows: int,
+              default_lang: str | None) -> np.ndarray:
+    """The language of every document: the normalised `lang` column, or `default_lang` where
+    the column is absent or the value is null (None stays None: language unknown)."""
+    default = normalise_lang(default_lang)
+    if lang_column is None:
+        return np.full(num_rows, default, dtype=object)
+    out = np.empty(num_rows, dtype=object)
+    cache: dict[Any, str | None] = {}
+    for i, code in enumerate(lang_column):
+        if code not in cache:
+            norm = normalise_lang(code)
+            cache[code] = default if norm is None else norm
+        out[i] = cache[code]
+    return out
+
+
+class LangParams:
+    """Thresholds of a stage with per-language overrides (FineWeb-2 style).
+
+    `defaults`: parameter name -> value for every language (None: rule off).
+    `builtin`: language -> {parameter: value} shipped by the stage (e.g. mean word length off
+    for Chinese); `overrides` (from the pipeline file) win over both, e.g.
+    ``{"de": {"min_mean_word_length": 2.5}, "zh": {"min_words": 100}}``.
+    """
+
+    def __init__(self, stage: str, defaults: Mapping[str, Any],
+                 overrides: Mapping[str, Mapping[str, Any]] | None,
+                 builtin: Mapping[str, Mapping[str, Any]] | None = None):
+        self.defaults = dict(defaults)
+        table: dict[str, dict[str, Any]] = {}
+        for source in (builtin or {}, overrides or {}):
+            if not isinstance(source, Mapping):
+                raise ValueError(f"{stage}: overrides must map a language code to "
+                                 f"{{parameter: value}}, got {source!r}")
+            for lang, params in source.items():
+                if not isinstance(lang, str):
+                    raise ValueError(f"{stage}: overrides key {lang!r} is not a language code; "
+                                     f"quote it in YAML (e.g. 'no': YAML reads no/on/off "
+                                     f"as booleans)")
+                code = normalise_lang(lang)
+                if code is None or not isinstance(params, Mapping):
+                    raise ValueError(f"{stage}: overrides[{lang!r}] must be a mapping of "
+                                     f"parameter to value, got {params!r}")
+                for key in params:
+                    if key not in self.defaults:
+                        raise ValueError(
+                            f"{stage}: overrides[{lang!r}] has unknown parameter {key!r}; "
+                            f"per-language parameters: {', '.join(sorted(self.defaults))}")
+                table.setdefault(code, {}).update(params)
+        self.table = table
+
+    def get(self, name: str, lang: str | None) -> Any:
+        entry = self.table.get(lang) if lang is not None else None
+        if entry is not None and name in entry:
+            return entry[name]
+        return self.defaults[name]
+
+    def values(self, name: str, langs: np.ndarray) -> float | np.ndarray | None:
+        """The threshold `name` per document (scalar when all documents share it; NaN in an
+        array, or None as a scalar, means the rule is off)."""
+        present = {lang for lang in self.table if name in self.table[lang]}
+        default = self.defaults[name]
+        if not present or not len(langs):
+            return None if default is None else float(default)
+        hit = np.isin(langs, list(present))
+        if not hit.any():
+            return None if default is None else float(default)
+        out = np.full(len(langs), np.nan if default is None else float(default))
+        for lang in present:
+            value = self.table[lang][name]
+            out[langs == lang] = np.nan if value is None else float(value)
+        return out

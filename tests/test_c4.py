@@ -1,0 +1,167 @@
+"""`c4_quality` (transform) and `c4_paragraph` on real documents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from corpusfilter import Pipeline
+from corpusfilter.core.docs import Docs
+from corpusfilter.filters.c4 import C4Paragraph, C4Quality
+
+DATA = Path(__file__).parent / "data" / "heuristics"
+ENGLISH = pq.read_table(DATA / "datatrove_decisions.parquet")
+MULTI = pq.read_table(DATA / "multilingual.parquet")
+
+
+def c4_clean_page() -> str:
+    """A real page that C4's rules keep unchanged: datatrove's C4 output of a real page."""
+    texts = [t for t in ENGLISH["dt_c4_text"].to_pylist() if t and 800 < len(t) < 4000]
+    assert texts
+    return texts[0]
+
+
+def run(stage: dict[str, Any], texts: list[str], langs: list[str] | None = None
+        ) -> tuple[dict[str, str], dict[str, dict[str, Any]], dict[str, Any]]:
+    cols: dict[str, Any] = {"id": [f"d{i}" for i in range(len(texts))], "text": texts}
+    if langs is not None:
+        cols["lang"] = langs
+    result = Pipeline({"stages": [stage]}).run(pa.table(cols))
+    kept = dict(zip(result.kept["id"].to_pylist(), result.kept["text"].to_pylist(),
+                    strict=True))
+    ledger = {r["doc_id"]: r for r in result.ledger.to_pylist()}
+    return kept, ledger, result.stats.data["stages"][stage["stage"]]
+
+
+def test_clean_page_is_untouched() -> None:
+    page = c4_clean_page()
+    kept, ledger, _ = run({"stage": "c4_quality"}, [page])
+    assert kept == {"d0": page} and ledger == {}
+
+
+def test_line_rules_remove_lines_and_record_counts() -> None:
+    page = c4_clean_page()
+    lines = page.split("\n")
+    noisy = "\n".join([
+        "Home | News | Contact",                                  # no terminal punctuation
+        "[1]" + lines[0],                                         # citation marker stripped
+        "Please enable JavaScript to view the comments.",         # javascript
+        *lines[1:],
+        "Read more.",                                             # fewer than 3 words
+        "By using this site you agree to our Terms of Use.",      # policy phrase
+        "See " + "x" * 1001 + " for details.",                    # word over 1000 characters
+        "It ends here...",                                        # ellipsis
+    ])
+    kept, ledger, stats = run({"stage": "c4_quality"}, [noisy])
+    assert kept["d0"] == page
+    row = ledger["d0"]
+    assert row["action"] == "modified" and row["reason"] == "c4_quality.lines_removed"
+    detail = json.loads(row["detail"])
+    assert detail == {"lines_removed": 6, "no_terminal_punct": 2, "javascript": 1,
+                      "too_few_words": 1, "policy": 1, "too_long_word": 1}
+    assert stats["counters"]["lines_removed"] == 6
+    # every line rule can be switched off
+    off = {"stage": "c4_quality", "filter_no_terminal_punct": False, "min_words_per_line": None,
+           "filter_javascript": False, "filter_policy": False, "max_word_length": None,
+           "remove_citations": False}
+    kept, ledger, _ = run(off, [noisy])
+    assert kept["d0"] == noisy and ledger == {}
+
+
+def test_page_rules() -> None:
+    page = c4_clean_page()
+    lorem = page + "\nLorem ipsum dolor sit amet, consectetur adipiscing elit."
+    lorem_menu = page + "\nLorem ipsum dolor"  # dropped as a line before the page check
+    curly = page + "\nThe function body is { return x; } in this example."
+    curly_js = page + "\nThe javascript code { return x; } is shown."  # javascript line first
+    four = "This is one. This is two. This is three.\nAnd this one is four."
+    kept, ledger, _ = run({"stage": "c4_quality"}, [lorem, lorem_menu, curly, curly_js, four])
+    assert ledger["d0"]["reason"] == "c4_quality.lorem_ipsum"
+    assert kept["d1"] == page
+    assert ledger["d2"]["reason"] == "c4_quality.curly_bracket"
+    assert kept["d3"] == page
+    assert ledger["d4"]["reason"] == "c4_quality.min_sentences"
+    assert (ledger["d4"]["score"], ledger["d4"]["threshold"]) == (4, 5)
+    kept, ledger, _ = run({"stage": "c4_quality", "filter_lorem_ipsum": False,
+                           "filter_curly_bracket": False, "min_sentences": None},
+                          [lorem, curly, four])
+    assert set(kept) == {"d0", "d1", "d2"}
+    kept, ledger, _ = run({"stage": "c4_quality", "min_sentences": None}, ["menu\nlinks"])
+    assert ledger["d0"]["reason"] == "c4_quality.empty"
+
+
+def test_fineweb_setting_keeps_lines_without_terminal_punctuation() -> None:
+    page = c4_clean_page()
+    with_heading = "A heading without a full stop\n" + page
+    kept, _, _ = run({"stage": "c4_quality"}, [with_heading])
+    assert kept["d0"] == page
+    kept, _, _ = run({"stage": "c4_quality", "filter_no_terminal_punct": False},
+                     [with_heading])
+    assert kept["d0"] == with_heading
+
+
+def test_cjk_sentences_count_and_lines_survive() -> None:
+    rows = {r["id"]: r for r in MULTI.to_pylist()}
+    ja, zh = rows["langid-ja"]["text"], rows["langid-zh"]["text"]
+    kept, ledger, _ = run({"stage": "c4_quality"}, [ja, zh], ["ja", "zh"])
+    # lines end in 。！？, have more than three words (characters): nearly all survive
+    for i, text in enumerate((ja, zh)):
+        assert f"d{i}" in kept
+        assert len(kept[f"d{i}"]) > 0.8 * len(text)
+    # per-language override of the line word minimum
+    kept, ledger, _ = run({"stage": "c4_quality",
+                           "overrides": {"ja": {"min_words_per_line": 10_000}}}, [ja, zh],
+                          ["ja", "zh"])
+    assert ledger["d0"]["reason"] == "c4_quality.min_sentences" and "d1" in kept
+
+
+def test_bad_parameters() -> None:
+    for bad in ({"min_sentences": 2.5}, {"filter_policy": "yes"},
+                {"overrides": {"de": {"filter_policy": False}}}):
+        with pytest.raises(ValueError):
+            C4Quality(**bad)
+    with pytest.raises(ValueError):
+        C4Paragraph(min_paragraphs=-1)
+
+
+def test_empty_batch() -> None:
+    empty = pa.record_batch({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
+    assert len(C4Quality().transform(Docs(empty)).keep) == 0
+    assert len(C4Paragraph().process(Docs(empty))[0].keep) == 0
+
+
+def test_c4_paragraph_counts_long_lines_on_real_pages() -> None:
+    texts = ENGLISH["text"].to_pylist()
+    batch = pa.record_batch({"id": [str(i) for i in range(len(texts))], "text": texts})
+    outcome, scores = C4Paragraph().process(Docs(batch))
+    for i, text in enumerate(texts):
+        long_lines = sum(len(line) >= 200 for line in text.split("\n"))
+        assert scores["long_lines"][i] == long_lines
+        assert outcome.keep[i] == (long_lines >= 3)
+    assert 0 < outcome.keep.sum() < len(texts)
+    kept, ledger, _ = run({"stage": "c4_paragraph", "min_paragraphs": 1,
+                           "min_paragraph_chars": 50}, ["short\nlines\nonly", "x" * 60])
+    assert ledger["d0"]["reason"] == "c4_paragraph.long_lines" and "d1" in kept
+
+
+def test_chain_is_independent_of_batching_and_string_type() -> None:
+    stages = {"stages": [{"stage": s} for s in ("gopher_repetition", "gopher_quality",
+                                                 "c4_quality", "fineweb_quality",
+                                                 "c4_paragraph")]}
+    table = pa.concat_tables([MULTI.select(["id", "text", "lang"]),
+                              ENGLISH.select(["id", "text"]).slice(0, 80).append_column(
+                                  "lang", pa.nulls(80, pa.string()))])
+    large = table.set_column(table.schema.get_field_index("text"), "text",
+                             table["text"].cast(pa.large_string()))
+    a = Pipeline(stages).run(table, batch_size=1000)
+    b = Pipeline(stages).run(large, batch_size=7)
+    cols = ["doc_id", "stage", "action", "reason", "score", "threshold", "detail"]
+    assert a.ledger.select(cols).to_pylist() == b.ledger.select(cols).to_pylist()
+    assert a.kept["text"].to_pylist() == b.kept["text"].to_pylist()
+    assert a.kept.num_rows + sum(1 for r in a.ledger.to_pylist()
+                                 if r["action"] == "removed") == table.num_rows
