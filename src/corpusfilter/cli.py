@@ -51,12 +51,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_stages(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from corpusfilter.console import make_console
     from corpusfilter.core import registry
     from corpusfilter.core.config import recipe_names
 
-    console = Console()
+    console = make_console()
     for name in registry.names():
         if args.name and name not in args.name:
             continue
@@ -129,8 +128,9 @@ def _load_extra_commands() -> None:
 def main(argv: list[str] | None = None) -> int:
     _load_extra_commands()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(message)s", stream=sys.stderr)
+    # our own messages at INFO; other libraries' (presidio, ray, ...) only when they warn
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(args.func(args) or 0)
     except RemovalAlarm as e:

@@ -176,10 +176,11 @@ def _scores(run: Run, ids: list[str], stage: str) -> dict[str, dict[str, float]]
 
 def print_samples(run: Run, found: list[Sample], total: int, chars: int = 600,
                   console: Any = None) -> None:
-    from rich.console import Console
     from rich.markup import escape
 
-    console = console or Console()
+    from corpusfilter.console import make_console
+
+    console = console or make_console()
     if not found:
         console.print("no matching removed documents")
         return

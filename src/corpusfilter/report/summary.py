@@ -9,6 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from corpusfilter.console import make_console
+
 
 def funnel_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
     """Per stage: documents in, removed, modified, out, removal rate, chars removed."""
@@ -32,10 +34,7 @@ def funnel_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
 def print_summary(out: str | Path, console: Console | None = None) -> None:
     out = Path(out)
     stats = json.loads((out / "stats.json").read_text())
-    if console is None:
-        console = Console()
-        if not console.is_terminal:  # logs and CI: wide enough for the table not to wrap
-            console = Console(width=140)
+    console = console or make_console()
     inp, outp = stats["input"], stats["output"]
     table = Table(title=f"corpusfilter run {out}", title_justify="left")
     for col, justify in (("stage", "left"), ("in", "right"), ("removed", "right"),

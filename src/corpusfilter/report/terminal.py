@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from corpusfilter.console import make_console
+
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.1%}"
@@ -17,7 +19,7 @@ def _pct(x: float | None) -> str:
 
 def render(report: Mapping[str, Any], console: Console | None = None,
            max_groups: int = 12) -> None:
-    console = console or Console()
+    console = console or make_console()
     opts = report["run"]["options"]
     console.print(f"[bold]corpusfilter report[/bold] {report['run']['out']}  "
                   f"[dim](flags: ≥{opts['k']:g}× the stage's rate or 95% CI ≥ "
@@ -171,7 +173,7 @@ def render_independent(ind: Mapping[str, Any], console: Console) -> None:
 
 
 def render_whatif(result: Mapping[str, Any], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or make_console()
     sets = "; ".join(f"{s}.{k}={v!r}" for s, p in result["overrides"].items()
                      for k, v in p.items())
     console.print(f"[bold]what-if[/bold] {sets}: {result['changed_docs']:,} documents change "
