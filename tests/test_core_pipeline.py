@@ -210,3 +210,13 @@ def test_doc_length_counts_words_not_whitespace(sample_table):
     words = {i: len(t.split()) for i, t in zip(sample_table["id"].to_pylist(),
                                                 sample_table["text"].to_pylist(), strict=True)}
     assert real.removed_ids == {i for i, w in words.items() if w < 100}
+
+
+def test_counters_from_a_global_stages_collect_phase_reach_stats(sample_table):
+    from corpusfilter.dedup.minhash import MinHashDedup
+
+    extra = pa.table({"id": ["punct-only", "symbols"], "text": ["!!! ??? ...", "--- *** ###"]})
+    t = pa.concat_tables([sample_table.select(["id", "text"]).slice(0, 20), extra])
+    res = Pipeline([MinHashDedup()]).run(t)
+    assert res.stats.data["stages"]["minhash_dedup"]["counters"]["no_shingles"] == 2
+    assert {"punct-only", "symbols"} <= set(res.kept["id"].to_pylist())

@@ -153,7 +153,7 @@ class Stats:
         if changed.any():
             for r, c in zip(*np.unique(reason[changed].astype(str), return_counts=True),
                             strict=True):
-                s["reasons"][r] = s["reasons"].get(r, 0) + int(c)
+                s["reasons"][str(r)] = s["reasons"].get(str(r), 0) + int(c)
         for k, v in counters.items():
             s["counters"][k] = s["counters"].get(k, 0) + int(v)
         for facet in facets:

@@ -203,6 +203,10 @@ class Pipeline:
                     raise _stage_error(seg.tail, shard, e) from e
                 if c is not None:
                     collected.append(c)
+                if docs.counters:  # counters from the collect phase belong to the tail stage
+                    counters = stats.stage(seg.tail.label)["counters"]
+                    for k, v in docs.counters.items():
+                        counters[k] = counters.get(k, 0) + int(v)
             kept_parts.append(batch)
         kept = _concat_batches(kept_parts)
         ledger_parts.sort(key=lambda part: part[0])  # stable: keeps input order per stage

@@ -1,0 +1,321 @@
+"""`minhash_dedup`: datasketch compatibility, near-duplicates found on real text, the keep
+rule, ledger detail, determinism under shuffling/sharding/batching, the CLI, streaming mode."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from datasketch import MinHash
+from datasketch.lsh import _optimal_param
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import TEST_DATA, run_cli, write_shards
+from corpusfilter.core.errors import ConfigError
+from corpusfilter.core.pipeline import Pipeline
+from corpusfilter.dedup.lsh import Permutations, candidate_probability, optimal_params
+from corpusfilter.dedup.minhash import MinHashDedup, StreamingMinHashDedup
+from corpusfilter.dedup.shingles import shingle_hashes, shingle_strings
+from corpusfilter.verify import verify
+
+PAIRS = TEST_DATA / "dedup" / "sample_neardup_pairs.parquet"
+
+
+@pytest.fixture(scope="module")
+def docs(sample_table: pa.Table) -> pa.Table:
+    return sample_table.select(["id", "text", "source"])
+
+
+def _edit(text: str, rate: float, rng: random.Random) -> str:
+    """Replace a share `rate` of the words by a random other word of the text."""
+    words = text.split()
+    for i in rng.sample(range(len(words)), int(len(words) * rate)):
+        words[i] = rng.choice(["alpha", "bravo", "charlie", "delta", "echo"])
+    return " ".join(words)
+
+
+@pytest.fixture(scope="module")
+def corpus(docs: pa.Table) -> tuple[pa.Table, dict[str, str]]:
+    """60 real documents (no natural near-duplicates among them) + copies of 20 of them with
+    1% of words substituted (ids `zz-copy-*`, larger than any original id)."""
+    pairs = pq.read_table(PAIRS)
+    in_pairs = set(pairs["id_a"].to_pylist()) | set(pairs["id_b"].to_pylist())
+    rows = [r for r in docs.to_pylist() if r["id"] not in in_pairs
+            and len(r["text"].split()) > 200][:60]
+    rng = random.Random(5)
+    copies = {}
+    extra = []
+    for k, r in enumerate(rows[:20]):
+        cid = f"zz-copy-{k:02d}"
+        copies[cid] = r["id"]
+        extra.append({"id": cid, "text": _edit(r["text"], 0.01, rng), "source": "copy"})
+    return pa.Table.from_pylist(rows + extra, schema=docs.schema), copies
+
+
+# -- shingles and signatures ----------------------------------------------------------------
+
+
+def test_normalisation_and_shingles_follow_the_documented_rules():
+    text = pa.array(["The Price: $1,299 -- was 1.499!", "東京都", "", "?!", "one two"])
+    got = shingle_strings(text, 3)
+    # lowercase, digits folded to 0, punctuation → space, whitespace collapsed
+    assert got[0] == ["the price 0", "price 0 000", "0 000 was", "000 was 0", "was 0 000"]
+    assert got[1] == ["東 京 都"]  # Han: one word per character
+    assert got[2] == [] and got[3] == []  # no tokens: no shingles
+    assert got[4] == ["one two"]  # shorter than n: one shingle
+    chars = shingle_strings(pa.array(["Ab  c!"]), 3, "char")
+    assert chars == [["ab ", "b c"]]
+
+
+@pytest.mark.parametrize("scheme", ["affine32", "affine64", "legacy"])
+def test_sha1_signatures_equal_datasketch(docs, scheme):
+    text = docs["text"].combine_chunks().slice(0, 12)
+    perms = Permutations(num_perm=64, seed=42, scheme=scheme)
+    sig = perms.signatures(shingle_hashes(text, 5, "word", "sha1", perms.bits))
+    for i, shingles in enumerate(shingle_strings(text, 5)):
+        m = MinHash(num_perm=64, seed=42, scheme=scheme)
+        if i == 0:  # datasketch's per-shingle path
+            for s in shingles:
+                m.update(s.encode("utf-8"))
+        else:
+            m.update_batch([s.encode("utf-8") for s in shingles])
+        assert sig.dtype == m.hashvalues.dtype
+        assert np.array_equal(sig[i], m.hashvalues), (scheme, i)
+
+
+@pytest.mark.parametrize("scheme", ["affine32", "affine64"])
+def test_fast_hash_signatures_equal_datasketch_on_the_same_hashes(docs, scheme):
+    text = docs["text"].combine_chunks().slice(20, 8)
+    perms = Permutations(num_perm=112, seed=1, scheme=scheme)
+    sh = shingle_hashes(text, 5, "word", "xxh64", perms.bits)
+    sig = perms.signatures(sh)
+    for i, (start, count) in enumerate(zip(sh.starts, sh.counts, strict=True)):
+        m = MinHash(num_perm=112, seed=1, scheme=scheme, hashfunc=int)
+        m.update_batch([int(v) for v in sh.values[start:start + count]])
+        assert np.array_equal(sig[i], m.hashvalues)
+
+
+def test_fast_hash_does_not_depend_on_the_batch(docs):
+    text = docs["text"].combine_chunks().slice(0, 30)
+    perms = Permutations()
+    whole = perms.signatures(shingle_hashes(text, 5, bits=32))
+    alone = np.vstack([perms.signatures(shingle_hashes(text.slice(i, 1), 5, bits=32))
+                       for i in range(30)])
+    assert np.array_equal(whole, alone)
+
+
+def test_estimated_jaccard_tracks_true_jaccard(docs):
+    rng = random.Random(1)
+    base = [t for t in docs["text"].to_pylist() if len(t.split()) > 400][:10]
+    edited = [_edit(t, 0.1, rng) for t in base]
+    perms = Permutations(num_perm=256)
+    a = perms.signatures(shingle_hashes(pa.array(base), 5, bits=32))
+    b = perms.signatures(shingle_hashes(pa.array(edited), 5, bits=32))
+    for i in range(len(base)):
+        sa, sb = (set(x) for x in shingle_strings(pa.array([base[i], edited[i]]), 5))
+        true = len(sa & sb) / len(sa | sb)
+        assert abs((a[i] == b[i]).mean() - true) < 0.1  # 256 perms: sd <= 0.031
+
+
+def test_lsh_parameters_from_threshold_match_datasketch():
+    for threshold, num_perm in ((0.5, 128), (0.8, 112), (0.9, 64)):
+        assert optimal_params(threshold, num_perm) == _optimal_param(threshold, num_perm,
+                                                                     0.5, 0.5)
+    assert optimal_params(0.7, 112, (0.2, 0.8)) == _optimal_param(0.7, 112, 0.2, 0.8)
+    stage = MinHashDedup(bands=None, rows=None, threshold=0.8, num_perm=128)
+    assert (stage.bands, stage.rows) == _optimal_param(0.8, 128, 0.5, 0.5)
+
+
+def test_s_curve_of_the_defaults():
+    p = candidate_probability(np.array([0.5, 0.75, 0.85, 0.95]), 14, 8)
+    assert p[0] < 0.06 and 0.7 < p[1] < 0.85 and p[2] > 0.98 and p[3] > 0.9999
+
+
+# -- the stage ------------------------------------------------------------------------------
+
+
+def test_edited_copies_are_removed_and_originals_kept(corpus):
+    table, copies = corpus
+    res = Pipeline([MinHashDedup()]).run(table, batch_size=25)
+    kept = set(res.kept["id"].to_pylist())
+    assert res.removed_ids == set(copies)
+    assert set(copies.values()) <= kept
+    for row in res.ledger.to_pylist():
+        d = json.loads(row["detail"])
+        assert row["reason"] == "minhash_dedup.near_duplicate"
+        assert d["duplicate_of"] == copies[row["doc_id"]] == d["cluster_id"]
+        assert d["cluster_size"] == 2
+        assert row["score"] == pytest.approx(d["jaccard"], abs=1e-4)
+        assert d["jaccard"] > 0.75
+
+
+def test_natural_near_duplicates_of_the_sample_are_caught(docs):
+    pairs = pq.read_table(PAIRS).to_pylist()
+    res = Pipeline([MinHashDedup(annotate=True)]).run(docs, batch_size=100)
+    cluster: dict[str, str] = {i: i for i in res.kept["id"].to_pylist()}
+    for row in res.ledger.to_pylist():
+        cluster[row["doc_id"]] = json.loads(row["detail"])["duplicate_of"]
+    high = [p for p in pairs if p["jaccard"] >= 0.75]
+    assert len(high) >= 5
+    assert all(cluster[p["id_a"]] == cluster[p["id_b"]] for p in high)
+    # The sample's exact re-captures (upper-cased or re-spaced copies) are near-duplicates too.
+    recaptures = {i for i in docs["id"].to_pylist() if i.startswith("recapture-")}
+    sizes = dict(zip(res.kept["id"].to_pylist(), res.kept["cluster_size"].to_pylist(),
+                     strict=True))
+    assert len(recaptures) == 8
+    assert all(i in res.removed_ids or sizes[i] >= 2 for i in recaptures)
+    # Nothing outside the known near-duplicate pairs (Jaccard >= 0.5) is removed.
+    in_pairs = {p[k] for p in pairs for k in ("id_a", "id_b")}
+    originals = {cluster[i] for i in recaptures} | {i for i in res.removed_ids
+                                                     if cluster[i] in recaptures}
+    assert res.removed_ids - recaptures - originals <= in_pairs
+
+
+def test_keep_rule_longest_and_annotations(corpus):
+    table, copies = corpus
+    # every copy becomes its original plus a few words: longer than the original
+    rows = table.to_pylist()
+    text_of = {r["id"]: r["text"] for r in rows}
+    for r in rows:
+        if r["id"] in copies:
+            r["text"] = text_of[copies[r["id"]]] + " and a few appended closing words"
+    table = pa.Table.from_pylist(rows, schema=table.schema)
+    res = Pipeline([MinHashDedup(keep="longest", annotate=True)]).run(table, batch_size=40)
+    assert res.removed_ids == set(copies.values())
+    kept = res.kept.to_pylist()
+    heads = {r["id"]: r for r in kept if r["cluster_id"] is not None}
+    assert set(heads) == set(copies)
+    assert all(r["cluster_size"] == 2 and r["cluster_id"] == r["id"] for r in heads.values())
+    assert all(r["cluster_size"] == 1 for r in kept if r["cluster_id"] is None)
+
+
+def test_verify_drops_candidates_below_threshold(docs):
+    """Short boilerplate-sharing pages collide in a band; verification at a high threshold
+    keeps pairs the estimate puts below it."""
+    plain = Pipeline([MinHashDedup()]).run(docs)
+    strict = Pipeline([MinHashDedup(verify=True, threshold=0.95)]).run(docs)
+    assert strict.removed_ids < plain.removed_ids
+    for row in strict.ledger.to_pylist():
+        assert json.loads(row["detail"])["cluster_size"] >= 2
+    # every removed document of the strict run has a verified partner: its estimate with the
+    # kept document may be lower (transitive clusters), but some pair reached 0.95
+    assert len(strict.removed_ids) > 0
+
+
+def _normal(res) -> tuple[list[str], list[tuple]]:
+    led = res.ledger.drop_columns(["shard"]).sort_by("doc_id").to_pylist()
+    return sorted(res.kept["id"].to_pylist()), [tuple(sorted(r.items())) for r in led]
+
+
+@pytest.fixture(scope="module")
+def small_corpus(docs) -> pa.Table:
+    """Clusters of natural near-duplicates (the Japanese shop site) + edited copies."""
+    rng = random.Random(9)
+    rows = docs.to_pylist()
+    jp = [r for r in rows if r["id"].startswith("clueweb")][:12]
+    others = [r for r in rows if not r["id"].startswith("clueweb")][:30]
+    extra = [{"id": f"c{k}", "text": _edit(r["text"], 0.02, rng), "source": "copy"}
+             for k, r in enumerate(others[:10])]
+    extra += [{"id": "e1", "text": "", "source": "x"}, {"id": "e2", "text": "!!", "source": "x"}]
+    return pa.Table.from_pylist(jp + others + extra, schema=docs.schema)
+
+
+@pytest.mark.parametrize("verify", [False, True])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10**6), batch=st.integers(1, 60), shards=st.integers(1, 5))
+def test_shuffling_sharding_and_batching_do_not_change_the_result(small_corpus, verify, seed,
+                                                                  batch, shards):
+    ref = Pipeline([MinHashDedup(verify=verify, annotate=True)]).run(small_corpus,
+                                                                       batch_size=1000)
+    assert len(ref.removed_ids) >= 10
+    order = list(range(small_corpus.num_rows))
+    random.Random(seed).shuffle(order)
+    t = small_corpus.take(pa.array(order))
+    step = -(-t.num_rows // shards)
+    parts = [t.slice(i * step, step) for i in range(shards)]
+    res = Pipeline([MinHashDedup(verify=verify, annotate=True)]).run(
+        [b for p in parts for b in p.to_batches(max_chunksize=batch)], batch_size=batch)
+    assert _normal(res) == _normal(ref)
+    ann = {r["id"]: (r["cluster_id"], r["cluster_size"]) for r in res.kept.to_pylist()}
+    ann_ref = {r["id"]: (r["cluster_id"], r["cluster_size"]) for r in ref.kept.to_pylist()}
+    assert ann == ann_ref
+
+
+def test_documents_without_shingles_are_never_removed(small_corpus):
+    res = Pipeline([MinHashDedup()]).run(small_corpus)
+    assert {"e1", "e2"} <= set(res.kept["id"].to_pylist())
+    empty = Pipeline([MinHashDedup()]).run(small_corpus.slice(0, 0))
+    assert empty.kept.num_rows == 0
+
+
+def test_char_shingles_find_copies_in_text_without_spaces():
+    base = ("東京都の今日の天気は晴れです。明日は朝から雨が降るでしょう。週末は曇りの予報で、"
+            "気温は平年並みになる見込みです。来週の前半は北風が強く、空気が乾燥します。"
+            "火の取り扱いに十分注意してください。桜の開花は例年より早くなりそうです。")
+    other = ("大阪府では午後から強い風が吹く見込みです。海沿いでは高波に注意してください。"
+             "夜には雨が止み、明日の朝は冷え込むでしょう。")
+    table = pa.table({"id": ["a", "b", "c"],
+                      "text": [base, base.replace("注意して", "気をつけて"), other]})
+    for stage in (MinHashDedup(), MinHashDedup(shingle="char", ngram=5)):
+        res = Pipeline([stage]).run(table)
+        assert res.removed_ids == {"b"}
+
+
+def test_invalid_parameters_are_clear_errors():
+    for params, word in (({"keep": "first"}, "keep"), ({"bands": 20, "rows": 8}, "bands"),
+                         ({"bands": 14, "rows": None}, "bands"), ({"scheme": "x"}, "scheme"),
+                         ({"threshold": 1.5}, "threshold"), ({"hash": "md5"}, "hash"),
+                         ({"shingle": "sentence"}, "shingle")):
+        with pytest.raises(ConfigError, match=word):
+            Pipeline({"stages": [{"stage": "minhash_dedup", **params}]})
+
+
+def test_cli_run_over_shards_verifies(small_corpus, tmp_path: Path):
+    write_shards(small_corpus, tmp_path / "in", 3)
+    recipe = tmp_path / "p.yaml"
+    recipe.write_text("stages:\n  - stage: minhash_dedup\n    annotate: true\n")
+    out = tmp_path / "out"
+    run_cli("run", str(recipe), str(tmp_path / "in"), "-o", str(out),
+            "--batch-size", "7", "--no-progress", "-q")
+    report = verify(out)
+    assert report.ok, report.problems
+    ref = Pipeline([MinHashDedup(annotate=True)]).run(small_corpus)
+    ledger = pq.read_table(out / "ledger")
+    assert set(ledger["doc_id"].to_pylist()) == ref.removed_ids
+    kept = pq.read_table(out / "data")
+    assert "cluster_size" in kept.schema.names
+    assert pc.sum(kept["cluster_size"]).as_py() == small_corpus.num_rows
+
+
+def test_streaming_mode_is_first_seen_wins(corpus):
+    table, copies = corpus
+    texts, ids = table["text"].to_pylist(), table["id"].to_pylist()
+    d = StreamingMinHashDedup()
+    keep, dup_of = d.add(texts, ids)
+    removed = {i for i, k in zip(ids, keep, strict=True) if not k}
+    assert removed == set(copies)
+    assert all(dup_of[ids.index(c)] == o for c, o in copies.items())
+    # reversed order: the copies come first and win (documented order dependence)
+    d2 = StreamingMinHashDedup()
+    keep2, _ = d2.add(texts[::-1], ids[::-1])
+    assert {i for i, k in zip(ids[::-1], keep2, strict=True) if not k} == set(copies.values())
+    assert len(list(StreamingMinHashDedup().filter(texts))) == len(texts) - len(copies)
+
+
+def test_streaming_example_in_the_docs_runs():
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "dedup.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
+    ns: dict = {}
+    exec(block, ns)
+    assert ns["keep"].tolist() == [True, False, True]
+    assert ns["duplicate_of"] == [None, "a", None]
+    assert ns["unique"] == [ns["texts"][0], ns["texts"][2]]
