@@ -1,0 +1,180 @@
+"""Local engine vs ray engine on the same input, and the memory model of global dedup.
+
+Run: ``.venv/bin/python benchmarks/engines.py [--docs 20000] [--workers 2]``
+
+1. Throughput: the real web documents of ``../shared/data/web_docs.parquet``, repeated with
+   new ids (so exact_dedup has copies to remove) up to ``--docs``, in 8 shards; the same
+   pipeline (doc_length, exact_dedup, minhash_dedup) with the local engine (process pool) and
+   the ray engine (a local Ray cluster with ``--workers`` CPUs; its start-up is reported
+   apart). Prints docs/s of each and the ratio ray / local; outputs are compared byte for byte.
+2. Memory model: for exact_dedup and minhash_dedup, the Arrow bytes per document that
+   ``collect()`` records (what the cluster shuffles) and the peak Python/NumPy heap per
+   document of ``plan()`` (tracemalloc), measured on the same documents; then scaled to 1B.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PIPELINE = {"max_removal_rate": 1.0,
+            "stages": [{"stage": "doc_length"}, {"stage": "exact_dedup"},
+                       {"stage": "minhash_dedup"}]}
+SHARDS = 8
+BILLION = 1_000_000_000
+
+
+def corpus(n: int, unique: bool = False) -> pa.Table:
+    """`n` documents: the web documents repeated with new ids; with `unique`, each copy's
+    text ends in its id, so no two are exact duplicates (but all copies stay near-duplicates:
+    the worst case for minhash_dedup's plan)."""
+    t = pq.read_table(DATA / "web_docs.parquet", columns=["id", "text", "source", "lang"])
+    parts, i = [], 0
+    while sum(p.num_rows for p in parts) < n:
+        ids = pc.binary_join_element_wise(t["id"], pa.scalar(f"r{i}"), "-") if i else t["id"]
+        part = t.set_column(0, "id", ids)
+        if unique:
+            part = part.set_column(1, "text", pc.binary_join_element_wise(
+                part["text"], ids, " "))
+        parts.append(part)
+        i += 1
+    return pa.concat_tables(parts).slice(0, n)
+
+
+def write_shards(table: pa.Table, d: Path) -> None:
+    d.mkdir(parents=True)
+    step = -(-table.num_rows // SHARDS)
+    for k in range(SHARDS):
+        pq.write_table(table.slice(k * step, step), d / f"part-{k:02d}.parquet")
+
+
+def differing_outputs(a: Path, b: Path) -> list[str]:
+    """Files of data/ and ledger/ whose tables differ between two runs."""
+    out = []
+    for sub in ("data", "ledger"):
+        for p in sorted((a / sub).iterdir()):
+            if not pq.read_table(p).equals(pq.read_table(b / sub / p.name)):
+                out.append(f"{sub}/{p.name}")
+    return out
+
+
+def throughput(n: int, workers: int, tmp: Path) -> None:
+    from corpusfilter.engines.local import LocalEngine
+    from corpusfilter.engines.ray_engine import RayEngine, import_ray
+
+    write_shards(corpus(n), tmp / "in")
+    t0 = time.perf_counter()
+    LocalEngine(PIPELINE, workers=workers, progress=False).run([tmp / "in"], tmp / "local")
+    local_s = time.perf_counter() - t0
+
+    ray = import_ray()
+    t0 = time.perf_counter()
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+             logging_level="WARNING")
+    start_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    RayEngine(PIPELINE, workers=workers, progress=False).run([tmp / "in"], tmp / "ray")
+    ray_s = time.perf_counter() - t0
+    ray.shutdown()
+
+    diff = differing_outputs(tmp / "local", tmp / "ray")
+    print(f"\n== throughput: {n:,} documents, {SHARDS} shards, {workers} CPUs, "
+          f"pipeline doc_length + exact_dedup + minhash_dedup ==")
+    print(f"local engine ({workers} processes): {local_s:7.1f} s  {n / local_s:8,.0f} docs/s")
+    print(f"ray engine   ({workers} actors):    {ray_s:7.1f} s  {n / ray_s:8,.0f} docs/s"
+          f"   (+ {start_s:.1f} s to start the local Ray cluster)")
+    print(f"ratio ray / local docs/s: {local_s / ray_s:.2f}")
+    print(f"outputs identical (data + ledger): {not diff}"
+          + (f"; differing: {', '.join(diff)}" if diff else ""))
+    if diff:
+        keep = Path(tempfile.mkdtemp(prefix="cf-engines-diff-"))
+        for name in ("local", "ray"):
+            shutil.copytree(tmp / name, keep / name)
+        print(f"both outputs kept in {keep}")
+
+
+def memory_model(n: int) -> None:
+    from corpusfilter.core.docs import Columns, Docs
+    from corpusfilter.core.stage import Collected
+    from corpusfilter.dedup.exact import ExactDedup
+    from corpusfilter.dedup.minhash import MinHashDedup
+
+    table = corpus(n, unique=True)
+    print(f"\n== memory model (measured on {n:,} documents, no exact duplicates, every "
+          f"document in a near-duplicate cluster; scaled to 1B) ==")
+    for stage in (ExactDedup(), MinHashDedup()):
+        stage.setup()
+        parts = [stage.collect(Docs(b, Columns("text", "id", "lang"), "bench"))
+                 for b in table.to_batches(max_chunksize=1000)]
+        records = pa.concat_tables(parts)
+        per_doc = records.nbytes / n
+        tracemalloc.start()
+        stage.plan(Collected(tables=[records]))
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        plan_per_doc = peak / n
+        print(f"{stage.name}: collect records {per_doc:6.1f} B/doc -> "
+              f"{per_doc * BILLION / 2**30:7.1f} GiB at 1B docs (cluster object store / "
+              f"spill, spread over partitions); plan() peak heap {plan_per_doc:6.1f} B/doc "
+              f"-> {plan_per_doc * BILLION / 2**30:7.1f} GiB if planned in one process")
+        print(json.dumps({"stage": stage.name, "collect_bytes_per_doc": round(per_doc, 1),
+                          "plan_peak_bytes_per_doc": round(plan_per_doc, 1)}))
+        if stage.name == "minhash_dedup":
+            components_step(records, [f"band_{j}" for j in range(stage.bands)])
+
+
+def components_step(records: pa.Table, links: list[str]) -> None:
+    """The ray engine's near-dup planning: edges from band buckets, then one components task
+    whose memory scales with the linked documents (here: all of them, the worst case)."""
+    from corpusfilter.engines.ray_plans import _components, _edges, _link_rows
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "collect.parquet"
+        pq.write_table(records, path)
+        rows = _link_rows(pa.table({"path": [str(path)]}), links, parts=1)
+        edges = _edges(rows.drop_columns(["_part"]))
+        tracemalloc.start()
+        linked = _components(str(Path(d) / "components.parquet"), edges)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    print(f"minhash_dedup on ray: {rows.nbytes / records.num_rows:6.1f} B/doc of (band, key, "
+          f"id) rows shuffled; {edges.num_rows / max(linked, 1):.1f} edges "
+          f"({edges.nbytes / max(linked, 1):.1f} B) per linked doc; components task peak "
+          f"{peak / max(linked, 1):.1f} B per linked doc -> "
+          f"{peak / max(linked, 1) * BILLION / 2**30:.1f} GiB if all 1B docs were linked")
+    print(json.dumps({"stage": "minhash_dedup/ray_components",
+                      "link_rows_bytes_per_doc": round(rows.nbytes / records.num_rows, 1),
+                      "edges_per_linked_doc": round(edges.num_rows / max(linked, 1), 2),
+                      "components_peak_bytes_per_linked_doc": round(peak / max(linked, 1),
+                                                                    1)}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--docs", type=int, default=20_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--memory-docs", type=int, default=20_000)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="cf-engines-"))
+    try:
+        throughput(args.docs, args.workers, tmp)
+        memory_model(args.memory_docs)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
