@@ -113,3 +113,19 @@ def test_shard_boundaries_do_not_change_decisions(tmp_path_factory, table, cuts)
     if ref.kept.num_rows:
         assert res.kept.sort_by("id").equals(ref.kept.sort_by("id"))
     assert _key(res.ledger.drop(["shard"])).equals(_key(ref.ledger.drop(["shard"])))
+
+
+def test_transform_that_removes_and_modifies_is_batch_size_invariant():
+    """c4_quality both rewrites (line removal) and removes documents in the same batch: the
+    ledger must interleave `modified` and `removed` rows in input order, not by batch."""
+    from corpusfilter.filters.c4 import C4Quality
+
+    def run(bs: int):
+        return Pipeline([C4Quality()], max_removal_rate=None).run(_SAMPLE, batch_size=bs)
+
+    ref = run(1000)
+    actions = set(ref.ledger["action"].to_pylist())
+    assert actions == {"removed", "modified"}
+    for bs in (3, 50):
+        res = run(bs)
+        assert res.kept.equals(ref.kept) and res.ledger.equals(ref.ledger)

@@ -76,7 +76,7 @@ def ledger_rows(
     batch: pa.RecordBatch,
     ids: pa.Array,
     rows: np.ndarray,
-    action: str,
+    action: str | np.ndarray,
     shard: str,
     stage: str,
     reason: np.ndarray,
@@ -86,7 +86,8 @@ def ledger_rows(
     text_chars: np.ndarray,
     facets: Sequence[str],
 ) -> pa.Table:
-    """Ledger rows for the given row positions of a batch."""
+    """Ledger rows for the given row positions of a batch (`action`: one for all rows, or
+    one per row)."""
     n = len(rows)
     idx = pa.array(rows, pa.int64())
     take_f = [facet_strings(batch, f).take(idx) for f in facets]
@@ -94,7 +95,7 @@ def ledger_rows(
         ids.take(idx).cast(pa.string()),
         pa.array([shard] * n, pa.string()),
         pa.array([stage] * n, pa.string()),
-        pa.array([action] * n, pa.string()),
+        pa.array([action] * n if isinstance(action, str) else action.tolist(), pa.string()),
         pa.array(reason[rows].tolist(), pa.string()),
         _nullable_float(score[rows]),
         _nullable_float(threshold[rows]),

@@ -317,24 +317,19 @@ class Pipeline:
         keep = outcome.keep
         modified = (outcome.modified if outcome.modified is not None
                     else np.zeros(n, dtype=bool))
-        ids = docs.ids
-        led_parts = []
+        # one ledger row per removed or modified document, in row order (so the ledger does
+        # not depend on where batches were cut)
         removed_rows = np.flatnonzero(~keep)
-        if len(removed_rows):
-            led_parts.append(ledger_rows(
-                batch=batch, ids=ids, rows=removed_rows, action=REMOVED, shard=shard,
+        rows = np.flatnonzero(~keep | modified)
+        led = None
+        if len(rows):
+            led = ledger_rows(
+                batch=batch, ids=docs.ids, rows=rows,
+                action=np.where(keep[rows], MODIFIED, REMOVED), shard=shard,
                 stage=stage.label, reason=outcome.reason, score=outcome.score,
                 threshold=outcome.threshold, detail=outcome.detail, text_chars=chars_in,
-                facets=facets))
-        mod_rows = np.flatnonzero(keep & modified)
-        if len(mod_rows):
-            led_parts.append(ledger_rows(
-                batch=batch, ids=ids, rows=mod_rows, action=MODIFIED, shard=shard,
-                stage=stage.label, reason=outcome.reason, score=outcome.score,
-                threshold=outcome.threshold, detail=outcome.detail, text_chars=chars_in,
-                facets=facets))
-        missing_reason = [i for i in np.concatenate([removed_rows, mod_rows])
-                          if outcome.reason[i] is None]
+                facets=facets)
+        missing_reason = [i for i in rows if outcome.reason[i] is None]
         if missing_reason:
             raise StageError(f"stage {stage.label} removed or modified row "
                              f"{int(missing_reason[0])} without a reason (shard {shard})")
@@ -358,7 +353,7 @@ class Pipeline:
             repeat = np.asarray(outcome.repeat)[keep]
             batch = _repeat_rows(batch, repeat, self.columns.id)
             chars_out = np.repeat(chars_out, repeat.astype(np.int64))
-        return batch, chars_out, (pa.concat_tables(led_parts) if led_parts else None), removed
+        return batch, chars_out, led, removed
 
     def _score_rows(self, stage: Filter, docs: Docs, scores: dict[str, np.ndarray], shard: str,
                     facets: Sequence[str], seen: bool) -> pa.Table:
