@@ -406,3 +406,70 @@ def _phone_engine() -> PiiEngine:
     if not _PHONE:
         _PHONE.append(PiiEngine(["PHONE_NUMBER"], extended=False, context=False))
     return _PHONE[0]
+
+
+_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR", "JP", "AU", "IT", "MX")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_REGIONS),
+       st.lists(st.one_of(st.text("0123456789", min_size=1, max_size=5),
+                          st.sampled_from(["0", "00", "011", "1", "44", "49", "33", "972",
+                                           "91", "55"])),
+                min_size=1, max_size=6),
+       st.lists(st.sampled_from([" ", "-", ".", "/", "(", ")", " - ", "  ", "\u00a0"]),
+                min_size=6, max_size=6))
+def test_phone_region_check_never_rejects_a_match(region: str, groups: list[str],
+                                                   seps: list[str]) -> None:
+    """PhoneRegionCheck prunes a candidate only when phonenumbers' own matcher finds no
+    number in it for that region (it is what lets the engine skip parsing)."""
+    from phonenumbers import PhoneNumberMatcher
+
+    from corpusfilter.filters.pii_engine import _DIGIT_RUNS, PhoneRegionCheck
+
+    text = "".join(g + s for g, s in zip(groups, seps, strict=False)).strip(" -./\u00a0")
+    check = PhoneRegionCheck(region)
+    for m in phonenumbers.phonenumbermatcher._PATTERN.finditer(text):
+        cand = m.group()
+        runs = _DIGIT_RUNS.findall(cand)
+        heads, k = [], 0
+        for g in runs:
+            heads.append(k)
+            k += len(g)
+        if not check.possible(cand, "".join(runs), tuple(heads)):
+            assert not list(PhoneNumberMatcher(cand, region, leniency=1)), (region, cand)
+
+
+def test_phone_region_check_keeps_real_numbers_and_prunes_dates() -> None:
+    """Example numbers of each region, written nationally, pass; dates and years do not."""
+    from corpusfilter.filters.pii_engine import _DIGIT_RUNS, PhoneRegionCheck
+
+    def possible(check: PhoneRegionCheck, cand: str) -> bool:
+        runs = _DIGIT_RUNS.findall(cand)
+        heads, k = [], 0
+        for g in runs:
+            heads.append(k)
+            k += len(g)
+        return check.possible(cand, "".join(runs), tuple(heads))
+
+    for region in _REGIONS:
+        check = PhoneRegionCheck(region)
+        number = phonenumbers.example_number(region)
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        assert list(phonenumbers.PhoneNumberMatcher(national, region, leniency=1))
+        assert possible(check, national), (region, national)
+    pruned = [c for c in ("2017-08-15", "1994", "23.05.2011", "10.000")
+              if not possible(PhoneRegionCheck("DE"), c)]
+    assert len(pruned) >= 3, pruned
+
+
+def test_prefilters_pass_every_document_with_a_finding() -> None:
+    """The batch prefilter is a necessary condition: with it switched off (every document
+    analysed by every recognizer) the findings are the same."""
+    rng = random.Random(5)
+    texts = [embed(r["text"], rng.choice(SPANS)["text"], rng.random())[0] for r in SNIPPETS]
+    engine = PiiEngine()
+    unfiltered = PiiEngine()
+    unfiltered.recognizers = [(e, r, None) for e, r, _ in unfiltered.recognizers]
+    arr = pa.array(texts, pa.string())
+    assert engine.analyze_batch(arr) == unfiltered.analyze_batch(arr)

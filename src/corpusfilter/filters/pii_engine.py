@@ -12,7 +12,8 @@ their context words) and changes only *where* they run:
 2. **Windows.** The email, IP, SSN and card recognizers run once per document on the
    stretches of text their matches can lie in (`WINDOWS`), joined by newlines.
 3. **Phone candidates.** `phonenumbers`' own candidate scan is replayed once per document;
-   candidates that cannot hold a valid number for a region are skipped (`phone_floor`), and
+   candidates that cannot hold a valid number for a region are skipped without parsing
+   (`phone_floor`, `PhoneRegionCheck`; computed once per distinct candidate), and
    the matcher's verdicts are memoised on the candidate and the few characters around it
    that it inspects (`_phone_results`).
 4. **Context words without spaCy.** Presidio's `LemmaContextAwareEnhancer` (defaults: 5 words
@@ -72,20 +73,33 @@ NER_LABELS: dict[str, tuple[str, ...]] = {
 NER_SCORE = 0.85  # Presidio's SpacyRecognizer default score
 KNOWN_ENTITIES: tuple[str, ...] = (*PATTERN_RECOGNIZERS, "PHONE_NUMBER", *NER_LABELS)
 
-# Necessary conditions (RE2 syntax) for a recognizer to find anything in a document. They
-# follow Presidio's patterns: `\d` there matches any Unicode digit, hence \p{Nd} here.
+# Necessary conditions (RE2 syntax) for a recognizer to find anything in a document: its
+# patterns with lookarounds and word boundaries left out, as alternatives, each with the
+# highest score its findings can have without a context word (1.0: a checksum or domain
+# validator lifts them to 1.0). An alternative whose score is below `min_score` also needs
+# one of the recognizer's context words in the document (`PiiEngine._prefilter_for`).
+# Presidio's `\d` matches any Unicode digit, hence \p{Nd}; its `[0-9]` and `[A-Z]` are ASCII
+# (the IP and crypto patterns are case-insensitive).
 _D = r"\p{Nd}"
-PREFILTERS: dict[str, str] = {
-    "EMAIL_ADDRESS": "@",
-    "CREDIT_CARD": rf"{_D}{{4}}[- ]?{_D}{{3}}",
-    "IBAN_CODE": r"(?i)[a-z]{2}[0-9]{2}",
-    "IP_ADDRESS": r"[0-9]\.[0-9]{1,3}\.[0-9]|(?i)[0-9a-f]:[0-9a-f:]|::",
-    "US_SSN": r"[0-9]{3}[- .]?[0-9]{2}|[0-9]{5}-|[0-9]{3}-[0-9]{6}",
-    "CRYPTO": r"(?i)(bc1|[13])[a-z0-9]{25}",
-    "PHONE_NUMBER": rf"{_D}[^\p{{Nd}}]{{0,4}}{_D}",
+PREFILTERS: dict[str, list[tuple[str, float]]] = {
+    "EMAIL_ADDRESS": [("@", 1.0)],
+    "CREDIT_CARD": [(rf"(?:[4-6]{_D}{{3}}|[13]{_D}{{3}})[- ]?{_D}{{3,4}}[- ]?{_D}{{3,4}}[- ]?"
+                     rf"{_D}{{3,5}}", 1.0)],
+    "IBAN_CODE": [(r"[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]{4}){2}", 1.0)],
+    # IPv4 (and IPv4-mapped/embedded IPv6) contain a dotted quad; every IPv6 form two colons
+    # at most four hex digits apart ("::" included).
+    "IP_ADDRESS": [(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", 0.6),
+                   (r"(?i)[0-9a-f]{0,4}:[0-9a-f]{0,4}:", 0.6)],
+    "US_SSN": [(r"[0-9]{3}[- .][0-9]{2}[- .][0-9]{4}", 0.5),
+               (r"[0-9]{5}-[0-9]{4}|[0-9]{3}-[0-9]{6}|[0-9]{9}", 0.05)],
+    "CRYPTO": [(r"(?i)(bc1|[13])[a-z0-9\x{130}\x{131}]{25}", 1.0)],
+    "PHONE_NUMBER": [(rf"{_D}[^\p{{Nd}}]{{0,4}}{_D}", 0.4)],
+    # Extended recognizers (`extended_recognizers`): a phone shape has >= 7 digits with at
+    # most two of " .()-" between consecutive ones (0.4: `_valid_phone_prefix` needs no
+    # context word); card digits are 12-19 digits with single " " or "-" between groups.
+    "PhoneShapeRecognizer": [(r"[0-9](?:[ .()-]{0,2}[0-9]){6}", 0.4)],
+    "CardDigitsRecognizer": [(r"[0-9](?:[ -]?[0-9]){11}", 0.3)],
 }
-# For the extended recognizers: ≥ 7 digits in groups of 2–6 always contain one of these.
-EXTENDED_PREFILTER = r"[0-9]{2}[^0-9]?[0-9]{2}"
 # Where in a document a recognizer's matches can lie (Python regex). Each recognizer runs on
 # these windows, widened by one character on each side, instead of the whole text. Exact when
 # every character a pattern can match is in the window's character class and its lookarounds
@@ -147,13 +161,15 @@ class PiiEngine:
         self.context = context
         self.extended = extended
         self.ner_model = ner_model
-        self.recognizers: list[tuple[str, Any, str | None]] = []
+        self.recognizers: list[tuple[str, Any, list[list[str]] | None]] = []
         self._windows: dict[int, re.Pattern[str]] = {}
         self._phone: Any = None
         self._nlp: Any = None
         self._stop: frozenset[str] = frozenset()
         self._candidates: re.Pattern[str] | None = None
         self._phone_floor: dict[str, tuple[int, re.Pattern[str], re.Pattern[str]]] = {}
+        self._phone_checks: dict[str, PhoneRegionCheck] = {}
+        self._phone_cands: dict[str, tuple[str, ...]] = {}
         self._shape_memo: dict[str, bool] = {}
         self._phone_memo: dict[tuple[str, int, str, int, bool], tuple[int, int] | None] = {}
         self._load()
@@ -169,7 +185,7 @@ class PiiEngine:
                 if entity == "EMAIL_ADDRESS":
                     cls = offline_email_recognizer()
                 rec = cls()
-                self.recognizers.append((entity, rec, PREFILTERS.get(entity)))
+                self.recognizers.append((entity, rec, self._prefilter_for(entity, rec)))
                 if entity in WINDOWS:
                     self._windows[id(rec)] = re.compile(WINDOWS[entity])
         if "PHONE_NUMBER" in self.entities:
@@ -180,12 +196,13 @@ class PiiEngine:
             # The matcher's own candidate pattern: every number it can report lies inside one.
             self._candidates = phonenumbermatcher._PATTERN
             self._phone_floor = {r: phone_floor(r) for r in self.phone_regions}
+            self._phone_checks = {r: PhoneRegionCheck(r) for r in self.phone_regions}
             self.recognizers.append(("PHONE_NUMBER", self._phone,
-                                     PREFILTERS["PHONE_NUMBER"]))
+                                     self._prefilter_for("PHONE_NUMBER", self._phone)))
         if self.extended:
             for entity, rec in extended_recognizers():
                 if entity in self.entities:
-                    self.recognizers.append((entity, rec, EXTENDED_PREFILTER))
+                    self.recognizers.append((entity, rec, self._prefilter_for(rec.name, rec)))
                     self._windows[id(rec)] = re.compile(WINDOWS[rec.name])
         if self.context:
             from spacy.lang.en.stop_words import STOP_WORDS
@@ -199,13 +216,45 @@ class PiiEngine:
 
     # -- analysis -------------------------------------------------------------------------
 
-    @staticmethod
-    def prefilter(text: pa.Array | pa.ChunkedArray, pattern: str | None) -> list[bool] | None:
-        """Which documents match the RE2 `pattern` (None: all of them)."""
-        if pattern is None:
+    def _prefilter_for(self, key: str, recognizer: Any) -> list[list[str]] | None:
+        """The recognizer's `PREFILTERS` as alternatives of RE2 patterns that must all match
+        (None: no prefilter, every document; []: the recognizer cannot reach `min_score`).
+        Context words count when they are part of a word in the document (Presidio's
+        enhancer takes a context word that is a substring of a lower-cased token), so a
+        case-insensitive search for them is a necessary condition."""
+        if key not in PREFILTERS:
             return None
-        mask = pc.match_substring_regex(text, pattern)
-        return mask.fill_null(False).to_pylist()
+        listed = [*(getattr(recognizer, "context", None) or []),
+                  *(getattr(recognizer, "suffix_context", None) or [])]
+        words = sorted({w.lower() for w in listed if re.fullmatch(r"\w+", w)})
+        context = "(?i)" + "|".join(words) if words and self.context else None
+        out = []
+        for pattern, score in PREFILTERS[key]:
+            if score >= self.min_score:
+                out.append([pattern])
+            elif context is not None and min(1.0, max(score + 0.35, 0.4)) >= self.min_score:
+                out.append([pattern, context])
+        return out
+
+    @staticmethod
+    def prefilter(text: pa.Array | pa.ChunkedArray, alternatives: list[list[str]] | None,
+                  cache: dict[str, Any] | None = None) -> list[bool] | None:
+        """Which documents match all RE2 patterns of one of the `alternatives` (None: all
+        documents). `cache` keeps the masks of patterns shared between recognizers."""
+        if alternatives is None:
+            return None
+        cache = {} if cache is None else cache
+        mask: Any = None
+        for patterns in alternatives:
+            both: Any = None
+            for pattern in patterns:
+                if pattern not in cache:
+                    cache[pattern] = pc.match_substring_regex(text, pattern).fill_null(False)
+                both = cache[pattern] if both is None else pc.and_(both, cache[pattern])
+            mask = both if mask is None else pc.or_(mask, both)
+        if mask is None:
+            return [False] * len(text)
+        return mask.to_pylist()
 
     def analyze_batch(self, text: pa.Array | pa.ChunkedArray,
                       texts: Sequence[str] | None = None) -> list[list[Finding]]:
@@ -214,8 +263,9 @@ class PiiEngine:
             texts = text.to_pylist()
         n = len(texts)
         raw: list[list[Finding]] = [[] for _ in range(n)]
-        for entity, recognizer, pattern in self.recognizers:
-            mask = self.prefilter(text, pattern)
+        cache: dict[str, Any] = {}
+        for entity, recognizer, alternatives in self.recognizers:
+            mask = self.prefilter(text, alternatives, cache)
             for i in range(n):
                 if mask is None or mask[i]:
                     raw[i].extend(self._run(entity, recognizer, texts[i]))
@@ -304,22 +354,16 @@ class PiiEngine:
         spans: set[tuple[int, int]] = set()
         chain = self._phone_chain(text, 0)
         for region in phone.supported_regions:
-            floor, idd, nsn = self._phone_floor[region]
-            seq = iter(chain)
+            seq: Any = (c for c in chain if region in c[3])
             while seq is not None:
                 resume = None
-                for start, end, cand, digits, plus, heads in seq:
-                    nd = len(digits)
-                    if nd < 4:
-                        continue
-                    if not plus and not any(idd.match(digits, k) for k in heads) and (
-                            nd < floor or not nsn.search(digits)):
-                        continue
+                for start, end, cand, _ in seq:
                     rel = self._phone_verdict(text, region, start, end, cand, memo)
                     if rel is not None:
                         spans.add((start + rel[0], start + rel[1]))
                         if start + rel[1] != end:  # an inner match: rescan from its end
-                            resume = iter(self._phone_chain(text, start + rel[1]))
+                            resume = (c for c in self._phone_chain(text, start + rel[1])
+                                      if region in c[3])
                             break
                 seq = resume
         score = float(phone.SCORE)
@@ -372,35 +416,75 @@ class PiiEngine:
         return False
 
     def _phone_chain(self, text: str, index: int,
-                     ) -> list[tuple[int, int, str, str, bool, tuple[int, ...]]]:
-        """PhoneNumberMatcher's candidates from `index` on, as it scans when nothing matches:
-        (start, end after trimming, candidate, its digits, has a plus sign, offsets in the
-        digits where a digit group starts — the only places where a substring the matcher
-        retries, and so an international dialling prefix, can begin)."""
+                     ) -> list[tuple[int, int, str, tuple[str, ...]]]:
+        """PhoneNumberMatcher's candidates from `index` on, as it scans when nothing matches,
+        that may hold a number for some region: (start, end after trimming, candidate, the
+        regions it may hold a number for — `_phone_regions_for`)."""
         from phonenumbers import phonenumbermatcher
 
         assert self._candidates is not None
         trim_pattern = phonenumbermatcher._SECOND_NUMBER_START_PATTERN
+        regions_for = self._phone_cands
+        if len(regions_for) > 200_000:
+            regions_for.clear()
         out = []
-        while True:
-            m = self._candidates.search(text, index)
-            if m is None:
-                return out
-            start = m.start()
-            cand = m.group()
-            cut = trim_pattern.search(cand)
-            if cut:
-                cand = cand[:cut.start()]
-            index = start + len(cand)
-            groups = _DIGIT_RUNS.findall(cand)
-            if not cand.isascii():  # phonenumbers reads any decimal digit as its ASCII twin
-                groups = ["".join(str(int(ch)) for ch in g) for g in groups]
-            heads, k = [], 0
-            for g in groups:
-                heads.append(k)
-                k += len(g)
-            out.append((start, index, cand, "".join(groups), "+" in cand or "\uff0b" in cand,
-                        tuple(heads)))
+        restart = True
+        while restart:
+            restart = False
+            for m in self._candidates.finditer(text, index):
+                start = m.start()
+                cand = m.group()
+                cut = trim_pattern.search(cand)
+                if cut:  # the matcher resumes after the trimmed candidate
+                    cand = cand[:cut.start()]
+                    index = start + len(cand)
+                    restart = True
+                regions = regions_for.get(cand)
+                if regions is None:
+                    regions = regions_for[cand] = self._phone_regions_for(cand)
+                if regions:
+                    out.append((start, start + len(cand), cand, regions))
+                if restart:
+                    break
+        return out
+
+    def _phone_regions_for(self, cand: str) -> tuple[str, ...]:
+        """The phone regions for which the matcher may accept something in `cand`; for the
+        others it is rejected without parsing:
+
+        * fewer than 4 digits, or a slash-separated date in it (rejected in every region);
+        * written without a plus sign and without the region's international dialling
+          prefix at a digit group's start, and too few digits or no run of them matching
+          the region's general number pattern (`phone_floor`) or failing
+          `PhoneRegionCheck`.
+
+        Digit groups start where a substring the matcher retries, and so an international
+        dialling prefix, can begin."""
+        from phonenumbers import phonenumbermatcher
+
+        groups = _DIGIT_RUNS.findall(cand)
+        if not cand.isascii():  # phonenumbers reads any decimal digit as its ASCII twin
+            groups = ["".join(str(int(ch)) for ch in g) for g in groups]
+        digits = "".join(groups)
+        nd = len(digits)
+        if nd < 4 or phonenumbermatcher._SLASH_SEPARATED_DATES.search(cand):
+            return ()
+        heads, k = [], 0
+        for g in groups:
+            heads.append(k)
+            k += len(g)
+        plus = "+" in cand or "\uff0b" in cand
+        out = []
+        for region in self.phone_regions:
+            if not plus:
+                floor, idd, nsn = self._phone_floor[region]
+                if not any(idd.match(digits, k) for k in heads) and (
+                        nd < floor or not nsn.search(digits)):
+                    continue
+                if not self._phone_checks[region].possible(cand, digits, heads):
+                    continue
+            out.append(region)
+        return tuple(out)
 
     @staticmethod
     def _phone_verdict(text: str, region: str, start: int, end: int, cand: str,
@@ -612,3 +696,147 @@ def phone_floor(region: str) -> tuple[int, re.Pattern[str], re.Pattern[str]]:
             r"\\\d", md.national_prefix_transform_rule):
         return 4, idd, re.compile("")  # a rule that may insert digits: no pruning
     return max(4, floor), idd, re.compile("|".join(patterns))
+
+
+# Characters after which the digits of a phone candidate are exactly the digits `phonenumbers`
+# parses: no letter (vanity numbers, "ext", carrier-code "xx"), no plus sign and none of the
+# extension marks (# ~ , ;). Candidates with any of them skip `PhoneRegionCheck`.
+_PHONE_UNSAFE = re.compile(r"[^\W\d_]|[#＃~～+＋,;]")
+_NUMBER_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
+                 "pager", "uan", "voicemail", "fixed_line", "mobile")
+
+
+class PhoneRegionCheck:
+    """An exact, parse-free necessary condition for `PhoneNumberMatcher` (leniency VALID,
+    preferred region `region`) to accept anything in a candidate written without a plus sign.
+
+    What the matcher parses is the candidate or a piece of it cut at separators (its inner
+    matches), so a run of whole digit groups ``digits[k:b]``. Without a plus sign, `parse`
+    then either
+
+    * meets the region's international dialling prefix (IDD) at the start of a piece: this
+      check then gives up (no pruning) unless the IDD is followed by a 0 or by too few digits
+      (which `parse` rejects);
+    * or reads the number as national: it may strip the region's country code (when the
+      piece starts with it) and the national prefix / carrier code
+      (``national_prefix_for_parsing``, at most twice), so the national significant number
+      (NSN) is ``digits[a:b]`` for ``a`` among those strip points (all of them are tried,
+      whether or not `parse` would take them).
+
+    `is_valid_number` needs the NSN to have a possible length and to fit a number-type
+    pattern (fixed line, mobile, toll free, ...) of a region sharing the country code; and
+    at VALID leniency, a number read nationally without stripping a country code must show
+    the national prefix when the region's formatting rule for it requires one
+    (`_is_national_prefix_present_if_required`). A candidate for which no ``(k, a, b)``
+    passes cannot yield a match and is skipped without parsing. Candidates with letters,
+    plus signs or extension marks are not judged (`_PHONE_UNSAFE`); nor are regions whose
+    national-prefix transform may insert digits (AR, MX, ...)."""
+
+    def __init__(self, region: str):
+        import phonenumbers
+        from phonenumbers import PhoneMetadata
+
+        self.memo: dict[str, bool] = {}
+        self.active = False
+        md = PhoneMetadata.metadata_for_region(region)
+        if md is None:
+            return
+        cc = md.country_code
+        main = PhoneMetadata.metadata_for_region(phonenumbers.region_code_for_country_code(cc))
+        patterns, lengths = [], set()
+        for other in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(cc, (region,)):
+            omd = PhoneMetadata.metadata_for_region(other)
+            if omd is None or (omd.national_prefix_transform_rule and not re.fullmatch(
+                    r"\\\d", omd.national_prefix_transform_rule)):
+                return  # unknown, or a rule that may insert digits: no pruning
+            for kind in _NUMBER_TYPES:
+                desc = getattr(omd, kind)
+                if desc is not None and desc.national_number_pattern:
+                    patterns.append(f"(?:{desc.national_number_pattern})")
+            lengths.update(omd.general_desc.possible_length)
+        if not patterns:
+            return
+        self.cc = str(cc)
+        self.valid = re.compile("|".join(patterns))
+        self.lengths = frozenset(n for n in lengths if n > 0)
+        self.idd = re.compile(md.international_prefix) if md.international_prefix else None
+        prefixes = {p for p in (md.national_prefix_for_parsing,
+                                main.national_prefix_for_parsing if main else None) if p}
+        self.prefixes = [re.compile(p) for p in sorted(prefixes)]
+        self.main_prefix = (re.compile(main.national_prefix_for_parsing)
+                            if main is not None and main.national_prefix_for_parsing else None)
+        self.formats = list(main.number_format) if main is not None else []
+        self.no_prefix_memo: dict[str, bool] = {}
+        self.active = True
+
+    def possible(self, cand: str, digits: str, heads: Sequence[int]) -> bool:
+        """False only if the matcher cannot accept anything in `cand` for this region
+        (`digits`: its digits in ASCII; `heads`: where its digit groups start in them)."""
+        if not self.active or _PHONE_UNSAFE.search(cand):
+            return True
+        hit = self.memo.get(cand)
+        if hit is None:
+            if len(self.memo) > 200_000:
+                self.memo.clear()
+            hit = self.memo[cand] = self._possible(digits, heads)
+        return hit
+
+    def _possible(self, digits: str, heads: Sequence[int]) -> bool:
+        ends = (*heads[1:], len(digits))
+        for i, k in enumerate(heads):
+            for b in ends[i:]:
+                piece = digits[k:b]
+                if self.idd is not None:
+                    m = self.idd.match(piece)
+                    if m is not None:
+                        rest = piece[m.end():]
+                        if len(rest) > 2 and rest[0] != "0":
+                            return True  # international form: any country, not judged
+                # National reading, no country code stripped.
+                if self._valid(piece, 0):
+                    main = self.main_prefix
+                    if (main is not None and main.match(piece)) or self._no_prefix_ok(piece):
+                        return True
+                if any(self._valid(piece, a) for a in self._strips(piece, 0) if a > 0):
+                    return True
+                # Country code without a plus sign, then up to two national-prefix strips.
+                if piece.startswith(self.cc):
+                    points = {len(self.cc)}
+                    for _ in range(2):
+                        points |= {x for a in points for x in self._strips(piece, a)}
+                    if any(self._valid(piece, a) for a in points):
+                        return True
+        return False
+
+    def _valid(self, piece: str, a: int) -> bool:
+        return len(piece) - a in self.lengths and self.valid.fullmatch(piece[a:]) is not None
+
+    def _strips(self, piece: str, a: int) -> set[int]:
+        """Where the NSN may start after `parse` strips a national prefix / carrier code
+        from ``piece[a:]`` (the end of the match, or with a transform rule the start of the
+        group it keeps)."""
+        out = set()
+        for prefix in self.prefixes:
+            m = prefix.match(piece[a:])
+            if m is not None:
+                out.add(a + m.end())
+                out.update(a + m.start(g) for g in range(1, prefix.groups + 1)
+                           if m.start(g) >= 0)
+        return out
+
+    def _no_prefix_ok(self, nsn: str) -> bool:
+        """Whether the main region's formatting rule for `nsn` lets it go without its
+        national prefix (phonenumbers' `_is_national_prefix_present_if_required`)."""
+        ok = self.no_prefix_memo.get(nsn)
+        if ok is None:
+            from phonenumbers import phonenumberutil as pu
+
+            rule = pu._choose_formatting_pattern_for_number(self.formats, nsn)
+            ok = not (rule is not None and rule.national_prefix_formatting_rule
+                      and not rule.national_prefix_optional_when_formatting
+                      and not pu._formatting_rule_has_first_group_only(
+                          rule.national_prefix_formatting_rule))
+            if len(self.no_prefix_memo) > 200_000:
+                self.no_prefix_memo.clear()
+            self.no_prefix_memo[nsn] = ok
+        return ok
