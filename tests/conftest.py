@@ -11,12 +11,19 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "src" / "corpusfilter" / "resources" / "sample" / "web_sample.parquet"
 TEST_DATA = ROOT / "tests" / "data"
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+# In CI the same examples every run (a failure is reproducible, never flaky); locally
+# hypothesis explores new examples each time.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session")
