@@ -21,7 +21,13 @@ from conftest import TEST_DATA, run_cli, write_shards
 from corpusfilter.core.errors import ConfigError
 from corpusfilter.core.pipeline import Pipeline
 from corpusfilter.dedup.lsh import Permutations, candidate_probability, optimal_params
-from corpusfilter.dedup.minhash import MinHashDedup, StreamingMinHashDedup
+from corpusfilter.dedup.minhash import (
+    MinHashDedup,
+    MinHasher,
+    StreamingMinHashDedup,
+    exact_jaccard,
+    shingle_sets,
+)
 from corpusfilter.dedup.shingles import shingle_hashes, shingle_strings
 from corpusfilter.verify import verify
 
@@ -162,7 +168,16 @@ def test_natural_near_duplicates_of_the_sample_are_caught(docs):
     cluster: dict[str, str] = {i: i for i in res.kept["id"].to_pylist()}
     for row in res.ledger.to_pylist():
         cluster[row["doc_id"]] = json.loads(row["detail"])["duplicate_of"]
-    high = [p for p in pairs if p["jaccard"] >= 0.75]
+    # The file's Jaccard is of `\w+` 5-grams; the stage verifies its own shingles (digits
+    # folded, Japanese one word per character): pairs clearly above the threshold by those
+    # (LSH catches >= 0.85 with probability 0.99) must share a cluster.
+    text = dict(zip(docs["id"].to_pylist(), docs["text"].to_pylist(), strict=True))
+    high = []
+    for p in pairs:
+        sa, sb = (set(x) for x in shingle_strings(pa.array([text[p["id_a"]],
+                                                              text[p["id_b"]]]), 5))
+        if len(sa & sb) / len(sa | sb) >= 0.85:
+            high.append(p)
     assert len(high) >= 5
     assert all(cluster[p["id_a"]] == cluster[p["id_b"]] for p in high)
     # The sample's exact re-captures (upper-cased or re-spaced copies) are near-duplicates too.
@@ -209,6 +224,59 @@ def test_verify_drops_candidates_below_threshold(docs):
     assert len(strict.removed_ids) > 0
 
 
+def _true_jaccard(a: str, b: str) -> float:
+    sa, sb = (set(x) for x in shingle_strings(pa.array([a, b]), 5))
+    return len(sa & sb) / len(sa | sb)
+
+
+def test_exact_jaccard_equals_python_sets_on_real_text(docs):
+    rng = random.Random(3)
+    base = [t for t in docs["text"].to_pylist() if len(t.split()) > 100][:12]
+    texts = base + [_edit(t, rng.choice([0.01, 0.05, 0.2]), rng) for t in base]
+    v, counts = shingle_sets(MinHasher().shingles(pa.array(texts)))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    a = np.arange(12)
+    b = np.array([12 + i if i % 3 else (i + 1) % 12 for i in range(12)])
+    want = [_true_jaccard(texts[i], texts[j]) for i, j in zip(a, b, strict=True)]
+    for budget in (1, 500, 1 << 22):  # one pair per chunk, a few, all at once
+        got = exact_jaccard(v, offsets, a, b, budget=budget)
+        # 32-bit hashes of distinct shingles may collide: a tolerance of one shingle
+        assert np.allclose(got, want, atol=2e-3), budget
+    assert any(w < 0.3 for w in want) and any(w > 0.9 for w in want)
+
+
+def test_exact_verification_rejects_a_pair_the_estimate_passes(docs):
+    """An edited copy of a real page whose true shingle Jaccard is below 0.75 but whose
+    MinHash estimate reaches it (and which shares an LSH band): the estimate removes it,
+    exact verification keeps both documents."""
+    base = [t for t in docs["text"].to_pylist() if len(t.split()) > 300][:8]
+    hasher = MinHasher()
+    found = None
+    for k in range(600):
+        a = base[k % len(base)]
+        b = _edit(a, 0.03 + 0.015 * (k % 3) / 2, random.Random(k))
+        sig, _ = hasher.signatures(pa.array([a, b]))
+        keys = hasher.keys(sig)
+        est = (sig[0] == sig[1]).mean()
+        if est >= 0.75 and (keys[0] == keys[1]).any() and _true_jaccard(a, b) < 0.75:
+            found = (a, b, est)
+            break
+    assert found is not None
+    a, b, est = found
+    table = pa.table({"id": ["a", "b"], "text": [a, b]})
+    by_estimate = Pipeline([MinHashDedup(verify="estimate")]).run(table)
+    assert by_estimate.removed_ids == {"b"}
+    assert by_estimate.ledger["score"][0].as_py() == pytest.approx(est)
+    assert Pipeline([MinHashDedup(verify=False)]).run(table).removed_ids == {"b"}
+    for mode in ("exact", True):  # true is the default, exact
+        assert Pipeline([MinHashDedup(verify=mode)]).run(table).removed_ids == set()
+    # and a copy that is truly similar is still removed, with its exact Jaccard as score
+    c = _edit(a, 0.01, random.Random(1))
+    res = Pipeline([MinHashDedup()]).run(pa.table({"id": ["a", "c"], "text": [a, c]}))
+    assert res.removed_ids == {"c"}
+    assert res.ledger["score"][0].as_py() == pytest.approx(_true_jaccard(a, c), abs=2e-3)
+
+
 def _normal(res) -> tuple[list[str], list[tuple]]:
     led = res.ledger.drop_columns(["shard"]).sort_by("doc_id").to_pylist()
     return sorted(res.kept["id"].to_pylist()), [tuple(sorted(r.items())) for r in led]
@@ -227,7 +295,7 @@ def small_corpus(docs) -> pa.Table:
     return pa.Table.from_pylist(jp + others + extra, schema=docs.schema)
 
 
-@pytest.mark.parametrize("verify", [False, True])
+@pytest.mark.parametrize("verify", [False, "estimate", True])
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10**6), batch=st.integers(1, 60), shards=st.integers(1, 5))
 def test_shuffling_sharding_and_batching_do_not_change_the_result(small_corpus, verify, seed,
@@ -272,7 +340,7 @@ def test_invalid_parameters_are_clear_errors():
     for params, word in (({"keep": "first"}, "keep"), ({"bands": 20, "rows": 8}, "bands"),
                          ({"bands": 14, "rows": None}, "bands"), ({"scheme": "x"}, "scheme"),
                          ({"threshold": 1.5}, "threshold"), ({"hash": "md5"}, "hash"),
-                         ({"shingle": "sentence"}, "shingle")):
+                         ({"shingle": "sentence"}, "shingle"), ({"verify": "maybe"}, "verify")):
         with pytest.raises(ConfigError, match=word):
             Pipeline({"stages": [{"stage": "minhash_dedup", **params}]})
 

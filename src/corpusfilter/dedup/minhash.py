@@ -39,9 +39,10 @@ from corpusfilter.core.docs import Docs
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Collected, GlobalStage, Outcome
 from corpusfilter.dedup.lsh import SCHEMES, Permutations, band_keys, optimal_params
-from corpusfilter.dedup.shingles import HASHES, SHINGLE_KINDS, shingle_hashes
+from corpusfilter.dedup.shingles import HASHES, SHINGLE_KINDS, ShingleHashes, shingle_hashes
 
 KEEP_RULES = ("smallest_id", "longest")
+VERIFY_MODES = ("exact", "estimate", "off")
 # Bucket runs up to this size are verified pair by pair; larger runs (boilerplate shared by
 # many pages) only against their first member and their neighbour in id order.
 ALL_PAIRS_MAX_RUN = 32
@@ -67,9 +68,14 @@ class MinHasher:
         self.bands, self.rows = bands, rows
         self.perms = Permutations(num_perm, seed, scheme)
 
-    def signatures(self, text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    def shingles(self, text: pa.Array) -> ShingleHashes:
+        return shingle_hashes(text, self.ngram, self.shingle, self.hash, self.perms.bits)
+
+    def signatures(self, text: pa.Array, sh: ShingleHashes | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray]:
         """(signatures: docs × num_perm, has_shingles: bool per doc)."""
-        sh = shingle_hashes(text, self.ngram, self.shingle, self.hash, self.perms.bits)
+        if sh is None:
+            sh = self.shingles(text)
         return self.perms.signatures(sh), sh.counts > 0
 
     def keys(self, sig: np.ndarray) -> np.ndarray:
@@ -79,6 +85,62 @@ class MinHasher:
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Share of equal signature slots, row by row (the MinHash estimate of Jaccard)."""
     return (a == b).mean(axis=1)
+
+
+def shingle_sets(sh: ShingleHashes) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's distinct shingle hashes as 32-bit values, sorted: (values, counts).
+
+    64-bit hashes keep their high 32 bits. Two distinct shingles of a pair of documents share
+    a 32-bit value with probability ~(|A|·|B|)/2^32 (3e-5 for two 2 KB pages), so the exact
+    Jaccard computed on these sets is the Jaccard of the shingle sets up to such collisions.
+    """
+    n = len(sh.counts)
+    v = sh.values
+    if v.dtype == np.uint64:
+        v = v >> np.uint64(32)
+    doc = np.repeat(np.arange(n, dtype=np.uint64), sh.counts)
+    key = np.unique((doc << np.uint64(32)) | v.astype(np.uint64))
+    values = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    counts = np.bincount((key >> np.uint64(32)).astype(np.int64), minlength=n)
+    return values, counts
+
+
+def exact_jaccard(values: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray,
+                  budget: int = 1 << 20) -> np.ndarray:
+    """Jaccard similarity of the sorted distinct value sets a[i] and b[i], where set r is
+    values[offsets[r]:offsets[r + 1]]. Vectorised in chunks of about `budget` values: the two
+    sets of each pair are tagged with the pair's number, sorted together, and equal
+    neighbours counted (each set is duplicate-free, so every equal neighbour is a shared
+    value)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    out = np.empty(len(a), dtype=np.float64)
+    if len(a) == 0:
+        return out
+    la = offsets[a + 1] - offsets[a]
+    lb = offsets[b + 1] - offsets[b]
+    size = la + lb
+    cum = np.cumsum(size)
+    i = 0
+    while i < len(a):
+        # at least one pair per chunk, then as many as fit in the budget
+        j = max(i + 1, int(np.searchsorted(cum, (cum[i - 1] if i else 0) + budget, "right")))
+        k = np.arange(j - i, dtype=np.uint64)
+        parts = []
+        for rows, lens in ((a[i:j], la[i:j]), (b[i:j], lb[i:j])):
+            total = int(lens.sum())
+            excl = np.cumsum(lens) - lens
+            pos = np.repeat(offsets[rows] - excl, lens) + np.arange(total, dtype=np.int64)
+            parts.append((np.repeat(k, lens) << np.uint64(32))
+                         | values[pos].astype(np.uint64))
+        key = np.sort(np.concatenate(parts))
+        eq = key[1:] == key[:-1]
+        inter = np.bincount((key[1:][eq] >> np.uint64(32)).astype(np.int64),
+                            minlength=j - i)
+        union = size[i:j] - inter
+        out[i:j] = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+        i = j
+    return out
 
 
 @dataclass
@@ -101,7 +163,8 @@ class MinHashDedup(GlobalStage):
     (``datasketch.MinHash`` with the same seed and scheme gives the same values when fed the
     same shingle hashes; with ``hash: sha1`` the very same shingles' hashes). Ledger detail:
     ``duplicate_of`` (the kept document), ``cluster_id`` (its id), ``cluster_size`` and
-    ``jaccard`` (estimated similarity to the kept document, also the ledger score).
+    ``jaccard`` (similarity to the kept document, also the ledger score: exact with
+    ``verify: exact``, else the MinHash estimate).
 
     Args:
         ngram: shingle length, in words (or characters with shingle: char). FineWeb: 5.
@@ -114,9 +177,13 @@ class MinHashDedup(GlobalStage):
         threshold: target Jaccard similarity: used to choose bands × rows when they are null
             (minimising weighted false positive/negative probability, as datasketch does) and
             by verify.
-        verify: drop candidate pairs whose estimated Jaccard is below threshold before
-            clustering (fewer false positives and chained clusters; F1 0.87 instead of 0.54
-            on all pairs of benchmarks/dedup_quality.py). false: FineWeb's behaviour.
+        verify: how candidate pairs are checked before clustering. exact (default; true is
+            the same): keep a pair only if the exact Jaccard of the two shingle sets is
+            >= threshold (collect also stores each document's shingle hashes; the plan reads
+            them only for candidate documents). estimate: the MinHash estimate (share of
+            equal signature values) instead, cheaper but +-0.04 at 0.75 with 112
+            permutations. false (or off): no check, FineWeb's behaviour. F1 on
+            benchmarks/dedup_quality.py: see docs/dedup.md.
         keep: which document of a cluster stays: smallest_id or longest (ties: smallest id).
         seed: seed of the permutations (datasketch's default: 1).
         scheme: datasketch permutation scheme: affine32 (datasketch >= 2.0 default),
@@ -129,12 +196,12 @@ class MinHashDedup(GlobalStage):
     """
 
     name = "minhash_dedup"
-    version = 1
+    version = 2
     writes = ("cluster_id", "cluster_size")
 
     def __init__(self, ngram: int = 5, shingle: str = "word", num_perm: int = 112,
                  bands: int | None = 14, rows: int | None = 8, threshold: float = 0.75,
-                 verify: bool = True, keep: str = "smallest_id", seed: int = 1,
+                 verify: bool | str = "exact", keep: str = "smallest_id", seed: int = 1,
                  scheme: str = "affine32", hash: str = "xxh64",
                  weights: tuple[float, float] | list[float] = (0.5, 0.5),
                  annotate: bool = False):
@@ -148,6 +215,7 @@ class MinHashDedup(GlobalStage):
             raise ValueError(f"weights must be two non-negative numbers, got {weights!r}")
         if num_perm < 1:
             raise ValueError(f"num_perm must be >= 1, got {num_perm}")
+        verify = _verify_mode(verify)
         if (bands is None) != (rows is None):
             raise ValueError("set both bands and rows, or neither (then they are chosen "
                              "from threshold and num_perm)")
@@ -167,7 +235,8 @@ class MinHashDedup(GlobalStage):
     # -- collect ------------------------------------------------------------------------
 
     def collect(self, docs: Docs) -> pa.Table:
-        sig, has = self.hasher.signatures(docs.text)
+        sh = self.hasher.shingles(docs.text)
+        sig, has = self.hasher.signatures(docs.text, sh)
         if (~has).any():
             docs.count("no_shingles", int((~has).sum()))
         rows = np.flatnonzero(has)
@@ -182,6 +251,13 @@ class MinHashDedup(GlobalStage):
             cols[f"band_{j}"] = pa.array(keys[:, j], pa.uint64())
         cols["sig"] = pa.FixedSizeBinaryArray.from_buffers(
             pa.binary(width), len(rows), [None, pa.py_buffer(sig.tobytes())])
+        if self.verify == "exact":
+            # documents without shingles have none here either: values are in row order
+            values, counts = shingle_sets(sh)
+            offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+            np.cumsum(counts[rows], out=offsets[1:])
+            cols["shingles"] = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()),
+                                                             pa.array(values, pa.uint32()))
         return pa.table(cols)
 
     # -- plan ---------------------------------------------------------------------------
@@ -192,7 +268,7 @@ class MinHashDedup(GlobalStage):
         idx = np.arange(n, dtype=labels.dtype)
         cand = labels != idx
         cand[labels[cand]] = True
-        ids, chars, sig, keys = self._read_candidates(collected, cand)
+        ids, chars, sig, keys, sets = self._read_candidates(collected, cand)
         m = len(ids)
         if m == 0:
             return MinHashPlan(_empty_removed(), _empty_heads())
@@ -201,17 +277,35 @@ class MinHashDedup(GlobalStage):
         # `sig` stays in reading order (no copy); row i of the id order is sig[order[i]].
         ids = ids.take(pa.array(order))
         chars, keys = chars[order], keys[order]
-        if self.verify:
+        if self.verify != "off":
+            del labels, cand
+            # every candidate pair once (u < v in id order), from all bands
+            pairs = [(u * m + v) for u, v in (
+                (np.minimum(x, y), np.maximum(x, y))
+                for x, y in (_bucket_pairs(keys[:, j], verify=True)
+                             for j in range(self.bands)))]
+            del keys
+            pair = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
+            del pairs
+            u, v = pair // m, pair % m
+            sim = self._similarity(sig, sets, order[u], order[v])
+            ok = sim >= self.threshold
+            self.pairs_checked = len(u)  # diagnostics (benchmarks/minhash.py)
             lab = np.arange(m, dtype=np.int64)
-            for j in range(self.bands):
-                u, v = _bucket_pairs(keys[:, j], verify=True)
-                ok = _jaccard_rows(sig, order[u], order[v]) >= self.threshold
-                _union(lab, u[ok], v[ok])
+            _union(lab, u[ok], v[ok])
         else:
             comp = labels[np.flatnonzero(cand)][order]
             del labels, cand
             _, lab = np.unique(comp, return_inverse=True)
-        return self._decide(ids, chars, sig, order, lab)
+        return self._decide(ids, chars, sig, sets, order, lab)
+
+    def _similarity(self, sig: np.ndarray, sets: tuple[np.ndarray, np.ndarray] | None,
+                    a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Jaccard of rows a[i] and b[i] (reading order): exact from the shingle sets when
+        they were collected, else the MinHash estimate."""
+        if sets is not None:
+            return exact_jaccard(sets[0], sets[1], a, b)
+        return _jaccard_rows(sig, a, b)
 
     def _band_components(self, collected: Collected) -> np.ndarray:
         """Union-find labels (root = smallest row index) over all bands, one band in memory."""
@@ -228,11 +322,20 @@ class MinHashDedup(GlobalStage):
             _union(labels, u, v)
         return labels if labels is not None else np.zeros(0, np.int32)
 
-    def _read_candidates(self, collected: Collected, cand: np.ndarray,
-                         ) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+    def _read_candidates(self, collected: Collected, cand: np.ndarray) -> tuple[
+            pa.Array, np.ndarray, np.ndarray, np.ndarray,
+            tuple[np.ndarray, np.ndarray] | None]:
+        """Id, length, signature, band keys and (verify: exact) distinct shingle hashes of
+        the candidate documents, in reading order. One shard is decoded at a time and filtered
+        to its candidates at once, so the shingle lists of other documents are never held."""
+        exact = self.verify == "exact"
         cols = ["doc_id", "chars", "sig"] + ([f"band_{j}" for j in range(self.bands)]
-                                             if self.verify else [])
+                                             if self.verify != "off" else [])
+        if exact:
+            cols.append("shingles")
         id_parts, chars_parts, key_parts = [], [], []
+        set_parts: list[np.ndarray] = []
+        set_counts: list[np.ndarray] = []
         start = 0
         filled = 0
         dt = self.hasher.perms.dtype
@@ -251,17 +354,35 @@ class MinHashDedup(GlobalStage):
             sig[filled:filled + t.num_rows] = raw[:t.num_rows * self.num_perm].reshape(
                 t.num_rows, self.num_perm)
             filled += t.num_rows
-            if self.verify:
+            if self.verify != "off":
                 key_parts.append(np.stack([t[f"band_{j}"].to_numpy()
                                            for j in range(self.bands)], axis=1))
+            if exact:
+                lists = t["shingles"].combine_chunks()
+                if not isinstance(lists, pa.LargeListArray):
+                    lists = lists.cast(pa.large_list(pa.uint32()))
+                off = lists.offsets.to_numpy()
+                set_counts.append(np.diff(off))
+                set_parts.append(lists.values.slice(
+                    off[0], off[-1] - off[0]).to_numpy().astype(np.uint32, copy=False))
+            del t
+        sets = None
+        if exact:
+            counts = np.concatenate(set_counts) if set_counts else np.zeros(0, np.int64)
+            offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+            np.cumsum(counts, out=offsets[1:])
+            sets = (np.concatenate(set_parts) if set_parts else np.zeros(0, np.uint32),
+                    offsets)
         if not id_parts:
             return (pa.array([], pa.string()), np.zeros(0, np.int64),
-                    np.zeros((0, self.num_perm), dt), np.zeros((0, self.bands), np.uint64))
+                    np.zeros((0, self.num_perm), dt), np.zeros((0, self.bands), np.uint64),
+                    sets)
         keys = (np.concatenate(key_parts) if key_parts
                 else np.zeros((sum(len(p) for p in id_parts), 0), np.uint64))
-        return (pa.concat_arrays(id_parts), np.concatenate(chars_parts), sig, keys)
+        return (pa.concat_arrays(id_parts), np.concatenate(chars_parts), sig, keys, sets)
 
-    def _decide(self, ids: pa.Array, chars: np.ndarray, sig: np.ndarray, sig_row: np.ndarray,
+    def _decide(self, ids: pa.Array, chars: np.ndarray, sig: np.ndarray,
+                sets: tuple[np.ndarray, np.ndarray] | None, sig_row: np.ndarray,
                 lab: np.ndarray) -> MinHashPlan:
         m = len(lab)
         size_of = np.bincount(lab, minlength=m)
@@ -278,7 +399,7 @@ class MinHashDedup(GlobalStage):
         size = size_of[lab]
         removed = np.flatnonzero((head != np.arange(m)) & (size > 1))
         heads = np.flatnonzero((head == np.arange(m)) & (size > 1))
-        jac = _jaccard_rows(sig, sig_row[removed], sig_row[head[removed]])
+        jac = self._similarity(sig, sets, sig_row[removed], sig_row[head[removed]])
         out = pa.table({
             "doc_id": ids.take(pa.array(removed, pa.int64())),
             "duplicate_of": ids.take(pa.array(head[removed], pa.int64())),
@@ -330,6 +451,19 @@ class MinHashDedup(GlobalStage):
             annotations = {"cluster_id": cid, "cluster_size": pa.array(csize, pa.int64())}
         return Outcome(keep=keep, reason=reason, score=score, threshold=threshold,
                        detail=detail, annotations=annotations)
+
+
+def _verify_mode(verify: bool | str | None) -> str:
+    """YAML values of `verify`: true or "exact" → exact; "estimate"; false, null or "off"."""
+    if verify is True:
+        return "exact"
+    if verify is False or verify is None:
+        return "off"
+    if isinstance(verify, str) and verify.lower() in (*VERIFY_MODES, "false", "none"):
+        v = verify.lower()
+        return "off" if v in ("false", "none") else v
+    raise ValueError(f"verify must be one of exact (or true), estimate, off (or false), "
+                     f"got {verify!r}")
 
 
 def _jaccard_rows(sig: np.ndarray, a: np.ndarray, b: np.ndarray,
