@@ -284,6 +284,32 @@ def test_custom_placeholder_and_empty_input() -> None:
     assert empty.kept.num_rows == 0
 
 
+def test_phone_number_run_on_from_a_time_is_redacted_whole(redactor: Pipeline) -> None:
+    """phonenumbers reads "51 07400" out of "11:51 07400 123660" (a time, then a UK mobile
+    number); the rest of the number must not survive redaction."""
+    text = "ネットマガジン access_time2019/04/21 11:51 07400 123660 createNeoL／ネオエル folder"
+    out = redactor.run(table([text])).kept["text"][0].as_py()
+    assert "123660" not in out and "07400" not in out and "<PHONE_NUMBER>" in out
+    assert out.startswith("ネットマガジン access_time2019/04/21 11:") and out.endswith(
+        " createNeoL／ネオエル folder")
+
+
+@pytest.mark.parametrize("before", [
+    "2/199 OstholsteinW91 3/199 ",            # a counter, then the number (real forum text)
+    "drewmikkelsenk5) ",                       # a handle ending in a digit and a bracket
+    "s).unwrap().into_raw() as i32 ",          # code: a type ending in digits
+    "el 08 de Mayo 2022 | 6:00 ",              # a time
+])
+def test_phone_number_after_another_digit_group_is_redacted(redactor: Pipeline,
+                                                            before: str) -> None:
+    """Presidio's matcher glues a preceding digit group onto the number and rejects both
+    (these contexts leaked the number whole); the stage retries from the group boundary."""
+    text = f"Texto real: {before}07400 123660 y nada más."
+    out = redactor.run(table([text])).kept["text"][0].as_py()
+    assert "07400" not in out and "123660" not in out, out
+    assert "<PHONE_NUMBER>" in out
+
+
 # -- bad input --------------------------------------------------------------------------------
 
 def test_very_long_document_and_only_digits(redactor: Pipeline) -> None:

@@ -19,6 +19,8 @@ The ledger never holds matched text: detail has entity types, counts, offsets an
 from __future__ import annotations
 
 import bisect
+import itertools
+import re
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -151,7 +153,9 @@ class Pii(Transform):
         if n == 0:
             return Outcome.keep_all(0)
         texts = docs.texts
-        found = self._engine.analyze_batch(docs.text, texts)
+        found = [absorb_run_on_groups(t, f)
+                 for t, f in zip(texts, self._engine.analyze_batch(docs.text, texts),
+                                 strict=True)]
         keep = np.ones(n, dtype=bool)
         modified = np.zeros(n, dtype=bool)
         reason = np.full(n, None, dtype=object)
@@ -211,7 +215,8 @@ class Pii(Transform):
         assert self._engine is not None
         if not texts:
             return []
-        found = self._engine.analyze_batch(pa.array(texts, pa.string()), texts)
+        found = [absorb_run_on_groups(t, f) for t, f in zip(
+            texts, self._engine.analyze_batch(pa.array(texts, pa.string()), texts), strict=True)]
         return [red for red, _ in self._settle(list(texts), found)]
 
     def redact(self, text: str, spans: list[Finding]) -> str:
@@ -230,24 +235,35 @@ class Pii(Transform):
 
         Removing an entity can expose another one whose detection depended on its
         neighbours (a phone number followed by the digits of an email's local part, say).
-        The redacted texts are analysed again (as one batch); findings there are mapped back
-        to the original text and merged with the earlier ones; at most three rounds."""
+        Only text near a placeholder can change that way: what a recognizer sees of an
+        entity's surroundings is at most the `_CONTEXT_CHARS` before it (context words) and a
+        few characters after it. So the redacted texts are analysed again only in windows
+        around their placeholders (`_REANALYSE_BEFORE` / `_AFTER` characters, widened to a
+        safe cut, `_safe_cut`), all windows of a batch at once; findings there are mapped
+        back to the original text and merged with the earlier ones; at most three rounds."""
         assert self._engine is not None
         out = [(*self._redact_segments(t, s), s) for t, s in zip(texts, found, strict=True)]
         todo = list(range(len(texts)))
         for _ in range(3):
             if not todo:
                 break
-            red = [out[k][0] for k in todo]
-            more = self._engine.analyze_batch(pa.array(red, pa.string()), red)
-            nxt = []
-            for k, extra in zip(todo, more, strict=True):
-                if extra:
-                    _, segments, spans = out[k]
-                    spans = merge_spans(spans + [_to_original(f, segments) for f in extra])
-                    out[k] = (*self._redact_segments(texts[k], spans), spans)
-                    nxt.append(k)
-            todo = nxt
+            windows: list[tuple[int, int, int]] = []  # (doc, start, end) in redacted text
+            for k in todo:
+                red, segments, _ = out[k]
+                windows.extend((k, lo, hi) for lo, hi in _placeholder_windows(red, segments))
+            pieces = [out[k][0][lo:hi] for k, lo, hi in windows]
+            more = self._engine.analyze_batch(pa.array(pieces, pa.string()), pieces)
+            extra: dict[int, list[Finding]] = {}
+            for (k, lo, _), fs in zip(windows, more, strict=True):
+                if fs:
+                    extra.setdefault(k, []).extend(
+                        Finding(f.start + lo, f.end + lo, f.entity_type, f.score) for f in fs)
+            for k, fs in extra.items():
+                _, segments, spans = out[k]
+                spans = absorb_run_on_groups(texts[k], merge_spans(
+                    spans + [_to_original(f, segments) for f in fs]))
+                out[k] = (*self._redact_segments(texts[k], spans), spans)
+            todo = sorted(extra)
         return [(red, spans) for red, _, spans in out]
 
     def _redact_segments(self, text: str, spans: list[Finding],
@@ -316,6 +332,89 @@ def _to_original(f: Finding, segments: list[tuple[int, int, int, bool]]) -> Find
         return min(orig_end, orig_start + pos - red_start)
 
     return Finding(where(f.start, False), where(f.end, True), f.entity_type, f.score)
+
+
+# Re-analysis windows around a placeholder (`Pii._settle`): the context words an entity after
+# it can see (`pii_engine._CONTEXT_CHARS`, 160) plus a margin, and the suffix context, phone
+# and lookahead checks of an entity before it (at most 40 characters) plus its length.
+_REANALYSE_BEFORE = 200
+_REANALYSE_AFTER = 200
+_SAFE_SCAN = (60, 600)
+_TOKEN = re.compile(r"\S+")
+_HAS_DIGIT = re.compile(r"\d")
+
+
+def _safe_token(token: str) -> bool:
+    """A token no entity can extend across: no digit and a lower-case letter (entity
+    patterns span whitespace only between digit groups, IBAN groups being upper case)."""
+    return _HAS_DIGIT.search(token) is None and token.upper() != token
+
+
+def _safe_cut(text: str, pos: int, forward: bool) -> int:
+    """The nearest place at or before `pos` (after, when `forward`) where a window may end:
+    the start (end, when `forward`) of a whitespace run between two `_safe_token`s, so that
+    the window keeps that whitespace and nothing a recognizer sees is cut; else the text's
+    start (end). Looks `_SAFE_SCAN` characters far, the first few of them first."""
+    n = len(text)
+    if (pos >= n) if forward else (pos <= 0):
+        return n if forward else 0
+    for reach in _SAFE_SCAN:
+        lo, hi = (pos, min(n, pos + reach)) if forward else (max(0, pos - reach), pos)
+        tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text, lo, hi)]
+        pairs = list(itertools.pairwise(tokens))
+        if not forward:
+            pairs.reverse()
+        for (s1, e1), (s2, e2) in pairs:
+            # A token touching the scanned range's edge may be cut: never judge it.
+            if (s1 == lo and lo > 0) or (e2 == hi and hi < n):
+                continue
+            if _safe_token(text[s1:e1]) and _safe_token(text[s2:e2]):
+                return s2 if forward else e1
+        if (hi == n) if forward else (lo == 0):
+            break
+    return n if forward else 0
+
+
+def _placeholder_windows(text: str, segments: list[tuple[int, int, int, bool]],
+                         ) -> list[tuple[int, int]]:
+    """Merged stretches of redacted `text` around its placeholders (see `Pii._settle`)."""
+    out: list[list[int]] = []
+    for k, (start, _, _, placeholder) in enumerate(segments):
+        if not placeholder:
+            continue
+        end = segments[k + 1][0]
+        lo = _safe_cut(text, start - _REANALYSE_BEFORE, forward=False)
+        if out and lo <= out[-1][1]:
+            if end + _REANALYSE_AFTER > out[-1][1]:
+                out[-1][1] = max(out[-1][1],
+                                 _safe_cut(text, end + _REANALYSE_AFTER, forward=True))
+        else:
+            out.append([lo, _safe_cut(text, end + _REANALYSE_AFTER, forward=True)])
+    return [(lo, hi) for lo, hi in out]
+
+
+_RUN_ON_GROUP = re.compile(r"[ .-]?(\d{2,})(?!\w)")
+_MAX_PHONE_DIGITS = 15  # E.164
+
+
+def absorb_run_on_groups(text: str, spans: list[Finding]) -> list[Finding]:
+    """Phone findings extended over the digit groups that directly follow them (one space,
+    dot or hyphen apart), up to 15 digits in all. `phonenumbers` may take a number's first
+    groups together with digits before it ("11:51 07400 123660": it reports ``51 07400``);
+    redacting only that would leave the rest of the number in the text."""
+    out = []
+    for f in spans:
+        if f.entity_type == "PHONE_NUMBER":
+            end = f.end
+            digits = sum(c.isdigit() for c in text[f.start:end])
+            while (m := _RUN_ON_GROUP.match(text, end)) is not None \
+                    and digits + len(m.group(1)) <= _MAX_PHONE_DIGITS:
+                digits += len(m.group(1))
+                end = m.end()
+            if end != f.end:
+                f = Finding(f.start, end, f.entity_type, f.score)
+        out.append(f)
+    return merge_spans(out)
 
 
 def merge_spans(spans: list[Finding]) -> list[Finding]:

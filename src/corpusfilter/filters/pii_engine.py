@@ -93,7 +93,8 @@ PREFILTERS: dict[str, list[tuple[str, float]]] = {
     "US_SSN": [(r"[0-9]{3}[- .][0-9]{2}[- .][0-9]{4}", 0.5),
                (r"[0-9]{5}-[0-9]{4}|[0-9]{3}-[0-9]{6}|[0-9]{9}", 0.05)],
     "CRYPTO": [(r"(?i)(bc1|[13])[a-z0-9\x{130}\x{131}]{25}", 1.0)],
-    "PHONE_NUMBER": [(rf"{_D}[^\p{{Nd}}]{{0,4}}{_D}", 0.4)],
+    # PHONE_NUMBER has none: nearly every web document has two digits close together, and
+    # RE2 takes longer to compile a \p{Nd} pattern than the candidate scan saves.
     # Extended recognizers (`extended_recognizers`): a phone shape has >= 7 digits with at
     # most two of " .()-" between consecutive ones (0.4: `_valid_phone_prefix` needs no
     # context word); card digits are 12-19 digits with single " " or "-" between groups.
@@ -119,7 +120,12 @@ _WORD = re.compile(r"\w+")
 _NON_DIGIT = re.compile(r"\D")
 _DIGIT_RUNS = re.compile(r"\d+")
 _GROUP_GAP = re.compile(r"[ .-](?=[0-9])")
+_SPACE_GAP = re.compile(r" (?=[0-9])")
+_DOTTED = re.compile(r"[0-9]\.[0-9]+\.[0-9]")
 _RUNS_ON = re.compile(r"[ .-]?[0-9]")
+# a digit group (with closing bracket or separator) right before a match: "i32 07400 123660",
+# "3/199 07400 123660", "6:00 07400 123660" — Presidio's matcher glues it on and rejects all
+_RUNS_IN = re.compile(r"[0-9][)\]]?[ .-/]{1,2}$")
 # Year ranges and ISO / European dates ("2000-2018", "2017-08-15", "23.05.2011") are not phones.
 _YEARS_OR_DATE = re.compile(r"(?:1[89]|20)\d\d ?[-.] ?(?:1[89]|20)\d\d"
                             r"|(?:1[89]|20)\d\d[-./][01]?\d[-./][0-3]?\d"
@@ -359,6 +365,9 @@ class PiiEngine:
                 resume = None
                 for start, end, cand, _ in seq:
                     rel = self._phone_verdict(text, region, start, end, cand, memo)
+                    if rel is None and self.extended:
+                        self._phone_after_leading_groups(text, region, start, end, cand,
+                                                         memo, spans)
                     if rel is not None:
                         spans.add((start + rel[0], start + rel[1]))
                         if start + rel[1] != end:  # an inner match: rescan from its end
@@ -369,6 +378,25 @@ class PiiEngine:
         score = float(phone.SCORE)
         return dedupe_contained([Finding(s, e, "PHONE_NUMBER", score) for s, e in spans])
 
+    def _phone_after_leading_groups(self, text: str, region: str, start: int, end: int,
+                                    cand: str, memo: dict[Any, Any],
+                                    spans: set[tuple[int, int]]) -> None:
+        """A rejected candidate may be a valid number with another digit group glued on in
+        front ("i32 07400 123660", "3/199 07400 123660", "6:00 07400 123660"): the matcher
+        parses them as one and rejects both, though it accepts the number on its own. Retry
+        from each group boundary (extended mode only: Presidio itself does not)."""
+        for gap in _SPACE_GAP.finditer(cand):  # spaces only: "198.51.100.123" is an address
+            sub_start = gap.start() + 1
+            sub = cand[sub_start:]
+            if len(_NON_DIGIT.sub("", sub)) < 7:
+                return
+            if _YEARS_OR_DATE.search(sub) or _DOTTED.search(sub):
+                continue  # dates, years, addresses ("47.18.5.84"), versions: not a phone
+            rel = self._phone_verdict(text, region, start + sub_start, end, sub, memo)
+            if rel is not None:
+                spans.add((start + sub_start + rel[0], start + sub_start + rel[1]))
+                return
+
     def _valid_phone_prefix(self, text: str, r: Any) -> bool:
         """Give Presidio's phone score (0.4) to a phone-shaped match that `phonenumbers`
         validates (in one of the phone regions, or in international form) when
@@ -377,7 +405,10 @@ class PiiEngine:
           digit groups; or
         * only its leading digit groups validate, not the whole: the number ran on into a
           following one ("01 23 45 66 60 30 回", "(201) 555-0660 28, 2022"), which makes
-          Presidio's matcher reject the whole candidate.
+          Presidio's matcher reject the whole candidate; or
+        * another digit group directly precedes it ("i32 07400 123660", "6:00 07400
+          123660"): Presidio's matcher then parses both as one candidate and rejects it,
+          though it accepts the number on its own.
 
         Dates and year ranges never count. Otherwise the match keeps its context-only score."""
         import phonenumbers
@@ -387,13 +418,14 @@ class PiiEngine:
             return False  # "Dezember 2022 15.11.2022": dates run into each other, not a phone
         clear = span[:1] in ("+", "(")
         runs_on = _RUNS_ON.match(text, r.end) is not None  # another digit group follows
+        runs_in = _RUNS_IN.search(text[max(0, r.start - 4):r.start]) is not None
         cuts = sorted({m.start() for m in _GROUP_GAP.finditer(span)} | {len(span)},
                       reverse=True)
         for cut in cuts:
             cand = span[:cut]
             if len(_NON_DIGIT.sub("", cand)) < 7:
                 break
-            if not clear and not runs_on and cut == len(span):
+            if not clear and not runs_on and not runs_in and cut == len(span):
                 continue  # the whole shape, without clear notation: context only
             valid = self._shape_memo.get(cand)
             if valid is None:
@@ -498,6 +530,19 @@ class PiiEngine:
         key = (region, _char_class(prev), cand, _char_class(after[:1]),
                bool(phonenumbermatcher._TIME_STAMPS_SUFFIX.match(after)))
         if key not in memo:
+            if _PLUS_FIRST.match(cand) and not _LETTER.search(cand):
+                # A number in international form parses the same in every region (its
+                # country code picks the metadata), so a whole-candidate match is shared
+                # between regions; only the inner matches tried after a failure depend on it.
+                shared = ("+", *key[1:])
+                if shared not in memo:
+                    mini = PhoneNumberMatcher(prev + cand + after, region, leniency=_LENIENCY)
+                    hit = _whole_candidate_match(mini, cand, len(prev))
+                    memo[shared] = None if hit is None else (hit.start - len(prev),
+                                                             hit.end - len(prev))
+                if memo[shared] is not None:
+                    memo[key] = memo[shared]
+                    return memo[key]
             mini = PhoneNumberMatcher(prev + cand + after, region, leniency=_LENIENCY)
             hit = mini._extract_match(cand, len(prev))
             memo[key] = None if hit is None else (hit.start - len(prev), hit.end - len(prev))
@@ -643,6 +688,23 @@ def extended_recognizers() -> list[tuple[str, Any]]:
                  "jcb", "diners", "debit"],
         global_regex_flags=re.DOTALL | re.MULTILINE)
     return [("PHONE_NUMBER", phone), ("CREDIT_CARD", card)]
+
+
+_PLUS_FIRST = re.compile(r"[^\d+\uff0b]*[+\uff0b]")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _whole_candidate_match(matcher: Any, cand: str, offset: int) -> Any:
+    """`PhoneNumberMatcher._extract_match` without its inner-match retries: the match of the
+    whole candidate, or None."""
+    from phonenumbers import phonenumbermatcher as pm
+
+    if pm._SLASH_SEPARATED_DATES.search(cand):
+        return None
+    if pm._TIME_STAMPS.search(cand) and pm._TIME_STAMPS_SUFFIX.match(
+            matcher.text[offset + len(cand):]):
+        return None
+    return matcher._parse_and_verify(cand, offset)
 
 
 def _char_class(ch: str) -> int:
