@@ -151,7 +151,11 @@ def assert_same_outputs(a: Path, b: Path) -> None:
     for sub in ("data", "ledger"):
         for name in names:
             ta, tb = pq.read_table(a / sub / name), pq.read_table(b / sub / name)
-            assert ta.equals(tb), f"{sub}/{name} differs"
+            if not ta.equals(tb):
+                ra, rb = ta.to_pylist(), tb.to_pylist()
+                diff = [(x, y) for x, y in zip(ra, rb, strict=False) if x != y][:2]
+                raise AssertionError(f"{sub}/{name} differs ({len(ra)} vs {len(rb)} rows); "
+                                     f"first differing rows: {diff}")
     sa, sb = (json.loads((d / "stats.json").read_text()) for d in (a, b))
     for s in (sa, sb):  # timings differ between any two runs
         s.pop("wall_seconds")

@@ -193,6 +193,9 @@ class Balance(GlobalStage):
                                t["chars"].to_pylist(), strict=True):
                 docs[g] = docs.get(g, 0) + int(d)
                 chars[g] = chars.get(g, 0) + int(c or 0)
+        # Sorted, so every float sum below runs in one order whatever the order of the
+        # collected tables (Ray hands them over in arrival order).
+        docs, chars = dict(sorted(docs.items())), dict(sorted(chars.items()))
         rates = self.rates(docs, chars)
         size = docs if self.unit == "docs" else chars
         total = sum(rates[g] * size[g] for g in rates)
@@ -201,7 +204,9 @@ class Balance(GlobalStage):
     def rates(self, docs: Mapping[str, int], chars: Mapping[str, int]) -> dict[str, float]:
         """Sampling rate per group from the counts (raises ConfigError when impossible)."""
         size = dict(docs if self.unit == "docs" else chars)
-        present = {g for g, v in docs.items() if v > 0}
+        # a sorted list, not a set: set order of strings changes between processes
+        # (hash randomisation), and the float sums below must not
+        present = sorted(g for g, v in docs.items() if v > 0)
         if not present:
             return {}
         where = f"balance (column {self.column!r})"
@@ -212,14 +217,14 @@ class Balance(GlobalStage):
                 raise ConfigError(
                     f"{where}: target group(s) {', '.join(map(repr, absent))} have no documents "
                     f"(groups present: {', '.join(sorted(present))}); fix the weights")
-            extra = sorted(present - set(self.weights))
+            extra = [g for g in present if g not in self.weights]
             if extra and self.others == "error":
                 raise ConfigError(
                     f"{where}: group(s) {', '.join(map(repr, extra))} are in the data but not in "
                     f"weights; add them, or set others: drop / keep")
             for g in extra:
                 outside[g] = 1.0 if self.others == "keep" else 0.0
-            share = {g: w for g, w in self.weights.items() if w > 0}
+            share = {g: w for g, w in sorted(self.weights.items()) if w > 0}
         elif self.alpha is not None:
             powered = {g: float(size[g]) ** self.alpha for g in present if size[g] > 0}
             s = sum(powered.values())
