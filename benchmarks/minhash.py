@@ -211,7 +211,7 @@ plan = stage.plan(Collected(paths=paths))
 dt = time.perf_counter() - t0
 numpy_peak = tracemalloc.get_traced_memory()[1]
 print(dt, numpy_peak, pool.max_memory(), plan.removed.num_rows,
-      getattr(stage, "pairs_checked", 0))
+      getattr(stage, "pairs_checked", 0), getattr(stage, "verify_passes", 0))
 """
 
 
@@ -280,14 +280,14 @@ def at_scale(n: int, workers: int) -> None:
         # the same records serve every verify mode (the others ignore the shingles column)
         print(f"collected records on disk (default, with shingles for exact verification): "
               f"{disk / n:.0f} bytes/document\n")
-        print("| plan phase, verify | seconds | removed | pairs verified | NumPy/Python peak "
-              "B/doc | Arrow read buffers peak B/doc |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| plan phase, verify | seconds | removed | pairs verified | passes over shingles "
+              "| NumPy/Python peak B/doc | Arrow read buffers peak B/doc |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for mode in ("off", "estimate", "exact"):
             out = subprocess.run([sys.executable, "-c", PLAN_SCRIPT, str(coll), mode],
                                  capture_output=True, text=True, check=True).stdout.split()
             secs, py_peak, arrow_peak = float(out[0]), int(out[1]), int(out[2])
-            print(f"| {mode} | {secs:.1f} | {int(out[3]):,} | {int(out[4]):,} | "
+            print(f"| {mode} | {secs:.1f} | {int(out[3]):,} | {int(out[4]):,} | {out[5]} | "
                   f"{py_peak / n:.0f} | {arrow_peak / n:.0f} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -387,3 +387,34 @@ def test_streaming_example_in_the_docs_runs():
     assert ns["keep"].tolist() == [True, False, True]
     assert ns["duplicate_of"] == [None, "a", None]
     assert ns["unique"] == [ns["texts"][0], ns["texts"][2]]
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_exact_verification_in_several_passes_gives_the_same_plan(corpus, tmp_path, on_disk,
+                                                                   monkeypatch):
+    """Memory-bounded plan: the shingle hashes are read in several passes (one slice of the
+    hash range each) and in small batches across shard boundaries; the plan is unchanged."""
+    import corpusfilter.dedup.minhash as mh
+    from corpusfilter.core.docs import Docs
+    from corpusfilter.core.stage import Collected
+
+    table, copies = corpus
+    stage = MinHashDedup()
+    parts = [stage.collect(Docs(b)) for b in table.to_batches(max_chunksize=23)]
+    paths = []
+    for i, t in enumerate(parts):
+        paths.append(str(tmp_path / f"c{i}.parquet"))
+        pq.write_table(t, paths[-1], row_group_size=9)
+
+    def collected() -> Collected:
+        return Collected(paths=paths) if on_disk else Collected(tables=parts)
+
+    one = MinHashDedup().plan(collected())
+    assert set(one.removed["doc_id"].to_pylist()) == set(copies)
+    monkeypatch.setattr(mh, "SETS_BYTES_PER_DOC", 0)
+    monkeypatch.setattr(mh, "SETS_MIN_BYTES", 4000)
+    monkeypatch.setattr(mh, "READ_BATCH_ROWS", 7)
+    many_stage = MinHashDedup()
+    many = many_stage.plan(collected())
+    assert many_stage.verify_passes > 3
+    assert many.removed.equals(one.removed) and many.heads.equals(one.heads)

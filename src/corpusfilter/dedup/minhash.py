@@ -7,8 +7,13 @@ Global stage, in phases:
 2. **plan** (once): for each band in turn, only that band's keys are read (8 bytes per
    document), sorted, and documents sharing a key are joined in a union-find labelling
    (vectorised connected components). Documents left alone are done; only those in a cluster
-   (the candidates) have their ids and signatures read. With ``verify``, candidate pairs whose
-   estimated Jaccard similarity is below ``threshold`` are dropped before clustering again.
+   (the candidates) have their ids and band keys (and, unless verification is exact, their
+   signatures) read, a small batch of rows at a time. With ``verify``, candidate pairs whose
+   Jaccard similarity is below ``threshold`` are dropped before clustering again; exact
+   verification reads the shingle hashes of the documents it compares in as many passes
+   over the collected records as it takes to hold at most ``SETS_BYTES_PER_DOC`` bytes per
+   document of them at once (pass p keeps one slice of the hash range; the intersections
+   of each pair are summed over the passes, so the result does not depend on their number).
    In each cluster one document is kept by a rule that does not depend on order or sharding
    (smallest id, or longest text with ties to the smallest id); the plan is the table of
    removed ids with their kept document, cluster size and estimated Jaccard.
@@ -27,7 +32,7 @@ order of the input, unlike the stage).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +51,15 @@ VERIFY_MODES = ("exact", "estimate", "off")
 # Bucket runs up to this size are verified pair by pair; larger runs (boilerplate shared by
 # many pages) only against their first member and their neighbour in id order.
 ALL_PAIRS_MAX_RUN = 32
+# Plan memory for exact verification: the shingle hashes of the documents being verified are
+# held in at most about this many bytes per document of the corpus (more passes over the
+# collected records otherwise), and the sort buffer verifying them in ~40 bytes per value for
+# this many values per document (between 32 k and 256 k values).
+SETS_BYTES_PER_DOC = 48
+SETS_MIN_BYTES = 1 << 20
+WORK_VALUES_PER_DOC = 0.5
+# Rows decoded at a time when reading collected records in the plan.
+READ_BATCH_ROWS = 512
 
 
 class MinHasher:
@@ -106,21 +120,36 @@ def shingle_sets(sh: ShingleHashes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def exact_jaccard(values: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray,
-                  budget: int = 1 << 20) -> np.ndarray:
+                  budget: int = 1 << 18) -> np.ndarray:
     """Jaccard similarity of the sorted distinct value sets a[i] and b[i], where set r is
-    values[offsets[r]:offsets[r + 1]]. Vectorised in chunks of about `budget` values: the two
-    sets of each pair are tagged with the pair's number, sorted together, and equal
-    neighbours counted (each set is duplicate-free, so every equal neighbour is a shared
-    value)."""
+    values[offsets[r]:offsets[r + 1]]."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    out = np.empty(len(a), dtype=np.float64)
+    size = (offsets[a + 1] - offsets[a]) + (offsets[b + 1] - offsets[b])
+    return _jaccard_from(exact_intersections(values, offsets, a, b, budget), size)
+
+
+def _jaccard_from(inter: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """|A ∩ B| / |A ∪ B| from the intersection and |A| + |B| (1.0 for two empty sets)."""
+    union = size - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def exact_intersections(values: np.ndarray, offsets: np.ndarray, a: np.ndarray,
+                        b: np.ndarray, budget: int = 1 << 18) -> np.ndarray:
+    """Size of the intersection of the sorted distinct value sets a[i] and b[i], where set r
+    is values[offsets[r]:offsets[r + 1]]. Vectorised in chunks of about `budget` values
+    (working memory ~40 bytes per value): the two sets of each pair are tagged with the
+    pair's number, sorted together, and equal neighbours counted (each set is
+    duplicate-free, so every equal neighbour is a shared value)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    out = np.zeros(len(a), dtype=np.int64)
     if len(a) == 0:
         return out
     la = offsets[a + 1] - offsets[a]
     lb = offsets[b + 1] - offsets[b]
-    size = la + lb
-    cum = np.cumsum(size)
+    cum = np.cumsum(la + lb)
     i = 0
     while i < len(a):
         # at least one pair per chunk, then as many as fit in the budget
@@ -133,12 +162,14 @@ def exact_jaccard(values: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.
             pos = np.repeat(offsets[rows] - excl, lens) + np.arange(total, dtype=np.int64)
             parts.append((np.repeat(k, lens) << np.uint64(32))
                          | values[pos].astype(np.uint64))
-        key = np.sort(np.concatenate(parts))
+            del pos
+        key = np.concatenate(parts)
+        del parts
+        key.sort()
         eq = key[1:] == key[:-1]
-        inter = np.bincount((key[1:][eq] >> np.uint64(32)).astype(np.int64),
-                            minlength=j - i)
-        union = size[i:j] - inter
-        out[i:j] = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+        out[i:j] = np.bincount((key[1:][eq] >> np.uint64(32)).astype(np.int64),
+                               minlength=j - i)
+        del key, eq
         i = j
     return out
 
@@ -263,22 +294,34 @@ class MinHashDedup(GlobalStage):
     # -- plan ---------------------------------------------------------------------------
 
     def plan(self, collected: Collected) -> MinHashPlan:
+        self.verify_passes = 0  # passes over the collected shingle hashes, all in all
         labels = self._band_components(collected)
         n = len(labels)
         idx = np.arange(n, dtype=labels.dtype)
         cand = labels != idx
         cand[labels[cand]] = True
-        ids, chars, sig, keys, sets = self._read_candidates(collected, cand)
+        del idx
+        ids, chars, sig, keys = self._read_candidates(collected, cand)
         m = len(ids)
         if m == 0:
             return MinHashPlan(_empty_removed(), _empty_heads())
+        cand_rows = np.flatnonzero(cand)
+        del cand
         # Canonical order of candidates: by id, so nothing below depends on input order.
         order = np.asarray(pc.sort_indices(ids).to_numpy(), dtype=np.int64)
-        # `sig` stays in reading order (no copy); row i of the id order is sig[order[i]].
+        # `sig` and `chars_read` stay in reading order; row i of the id order is order[i].
         ids = ids.take(pa.array(order))
-        chars, keys = chars[order], keys[order]
+        chars_read, chars = chars, chars[order]
+        if self.verify == "exact":
+            def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+                return self._exact_similarity(collected, n, cand_rows, chars_read, a, b)
+        else:
+            def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+                return _jaccard_rows(sig, a, b)
+        known = (np.zeros(0, np.int64), np.zeros(0, np.float64))
         if self.verify != "off":
-            del labels, cand
+            del labels
+            keys = keys[order]
             # every candidate pair once (u < v in id order), from all bands
             pairs = [(u * m + v) for u, v in (
                 (np.minimum(x, y), np.maximum(x, y))
@@ -288,24 +331,55 @@ class MinHashDedup(GlobalStage):
             pair = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
             del pairs
             u, v = pair // m, pair % m
-            sim = self._similarity(sig, sets, order[u], order[v])
+            sim = similarity(order[u], order[v])
             ok = sim >= self.threshold
             self.pairs_checked = len(u)  # diagnostics (benchmarks/minhash.py)
             lab = np.arange(m, dtype=np.int64)
             _union(lab, u[ok], v[ok])
+            known = (pair, sim)
+            del u, v, ok
         else:
-            comp = labels[np.flatnonzero(cand)][order]
-            del labels, cand
+            comp = labels[cand_rows][order]
+            del labels
             _, lab = np.unique(comp, return_inverse=True)
-        return self._decide(ids, chars, sig, sets, order, lab)
+        return self._decide(ids, chars, similarity, order, lab, known)
 
-    def _similarity(self, sig: np.ndarray, sets: tuple[np.ndarray, np.ndarray] | None,
-                    a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Jaccard of rows a[i] and b[i] (reading order): exact from the shingle sets when
-        they were collected, else the MinHash estimate."""
-        if sets is not None:
-            return exact_jaccard(sets[0], sets[1], a, b)
-        return _jaccard_rows(sig, a, b)
+    def _exact_similarity(self, collected: Collected, n: int, cand_rows: np.ndarray,
+                          chars: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Exact Jaccard of the shingle sets of candidates a[i] and b[i] (reading order).
+
+        Only the documents of these pairs are read, and in as many passes over the collected
+        records as it takes to keep their shingle hashes under SETS_BYTES_PER_DOC × n bytes:
+        pass p keeps the values in the p-th slice of the 32-bit range, and the pairs'
+        intersections are summed over the passes (the result is the same for any number of
+        passes)."""
+        a = np.asarray(a, dtype=np.int64)
+        b = np.asarray(b, dtype=np.int64)
+        if len(a) == 0:
+            return np.zeros(0, np.float64)
+        need = np.unique(np.concatenate([a, b]))
+        a_loc, b_loc = np.searchsorted(need, a), np.searchsorted(need, b)
+        want = np.zeros(n, dtype=bool)
+        want[cand_rows[need]] = True
+        # distinct shingles ≤ shingles ≤ characters (word n-grams: about one per 5 chars)
+        est = int(chars[need].sum()) // (5 if self.shingle == "word" else 1)
+        budget = max(SETS_MIN_BYTES, SETS_BYTES_PER_DOC * n)
+        passes = max(1, -(-est * 4 // budget))
+        work = int(np.clip(n * WORK_VALUES_PER_DOC, 1 << 15, 1 << 18))
+        inter = np.zeros(len(a), dtype=np.int64)
+        size = np.zeros(len(a), dtype=np.int64)
+        self.verify_passes += passes  # diagnostics (tests, benchmarks/minhash.py)
+        for p in range(passes):
+            lo, hi = (p << 32) // passes, ((p + 1) << 32) // passes
+            values, counts, full = _read_sets(collected, want, lo, hi, full_counts=p == 0)
+            offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+            np.cumsum(counts, out=offsets[1:])
+            del counts
+            if full is not None:
+                size = full[a_loc] + full[b_loc]
+            inter += exact_intersections(values, offsets, a_loc, b_loc, work)
+            del values, offsets
+        return _jaccard_from(inter, size)
 
     def _band_components(self, collected: Collected) -> np.ndarray:
         """Union-find labels (root = smallest row index) over all bands, one band in memory."""
@@ -323,67 +397,50 @@ class MinHashDedup(GlobalStage):
         return labels if labels is not None else np.zeros(0, np.int32)
 
     def _read_candidates(self, collected: Collected, cand: np.ndarray) -> tuple[
-            pa.Array, np.ndarray, np.ndarray, np.ndarray,
-            tuple[np.ndarray, np.ndarray] | None]:
-        """Id, length, signature, band keys and (verify: exact) distinct shingle hashes of
-        the candidate documents, in reading order. One shard is decoded at a time and filtered
-        to its candidates at once, so the shingle lists of other documents are never held."""
-        exact = self.verify == "exact"
-        cols = ["doc_id", "chars", "sig"] + ([f"band_{j}" for j in range(self.bands)]
-                                             if self.verify != "off" else [])
-        if exact:
-            cols.append("shingles")
+            pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+        """Id, length, signature (not with verify: exact, which does not use it) and band keys
+        (not with verify: off) of the candidate documents, in reading order. Read a batch
+        of rows at a time and filtered to its candidates at once."""
+        with_sig = self.verify != "exact"
+        with_keys = self.verify != "off"
+        cols = ["doc_id", "chars"] + (["sig"] if with_sig else []) + (
+            [f"band_{j}" for j in range(self.bands)] if with_keys else [])
         id_parts, chars_parts, key_parts = [], [], []
-        set_parts: list[np.ndarray] = []
-        set_counts: list[np.ndarray] = []
         start = 0
         filled = 0
         dt = self.hasher.perms.dtype
-        sig = np.empty((int(cand.sum()), self.num_perm), dtype=dt)
-        for t in collected.tables(cols):
+        sig = np.empty((int(cand.sum()) if with_sig else 0, self.num_perm), dtype=dt)
+        for t in _batches(collected, cols):
             mask = cand[start:start + t.num_rows]
             start += t.num_rows
             if not mask.any():
                 continue
             t = t.filter(pa.array(mask))
-            id_parts.append(t["doc_id"].combine_chunks())
-            chars_parts.append(t["chars"].to_numpy())
-            sig_col = t["sig"].combine_chunks()
-            buf = sig_col.buffers()[1]
-            raw = np.frombuffer(buf, dtype=dt)[sig_col.offset * self.num_perm:]
-            sig[filled:filled + t.num_rows] = raw[:t.num_rows * self.num_perm].reshape(
-                t.num_rows, self.num_perm)
+            id_parts.append(pa.concat_arrays([c for c in _chunks(t["doc_id"])])
+                            if t.num_rows else pa.array([], pa.string()))
+            chars_parts.append(np.asarray(t["chars"]).astype(np.int64, copy=False))
+            if with_sig:
+                sig_col = pa.concat_arrays(_chunks(t["sig"]))
+                buf = sig_col.buffers()[1]
+                raw = np.frombuffer(buf, dtype=dt)[sig_col.offset * self.num_perm:]
+                sig[filled:filled + t.num_rows] = raw[:t.num_rows * self.num_perm].reshape(
+                    t.num_rows, self.num_perm)
             filled += t.num_rows
-            if self.verify != "off":
-                key_parts.append(np.stack([t[f"band_{j}"].to_numpy()
+            if with_keys:
+                key_parts.append(np.stack([np.asarray(t[f"band_{j}"])
                                            for j in range(self.bands)], axis=1))
-            if exact:
-                lists = t["shingles"].combine_chunks()
-                if not isinstance(lists, pa.LargeListArray):
-                    lists = lists.cast(pa.large_list(pa.uint32()))
-                off = lists.offsets.to_numpy()
-                set_counts.append(np.diff(off))
-                set_parts.append(lists.values.slice(
-                    off[0], off[-1] - off[0]).to_numpy().astype(np.uint32, copy=False))
             del t
-        sets = None
-        if exact:
-            counts = np.concatenate(set_counts) if set_counts else np.zeros(0, np.int64)
-            offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-            np.cumsum(counts, out=offsets[1:])
-            sets = (np.concatenate(set_parts) if set_parts else np.zeros(0, np.uint32),
-                    offsets)
         if not id_parts:
             return (pa.array([], pa.string()), np.zeros(0, np.int64),
-                    np.zeros((0, self.num_perm), dt), np.zeros((0, self.bands), np.uint64),
-                    sets)
+                    np.zeros((0, self.num_perm), dt), np.zeros((0, self.bands), np.uint64))
         keys = (np.concatenate(key_parts) if key_parts
-                else np.zeros((sum(len(p) for p in id_parts), 0), np.uint64))
-        return (pa.concat_arrays(id_parts), np.concatenate(chars_parts), sig, keys, sets)
+                else np.zeros((filled, 0), np.uint64))
+        return (pa.concat_arrays(id_parts), np.concatenate(chars_parts), sig, keys)
 
-    def _decide(self, ids: pa.Array, chars: np.ndarray, sig: np.ndarray,
-                sets: tuple[np.ndarray, np.ndarray] | None, sig_row: np.ndarray,
-                lab: np.ndarray) -> MinHashPlan:
+    def _decide(self, ids: pa.Array, chars: np.ndarray,
+                similarity: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                sig_row: np.ndarray, lab: np.ndarray,
+                known: tuple[np.ndarray, np.ndarray]) -> MinHashPlan:
         m = len(lab)
         size_of = np.bincount(lab, minlength=m)
         # Rows are in id order: the keep rule is a sort by (cluster, rule), first wins.
@@ -399,7 +456,17 @@ class MinHashDedup(GlobalStage):
         size = size_of[lab]
         removed = np.flatnonzero((head != np.arange(m)) & (size > 1))
         heads = np.flatnonzero((head == np.arange(m)) & (size > 1))
-        jac = self._similarity(sig, sets, sig_row[removed], sig_row[head[removed]])
+        # similarity to the kept document: reuse the pairs already verified (sorted codes)
+        x, y = removed, head[removed]
+        code = np.minimum(x, y) * m + np.maximum(x, y)
+        pair, sim = known
+        pos = np.minimum(np.searchsorted(pair, code), max(len(pair) - 1, 0))
+        hit = (pair[pos] == code) if len(pair) else np.zeros(len(code), dtype=bool)
+        jac = np.empty(len(removed), dtype=np.float64)
+        jac[hit] = sim[pos[hit]]
+        miss = ~hit
+        if miss.any():
+            jac[miss] = similarity(sig_row[x[miss]], sig_row[y[miss]])
         out = pa.table({
             "doc_id": ids.take(pa.array(removed, pa.int64())),
             "duplicate_of": ids.take(pa.array(head[removed], pa.int64())),
@@ -473,6 +540,71 @@ def _jaccard_rows(sig: np.ndarray, a: np.ndarray, b: np.ndarray,
     for i in range(0, len(a), chunk):
         out[i:i + chunk] = estimated_jaccard(sig[a[i:i + chunk]], sig[b[i:i + chunk]])
     return out
+
+
+def _chunks(col: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
+    return list(col.chunks) if isinstance(col, pa.ChunkedArray) else [col]
+
+
+def _batches(collected: Collected, columns: list[str]) -> Iterator[pa.Table]:
+    """The collected records' columns, READ_BATCH_ROWS rows at a time, in reading order
+    (shards in order, rows in order), so that no whole shard is decoded at once."""
+    if collected.paths:
+        import pyarrow.parquet as pq
+
+        for path in collected.paths:
+            # a buffered stream: without it a whole column chunk is read at once
+            f = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
+            for batch in f.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
+                yield pa.Table.from_batches([batch])
+            f.close()
+        return
+    for t in collected.tables(columns):
+        for batch in t.to_batches(max_chunksize=READ_BATCH_ROWS):
+            yield pa.Table.from_batches([batch])
+
+
+def _read_sets(collected: Collected, want: np.ndarray, lo: int, hi: int,
+               full_counts: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Shingle hashes in [lo, hi) of the rows in `want` (reading order): (values, count per
+    row, and with full_counts the count of all its values per row)."""
+    parts: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    fulls: list[np.ndarray] = []
+    everything = lo == 0 and hi >= 1 << 32
+    start = 0
+    for t in _batches(collected, ["shingles"]):
+        mask = want[start:start + t.num_rows]
+        start += t.num_rows
+        if not mask.any():
+            continue
+        lists = pa.concat_arrays(_chunks(t["shingles"].filter(pa.array(mask))))
+        del t
+        if not isinstance(lists, pa.LargeListArray):
+            lists = lists.cast(pa.large_list(pa.uint32()))
+        off = lists.offsets.to_numpy()
+        cnt = np.diff(off)
+        vals = np.asarray(lists.values.slice(off[0], off[-1] - off[0])).astype(
+            np.uint32, copy=False)
+        del lists
+        if full_counts:
+            fulls.append(cnt)
+        if everything:
+            parts.append(vals.copy())  # own the memory: the Arrow batch is released
+            counts.append(cnt)
+        else:
+            sel = vals >= np.uint32(lo)
+            if hi < 1 << 32:
+                sel &= vals < np.uint32(hi)
+            parts.append(vals[sel])
+            counts.append(np.bincount(np.repeat(np.arange(len(cnt)), cnt)[sel],
+                                      minlength=len(cnt)))
+        del vals
+    values = np.concatenate(parts) if parts else np.zeros(0, np.uint32)
+    del parts
+    count = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+    full = (np.concatenate(fulls) if fulls else np.zeros(0, np.int64)) if full_counts else None
+    return values, count, full
 
 
 def _empty_removed() -> pa.Table:
