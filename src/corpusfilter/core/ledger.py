@@ -8,7 +8,7 @@ removal *rates* by group can be computed (the ledger alone only has numerators).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -173,16 +173,6 @@ class Stats:
     def merge(self, other: Stats) -> Stats:
         _add_into(self.data, other.data)
         return self
-
-    @classmethod
-    def merged(cls, parts: Iterable[Stats]) -> Stats:
-        out = cls()
-        for p in parts:
-            out.merge(p)
-        return out
-
-    def to_json(self) -> str:
-        return json.dumps(self.data, indent=2, sort_keys=False)
 
 
 def _add_into(dst: dict[str, Any], src: Mapping[str, Any]) -> None:

@@ -29,21 +29,12 @@ from corpusfilter.core.ledger import (
     REMOVED,
     Stats,
     empty_ledger,
+    facet_strings,
     ledger_rows,
 )
 from corpusfilter.core.stage import Collected, Filter, GlobalStage, Outcome, Stage
 
 INPUT_STAGE = "input"
-SCORES_SCHEMA_BASE = [
-    pa.field("doc_id", pa.string()),
-    pa.field("shard", pa.string()),
-    pa.field("stage", pa.string()),
-    pa.field("metric", pa.string()),
-    pa.field("value", pa.float64()),
-    pa.field("seen", pa.bool_()),  # False: the document had been removed before this stage
-]
-
-
 @dataclass
 class Segment:
     """Stages between two barriers: apply `head`'s plan, run `body`, collect for `tail`."""
@@ -118,7 +109,7 @@ class Pipeline:
 
     @classmethod
     def load(cls, spec: str | Path | dict[str, Any], **settings: Any) -> Pipeline:
-        return cls(load_config(spec) if not isinstance(spec, dict) else spec, **settings)
+        return cls(spec, **settings)
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -369,8 +360,6 @@ class Pipeline:
                                               for m in names]) if names else [], pa.float64()),
             "seen": pa.array([seen] * (n * len(names)), pa.bool_()),
         }
-        from corpusfilter.core.ledger import facet_strings
-
         for f in facets:
             col = facet_strings(docs.batch, f)
             cols[f] = pa.concat_arrays([col] * len(names)) if names else pa.array([], pa.string())
@@ -428,7 +417,7 @@ class Pipeline:
                 plans[self.stages.index(seg.tail)] = self.make_plan(seg, Collected(collected))
                 stats.stage(seg.tail.label)["plan_seconds"] = round(time.perf_counter() - t0, 3)
             current = nxt
-            check_alarm(stats, self, final=True)
+            check_alarm(stats, self)
         kept_tables = [_concat_batches(b) for _, b in current if b]
         kept = (pa.concat_tables(kept_tables, promote_options="default") if kept_tables
                 else pa.table({}))
@@ -443,7 +432,7 @@ class Pipeline:
                          config=self.config.to_dict())
 
 
-def check_alarm(stats: Stats, pipeline: Pipeline, final: bool = False) -> None:
+def check_alarm(stats: Stats, pipeline: Pipeline) -> None:
     """Stop the run when a stage removes more than its allowed share of what it saw."""
     cfg = pipeline.config
     for stage in pipeline.stages:

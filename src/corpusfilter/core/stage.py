@@ -19,7 +19,6 @@ Three flavours:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -255,6 +254,3 @@ class GlobalStage(Stage):
     def apply(self, docs: Docs, plan: Any) -> Outcome:
         raise NotImplementedError
 
-
-def finite_or_none(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)

@@ -24,7 +24,7 @@ import pickle
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -101,11 +101,9 @@ def _run_unit(seg_index: int, shard: Shard, out: Path, batch_size: int,
                 _worker_plans[idx] = pickle.load(f)
         plans[idx] = _worker_plans[idx]
     udir = _unit_dir(out, seg_index)
-    if seg_index == 0:
-        src, name = shard.path, shard.key
-    else:
-        src, name = _unit_dir(out, seg_index - 1) / f"{shard.key}.kept.parquet", shard.key
-    batches = read_shard_batches(src, batch_size, name=name if seg_index == 0 else shard.key)
+    src = shard.path if seg_index == 0 else \
+        _unit_dir(out, seg_index - 1) / f"{shard.key}.kept.parquet"
+    batches = read_shard_batches(src, batch_size, name=shard.key)
     id_hashes: list[np.ndarray] = []
     if seg_index == 0:
         batches = _checked(batches, pipeline, shard, id_hashes)
@@ -438,5 +436,3 @@ class _Progress:
         if self._bar is not None:
             self._bar.__exit__(*exc)
 
-
-Callback = Callable[[UnitResult], None]

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,10 +82,6 @@ def open_shard(path: Path, name: str | None = None) -> pq.ParquetFile:
                          f"(finished shards are not redone)", shard=name) from None
 
 
-def shard_num_rows(path: Path) -> int:
-    return open_shard(path).metadata.num_rows
-
-
 def read_shard_batches(path: Path, batch_size: int, name: str | None = None,
                        columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
     """Record batches of a shard; a corrupt file raises `InputError` naming it."""
@@ -134,10 +130,3 @@ def write_text_atomic(text: str, path: Path) -> None:
 
 def write_json_atomic(obj: Any, path: Path) -> None:
     write_text_atomic(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", path)
-
-
-def read_tables(paths: Iterable[Path]) -> pa.Table | None:
-    tables = [pq.read_table(p) for p in paths]
-    if not tables:
-        return None
-    return pa.concat_tables(tables, promote_options="default")
