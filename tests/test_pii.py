@@ -489,6 +489,53 @@ def test_phone_region_check_keeps_real_numbers_and_prunes_dates() -> None:
     assert len(pruned) >= 3, pruned
 
 
+def test_phone_region_check_on_mutated_example_numbers() -> None:
+    """Numbers close to real ones (example numbers of many regions, national, international
+    and E.164, digits changed, plus signs dropped, prefixes glued on) are where pruning could
+    go wrong: the check never rules out one the matcher accepts (NANPA regions included,
+    whose neighbours' digit-inserting prefix rules do not apply to US or CA parsing), and
+    `possibly_valid` never rules out a number `is_valid_number` accepts."""
+    from phonenumbers import PhoneNumberFormat as F
+    from phonenumbers import PhoneNumberType as T
+
+    from corpusfilter.filters.pii_engine import _DIGIT_RUNS, PhoneRegionCheck
+
+    rng = random.Random(11)
+    checks = {r: PhoneRegionCheck(r) for r in ("US", "CA", "GB", "DE", "FR", "IL", "IN", "BR")}
+    hits = pruned = 0
+    for _ in range(4000):
+        source = rng.choice(["US", "CA", "GB", "DE", "FR", "IL", "IN", "BR", "AG", "JM", "PR"])
+        example = phonenumbers.example_number_for_type(
+            source, rng.choice([T.MOBILE, T.FIXED_LINE, T.TOLL_FREE]))
+        if example is None:
+            continue
+        text = phonenumbers.format_number(example, rng.choice([F.NATIONAL, F.INTERNATIONAL,
+                                                               F.E164]))
+        text = "".join(str(rng.randrange(10)) if c.isdigit() and rng.random() < 0.15 else c
+                       for c in text)
+        if rng.random() < 0.3:
+            text = text.replace("+", "")
+        if rng.random() < 0.3:
+            text = rng.choice(["1", "0", "00", "011", "1 "]) + text
+        region = rng.choice(list(checks))
+        for m in phonenumbers.phonenumbermatcher._PATTERN.finditer(text):
+            cand = m.group()
+            runs = _DIGIT_RUNS.findall(cand)
+            heads = [sum(map(len, runs[:i])) for i in range(len(runs))]
+            ok = checks[region].possible(cand, "".join(runs), tuple(heads))
+            found = list(phonenumbers.PhoneNumberMatcher(cand, region, leniency=1))
+            hits += bool(found)
+            pruned += not ok
+            assert ok or not found, (region, cand)
+            if not checks[region].possibly_valid(cand, "".join(runs)):
+                try:
+                    number = phonenumbers.parse(cand, region)
+                except phonenumbers.NumberParseException:
+                    continue
+                assert not phonenumbers.is_valid_number(number), (region, cand)
+    assert hits > 500 and pruned > 500, (hits, pruned)  # both sides were exercised
+
+
 def test_prefilters_pass_every_document_with_a_finding() -> None:
     """The batch prefilter is a necessary condition: with it switched off (every document
     analysed by every recognizer) the findings are the same."""
