@@ -342,12 +342,7 @@ _REANALYSE_AFTER = 200
 _SAFE_SCAN = (60, 600)
 _TOKEN = re.compile(r"\S+")
 _HAS_DIGIT = re.compile(r"\d")
-
-
-def _safe_token(token: str) -> bool:
-    """A token no entity can extend across: no digit and a lower-case letter (entity
-    patterns span whitespace only between digit groups, IBAN groups being upper case)."""
-    return _HAS_DIGIT.search(token) is None and token.upper() != token
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
 
 
 def _safe_cut(text: str, pos: int, forward: bool) -> int:
@@ -358,21 +353,53 @@ def _safe_cut(text: str, pos: int, forward: bool) -> int:
     n = len(text)
     if (pos >= n) if forward else (pos <= 0):
         return n if forward else 0
+    safe = _safe_token
     for reach in _SAFE_SCAN:
         lo, hi = (pos, min(n, pos + reach)) if forward else (max(0, pos - reach), pos)
-        tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text, lo, hi)]
-        pairs = list(itertools.pairwise(tokens))
-        if not forward:
-            pairs.reverse()
-        for (s1, e1), (s2, e2) in pairs:
-            # A token touching the scanned range's edge may be cut: never judge it.
-            if (s1 == lo and lo > 0) or (e2 == hi and hi < n):
-                continue
-            if _safe_token(text[s1:e1]) and _safe_token(text[s2:e2]):
-                return s2 if forward else e1
-        if (hi == n) if forward else (lo == 0):
-            break
+        # A token touching the scanned range's edge may be cut: never judge it.
+        cut_lo, cut_hi = lo > 0, hi < n
+        if forward:
+            prev = False  # the previous token is safe (and judged)
+            for m in _TOKEN.finditer(text, lo, hi):
+                s, e = m.span()
+                if cut_hi and e == hi:
+                    break
+                ok = safe(m.group())
+                if prev and ok:
+                    return s
+                prev = ok and not (cut_lo and s == lo)
+            if hi == n:
+                break
+        else:
+            spans = [m.span() for m in _TOKEN.finditer(text, lo, hi)]
+            later = False  # the later token is safe (and judged)
+            for s, e in reversed(spans):
+                if cut_hi and e == hi:
+                    continue
+                ok = safe(text[s:e]) and not (cut_lo and s == lo)
+                if later and ok:
+                    return e
+                later = safe(text[s:e])
+            if lo == 0:
+                break
     return n if forward else 0
+
+
+_SAFE_MEMO: dict[str, bool] = {}
+
+
+def _safe_token(token: str) -> bool:
+    """A token no entity can extend across: no digit, and a lower-case letter or no ASCII
+    letter at all (entity patterns span whitespace only between groups of digits or of
+    upper-case ASCII letters, as in IBANs and UK NINOs; text in scripts without case, such
+    as Chinese or Japanese, is safe)."""
+    ok = _SAFE_MEMO.get(token)
+    if ok is None:
+        if len(_SAFE_MEMO) > 100_000:
+            _SAFE_MEMO.clear()
+        ok = _SAFE_MEMO[token] = _HAS_DIGIT.search(token) is None and (
+            token.upper() != token or _ASCII_LETTER.search(token) is None)
+    return ok
 
 
 def _placeholder_windows(text: str, segments: list[tuple[int, int, int, bool]],

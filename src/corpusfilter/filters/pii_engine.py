@@ -108,12 +108,17 @@ PREFILTERS: dict[str, list[tuple[str, float]]] = {
 # reach at most one character past a match (or two, for IP's `(?![\w:]|\.\d)`, where the
 # window is a whole whitespace-delimited token): Presidio's email, IP, SSN and card patterns.
 WINDOWS: dict[str, str] = {
-    "EMAIL_ADDRESS": r"(?<!\S)[^\s@]*@\S*",
-    "IP_ADDRESS": r"(?<!\S)\S*?(?:[0-9]\.[0-9]|:)\S*",
     "US_SSN": r"[0-9][0-9 .-]*[0-9]",
     "CREDIT_CARD": r"\d[\d -]*\d",
     "PhoneShapeRecognizer": r"[0-9+(][0-9 .()+x-]*[0-9]",
     "CardDigitsRecognizer": r"[0-9][0-9 -]*[0-9]",
+}
+# Recognizers whose windows are the whitespace-delimited tokens containing a trigger (found
+# with `token_windows`, much faster than a regex for the tokens): an email's "@", an IP
+# address's "digit.digit" or ":".
+TOKEN_WINDOWS: dict[str, str] = {
+    "EMAIL_ADDRESS": "@",
+    "IP_ADDRESS": r"[0-9]\.[0-9]|:",
 }
 # Characters of text before an entity searched for context words (5 words in Presidio).
 _CONTEXT_CHARS = 160
@@ -173,7 +178,7 @@ class PiiEngine:
         self.extended = extended
         self.ner_model = ner_model
         self.recognizers: list[tuple[str, Any, list[list[str]] | None]] = []
-        self._windows: dict[int, re.Pattern[str]] = {}
+        self._windows: dict[int, Any] = {}  # id(recognizer) -> text -> [(start, end)]
         self._phone: Any = None
         self._nlp: Any = None
         self._stop: frozenset[str] = frozenset()
@@ -200,7 +205,9 @@ class PiiEngine:
                 rec = cls()
                 self.recognizers.append((entity, rec, self._prefilter_for(entity, rec)))
                 if entity in WINDOWS:
-                    self._windows[id(rec)] = re.compile(WINDOWS[entity])
+                    self._windows[id(rec)] = regex_windows(WINDOWS[entity])
+                elif entity in TOKEN_WINDOWS:
+                    self._windows[id(rec)] = token_windows(TOKEN_WINDOWS[entity])
         if "PHONE_NUMBER" in self.entities:
             from phonenumbers import phonenumbermatcher
 
@@ -217,7 +224,7 @@ class PiiEngine:
                 if entity in self.entities:
                     self.recognizers.append((entity, rec, self._prefilter_for(rec.name, rec)))
                     if rec.name in WINDOWS:
-                        self._windows[id(rec)] = re.compile(WINDOWS[rec.name])
+                        self._windows[id(rec)] = regex_windows(WINDOWS[rec.name])
         if self.context:
             from spacy.lang.en.stop_words import STOP_WORDS
 
@@ -318,16 +325,15 @@ class PiiEngine:
         return dedupe_contained(out)
 
     @staticmethod
-    def _windowed(recognizer: Any, entity: str, window: re.Pattern[str],
-                  text: str) -> list[Any]:
+    def _windowed(recognizer: Any, entity: str, window: Any, text: str) -> list[Any]:
         """The recognizer run once on the `WINDOWS` of `text` joined by newlines (which no
         windowed pattern can match or look at), offsets mapped back."""
         spans: list[list[int]] = []
         n = len(text)
-        for m in window.finditer(text):
-            if m.start() == m.end():
+        for start, end in window(text):
+            if start == end:
                 continue
-            lo, hi = max(0, m.start() - 1), min(n, m.end() + 1)
+            lo, hi = max(0, start - 1), min(n, end + 1)
             if spans and lo <= spans[-1][1]:
                 spans[-1][1] = max(spans[-1][1], hi)
             else:
@@ -655,6 +661,42 @@ class PiiEngine:
                         and self.min_score <= NER_SCORE:
                     out.append(Finding(ent.start_char, ent.end_char, entity, NER_SCORE))
         return out
+
+
+def regex_windows(pattern: str) -> Any:
+    """The spans of `pattern`'s matches in a text."""
+    finditer = re.compile(pattern).finditer
+
+    def spans(text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in finditer(text)]
+
+    return spans
+
+
+_SPACE = re.compile(r"\s")
+
+
+def token_windows(trigger: str) -> Any:
+    """The whitespace-delimited tokens of a text that contain a match of `trigger` (what
+    ``(?<!\\S)\\S*?(?:trigger)\\S*`` finds, without trying the pattern at every token)."""
+    finditer = re.compile(trigger).finditer
+
+    def spans(text: str) -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        done = 0
+        for m in finditer(text):
+            p = m.start()
+            if p < done:
+                continue  # in the token already taken
+            lo = max(text.rfind(" ", 0, p), text.rfind("\n", 0, p)) + 1
+            for w in _SPACE.finditer(text, lo, p):  # rarer whitespace: tab, NBSP, ...
+                lo = w.end()
+            w = _SPACE.search(text, m.end())
+            done = w.start() if w is not None else len(text)
+            out.append((lo, done))
+        return out
+
+    return spans
 
 
 def offline_email_recognizer() -> type:
