@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -418,3 +419,209 @@ def test_exact_verification_in_several_passes_gives_the_same_plan(corpus, tmp_pa
     many = many_stage.plan(collected())
     assert many_stage.verify_passes > 3
     assert many.removed.equals(one.removed) and many.heads.equals(one.heads)
+
+
+# -- star verification ----------------------------------------------------------------------
+
+
+def _words(rng: random.Random, n: int) -> list[str]:
+    return [f"w{rng.randrange(400)}" for _ in range(n)]
+
+
+def _ledger(res) -> dict[str, tuple[str, int, float]]:
+    """removed id → (duplicate_of, cluster_size, jaccard) from the ledger."""
+    out = {}
+    for row in res.ledger.to_pylist():
+        d = json.loads(row["detail"])
+        assert d["cluster_id"] == d["duplicate_of"]
+        assert d["jaccard"] == pytest.approx(row["score"], abs=1e-4)
+        out[row["doc_id"]] = (d["duplicate_of"], d["cluster_size"], row["score"])
+    return out
+
+
+def _check_stars(res, threshold: float) -> None:
+    """Every removed document names a kept document it is similar to, and cluster_size is
+    the kept document plus the documents removed as its duplicates."""
+    led = _ledger(res)
+    kept = set(res.kept["id"].to_pylist())
+    per_head: dict[str, int] = {}
+    for dup_of, _, jac in led.values():
+        assert dup_of in kept
+        assert jac >= threshold
+        per_head[dup_of] = per_head.get(dup_of, 0) + 1
+    for dup_of, size, _ in led.values():
+        assert size == per_head[dup_of] + 1
+
+
+def _reference(table: pa.Table, threshold: float, keep: str, mode: str, bands: int,
+               rows: int) -> dict[str, tuple[str, int, float]]:
+    """Brute force, one pair at a time: candidate pairs share a band key; verified pairs are
+    candidates at >= threshold; in each connected component of verified pairs its first
+    document (keep rule) is also compared with every other member; then the documents are
+    taken in keep order, and one not yet removed is kept and removes its neighbours. (All
+    buckets must be small enough for the stage to compare every pair of them.)"""
+    ids, texts = table["id"].to_pylist(), table["text"].to_pylist()
+    hasher = MinHasher(bands=bands, rows=rows)
+    sig, has = hasher.signatures(pa.array(texts, pa.string()))
+    keys = hasher.keys(sig)
+    sets = [set(s) for s in shingle_strings(pa.array(texts, pa.string()), 5)]
+
+    def sim(i: int, j: int) -> float:
+        if mode == "estimate":
+            return float((sig[i] == sig[j]).mean())
+        return len(sets[i] & sets[j]) / len(sets[i] | sets[j])
+
+    docs = [i for i in range(len(ids)) if has[i]]
+    order = sorted(docs, key=lambda i: (-len(texts[i]) if keep == "longest" else 0, ids[i]))
+    rank = {i: r for r, i in enumerate(order)}
+    adj: dict[int, dict[int, float]] = {i: {} for i in docs}
+    for i in docs:
+        for j in docs:
+            if i < j and (keys[i] == keys[j]).any() and sim(i, j) >= threshold:
+                adj[i][j] = adj[j][i] = sim(i, j)
+    seen: set[int] = set()
+    for i in order:  # components, each found from its first document
+        if i in seen:
+            continue
+        comp, todo = {i}, [i]
+        while todo:
+            for j in adj[todo.pop()]:
+                if j not in comp:
+                    comp.add(j)
+                    todo.append(j)
+        seen |= comp
+        for j in comp - {i}:
+            if j not in adj[i] and sim(i, j) >= threshold:
+                adj[i][j] = adj[j][i] = sim(i, j)
+    dup: dict[int, int] = {}
+    for i in order:
+        if i in dup:
+            continue
+        for j in adj[i]:
+            if j not in dup and rank[j] > rank[i]:
+                dup[j] = i
+    size = {h: 1 + sum(1 for x in dup.values() if x == h) for h in dup.values()}
+    return {ids[j]: (ids[h], size[h], adj[j][h]) for j, h in dup.items()}
+
+
+def _chain_corpus(rng: random.Random, families: list[tuple[int, int]]) -> pa.Table:
+    """Per family a random base text and successive edits: each new text is an earlier text
+    of its family with a few words substituted (and sometimes one appended), so that
+    neighbours are similar and the ends of a chain are not. Random ids: their order has
+    nothing to do with the chain."""
+    texts = []
+    for length, subs in families:
+        fam = [_words(rng, rng.randrange(40, 90))]
+        for _ in range(length - 1):
+            w = list(fam[max(0, len(fam) - 1 - rng.randrange(2))])
+            for p in rng.sample(range(len(w)), subs):
+                w[p] = f"w{rng.randrange(400)}"
+            if rng.random() < 0.3:
+                w.append("extra")
+            fam.append(w)
+        texts += [" ".join(w) for w in fam]
+    ids = [f"{rng.randrange(10**6):06d}-{k}" for k in range(len(texts))]
+    rows = list(zip(ids, texts, strict=True))
+    rng.shuffle(rows)
+    return pa.table({"id": [r[0] for r in rows], "text": [r[1] for r in rows]})
+
+
+def test_a_chain_is_not_one_cluster_with_verification(docs):
+    """A ~ B and B ~ C but not A ~ C: with verification B is removed as a duplicate of A and
+    C is kept (it is no near-duplicate of a kept document); without it, FineWeb's connected
+    components remove both, C with a Jaccard below the threshold."""
+    base = next(t for t in docs["text"].to_pylist() if len(t.split()) > 80).split()[:70]
+    b = list(base)
+    b[20] = "substituted"
+    c = list(b)
+    c[45] = "replaced"
+    texts = [" ".join(base), " ".join(b), " ".join(c)]
+    assert _true_jaccard(texts[0], texts[1]) >= 0.75
+    assert _true_jaccard(texts[1], texts[2]) >= 0.75
+    assert _true_jaccard(texts[0], texts[2]) < 0.75
+    table = pa.table({"id": ["a", "b", "c"], "text": texts})
+    for mode in ("exact", "estimate"):
+        res = Pipeline([MinHashDedup(verify=mode, annotate=True)]).run(table)
+        assert res.removed_ids == {"b"}, mode
+        assert _ledger(res)["b"][:2] == ("a", 2)
+        _check_stars(res, 0.75)
+        ann = {r["id"]: (r["cluster_id"], r["cluster_size"]) for r in res.kept.to_pylist()}
+        assert ann == {"a": ("a", 2), "c": (None, 1)}
+    off = Pipeline([MinHashDedup(verify=False)]).run(table)
+    led = _ledger(off)
+    assert set(led) == {"b", "c"} and {v[:2] for v in led.values()} == {("a", 3)}
+    assert led["c"][2] < 0.75
+    # keep: longest (c is longest, then b): c is kept, b removed as its duplicate, a kept
+    table2 = pa.table({"id": ["a", "b", "c"],
+                       "text": [texts[0], texts[1] + " x", texts[2] + " x y"]})
+    res = Pipeline([MinHashDedup(keep="longest")]).run(table2)
+    assert res.removed_ids == {"b"} and _ledger(res)["b"][:2] == ("c", 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1),
+       families=st.lists(st.tuples(st.integers(1, 8), st.integers(1, 3)), min_size=1,
+                         max_size=3),
+       keep=st.sampled_from(["smallest_id", "longest"]),
+       mode=st.sampled_from(["exact", "estimate"]),
+       threshold=st.sampled_from([0.7, 0.75, 0.85]),
+       layout=st.sampled_from([(14, 8), (20, 5)]), batch=st.integers(1, 8))
+def test_star_clusters_equal_a_brute_force_reference(seed, families, keep, mode, threshold,
+                                                    layout, batch):
+    table = _chain_corpus(random.Random(seed), families)
+    stage = MinHashDedup(keep=keep, verify=mode, threshold=threshold, bands=layout[0],
+                         rows=layout[1])
+    res = Pipeline([stage]).run(table, batch_size=batch)
+    _check_stars(res, threshold)
+    got = _ledger(res)
+    want = _reference(table, threshold, keep, mode, *layout)
+    assert {k: v[:2] for k, v in got.items()} == {k: v[:2] for k, v in want.items()}
+    for k, v in want.items():
+        assert got[k][2] == pytest.approx(v[2], abs=1e-9)
+
+
+def _pivot_reference(rank: np.ndarray, edges: list[tuple[int, int]]) -> list[int]:
+    adj: dict[int, set[int]] = {i: set() for i in range(len(rank))}
+    for u, v in edges:
+        adj[u].add(v)
+        adj[v].add(u)
+    final: dict[int, int] = {}
+    for i in np.argsort(rank).tolist():
+        if i not in final:
+            final[i] = i
+            for j in adj[i]:
+                final.setdefault(j, i)
+    return [final[i] for i in range(len(rank))]
+
+
+@pytest.mark.parametrize("min_settled", [0.0, 0.1, 1.0])  # rounds only, default, loop
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_star_rounds_and_loop_equal_the_sequential_rule(min_settled, data):
+    import corpusfilter.dedup.minhash as mh
+
+    m = data.draw(st.integers(1, 40))
+    rank = np.array(data.draw(st.permutations(range(m))), dtype=np.int64)
+    edges = data.draw(st.lists(st.tuples(st.integers(0, m - 1), st.integers(0, m - 1))
+                               .filter(lambda e: e[0] != e[1]), max_size=3 * m,
+                               unique_by=lambda e: (min(e), max(e))))
+    # a long chain as well: the rounds settle few of its edges at a time
+    if data.draw(st.booleans()):
+        chain = sorted(range(m), key=lambda i: rank[i])
+        edges = list({(min(e), max(e)) for e in edges} | {
+            (min(a, b), max(a, b)) for a, b in pairwise(chain)})
+    u = np.array([e[0] for e in edges], dtype=np.int64)
+    v = np.array([e[1] for e in edges], dtype=np.int64)
+    s = np.arange(len(edges), dtype=np.float64)
+    saved, mh.PIVOT_MIN_SETTLED = mh.PIVOT_MIN_SETTLED, min_settled
+    try:
+        final, sim = mh._pivot(rank, u, v, s)
+    finally:
+        mh.PIVOT_MIN_SETTLED = saved
+    assert final.tolist() == _pivot_reference(rank, edges)
+    code = {(min(a, b), max(a, b)): k for k, (a, b) in enumerate(edges)}
+    for i in range(m):
+        if final[i] == i:
+            assert np.isnan(sim[i])
+        else:
+            assert sim[i] == code[(min(i, final[i]), max(i, final[i]))]

@@ -1,4 +1,4 @@
-"""`minhash_dedup`: remove near-duplicate documents (MinHash + LSH + connected components).
+"""`minhash_dedup`: remove near-duplicate documents (MinHash + LSH + verified star clusters).
 
 Global stage, in phases:
 
@@ -14,9 +14,16 @@ Global stage, in phases:
    over the collected records as it takes to hold at most ``SETS_BYTES_PER_DOC`` bytes per
    document of them at once (pass p keeps one slice of the hash range; the intersections
    of each pair are summed over the passes, so the result does not depend on their number).
-   In each cluster one document is kept by a rule that does not depend on order or sharding
-   (smallest id, or longest text with ties to the smallest id); the plan is the table of
-   removed ids with their kept document, cluster size and estimated Jaccard.
+   Documents are taken in the order of a keep rule that does not depend on input order or
+   sharding (smallest id, or longest text with ties to the smallest id). Without
+   verification each connected component is one cluster around its first document. With
+   verification the clusters are stars (greedy pivot clustering): the first document of a
+   component is kept, its members at >= ``threshold`` to it are removed as its duplicates
+   (pairs not verified yet are computed), and the others are clustered again among
+   themselves by their verified candidate pairs (`_pivot`, vectorised), so that
+   every removed document is similar to the kept document named in its ledger row (a chain
+   A ~ B ~ C does not remove C as a duplicate of A). The plan is the table of removed ids with
+   their kept document, cluster size and Jaccard (exact or estimated) to it.
 3. **apply** (per batch): look each id up in that table.
 
 Defaults follow FineWeb's MinHash deduplication (datatrove): word 5-grams, 112 permutations
@@ -60,6 +67,9 @@ SETS_MIN_BYTES = 1 << 20
 WORK_VALUES_PER_DOC = 0.5
 # Rows decoded at a time when reading collected records in the plan.
 READ_BATCH_ROWS = 512
+# Star verification switches from vectorised rounds to a plain loop when a round settles less
+# than this share of the remaining edges (long chains of near-duplicates).
+PIVOT_MIN_SETTLED = 0.1
 
 
 class MinHasher:
@@ -187,15 +197,26 @@ class MinHashDedup(GlobalStage):
     """Remove near-duplicates: documents whose shingle sets are similar (MinHash LSH).
 
     Two documents are candidates when their MinHash signatures agree on all rows of at least
-    one band; candidates are joined transitively into clusters (connected components) and one
-    document per cluster is kept. The defaults are FineWeb's (datatrove): word 5-grams, 112
-    permutations in 14 bands of 8 rows, which catches pairs at Jaccard 0.75 with probability
-    0.77 and at 0.85 with probability 0.99. Signatures are datasketch-compatible
-    (``datasketch.MinHash`` with the same seed and scheme gives the same values when fed the
-    same shingle hashes; with ``hash: sha1`` the very same shingles' hashes). Ledger detail:
-    ``duplicate_of`` (the kept document), ``cluster_id`` (its id), ``cluster_size`` and
-    ``jaccard`` (similarity to the kept document, also the ledger score: exact with
-    ``verify: exact``, else the MinHash estimate).
+    one band. With ``verify: off`` (FineWeb's behaviour) candidates are joined transitively
+    into clusters (connected components) and one document per cluster is kept. With
+    verification (exact, the default, or estimate), candidate pairs below ``threshold`` are
+    dropped and the clusters are stars: in each connected component of the remaining pairs,
+    the first document by the keep rule is kept and every member whose similarity to it is
+    >= ``threshold`` is removed as its duplicate; the members that fail are clustered again
+    among themselves by their verified candidate pairs, and so on (in these sub-clusters a
+    member is removed when it is a verified candidate pair of the sub-cluster's first document;
+    singletons are kept). So every removed
+    document is at >= ``threshold`` to the kept document its ledger row names, even when the
+    near-duplicates form a chain (A ~ B ~ C, A !~ C: B is removed, A and C are kept). The
+    defaults are FineWeb's (datatrove): word 5-grams, 112 permutations in 14 bands of 8 rows,
+    which catches pairs at Jaccard 0.75 with probability 0.77 and at 0.85 with probability
+    0.99. Signatures are datasketch-compatible (``datasketch.MinHash`` with the same seed and
+    scheme gives the same values when fed the same shingle hashes; with ``hash: sha1`` the very
+    same shingles' hashes). Ledger detail: ``duplicate_of`` (the kept document),
+    ``cluster_id`` (its id), ``cluster_size`` (the kept document and the documents removed as
+    its duplicates) and ``jaccard`` (similarity to the kept document, also the ledger score:
+    exact with ``verify: exact``, else the MinHash estimate; >= ``threshold`` unless
+    ``verify: off``).
 
     Args:
         ngram: shingle length, in words (or characters with shingle: char). FineWeb: 5.
@@ -208,12 +229,13 @@ class MinHashDedup(GlobalStage):
         threshold: target Jaccard similarity: used to choose bands × rows when they are null
             (minimising weighted false positive/negative probability, as datasketch does) and
             by verify.
-        verify: how candidate pairs are checked before clustering. exact (default; true is
-            the same): keep a pair only if the exact Jaccard of the two shingle sets is
-            >= threshold (collect also stores each document's shingle hashes; the plan reads
-            them only for candidate documents). estimate: the MinHash estimate (share of
-            equal signature values) instead, cheaper but +-0.04 at 0.75 with 112
-            permutations. false (or off): no check, FineWeb's behaviour. F1 on
+        verify: how candidate pairs are checked before clustering, and removed documents
+            against the kept one. exact (default; true is the same): keep a pair only if the
+            exact Jaccard of the two shingle sets is >= threshold (collect also stores each
+            document's shingle hashes; the plan reads them only for candidate documents), and
+            form star clusters (see above). estimate: the MinHash estimate (share of equal
+            signature values) instead, cheaper but +-0.04 at 0.75 with 112 permutations.
+            false (or off): no check, connected components, FineWeb's behaviour. F1 on
             benchmarks/dedup_quality.py: see docs/dedup.md.
         keep: which document of a cluster stays: smallest_id or longest (ties: smallest id).
         seed: seed of the permutations (datasketch's default: 1).
@@ -222,8 +244,8 @@ class MinHashDedup(GlobalStage):
         hash: shingle hash: xxh64 (fast, vectorised) or sha1 (datasketch's default hash
             function, bit-for-bit; about 5× slower).
         weights: (false positive, false negative) weights used to choose bands × rows.
-        annotate: add cluster_id (id of the kept document, null when alone) and cluster_size
-            columns to the kept documents.
+        annotate: add cluster_id (id of the kept document, null when it has no duplicates)
+            and cluster_size columns to the kept documents.
     """
 
     name = "minhash_dedup"
@@ -441,37 +463,63 @@ class MinHashDedup(GlobalStage):
                 similarity: Callable[[np.ndarray, np.ndarray], np.ndarray],
                 sig_row: np.ndarray, lab: np.ndarray,
                 known: tuple[np.ndarray, np.ndarray]) -> MinHashPlan:
+        """Kept and removed documents from the connected components `lab` (rows in id order).
+
+        Without verification each component is one cluster around its first document by the
+        keep rule. With verification the clusters are stars: a document is removed only as
+        the duplicate of a kept document it is similar to (>= threshold), see `_pivot`."""
         m = len(lab)
-        size_of = np.bincount(lab, minlength=m)
-        # Rows are in id order: the keep rule is a sort by (cluster, rule), first wins.
+        idx = np.arange(m, dtype=np.int64)
+        # rank: position in the keep rule's order (rows are in id order)
         if self.keep == "longest":
-            order = np.lexsort((np.arange(m), -chars, lab))
+            rank = np.empty(m, dtype=np.int64)
+            rank[np.lexsort((idx, -chars))] = idx
         else:
-            order = np.lexsort((np.arange(m), lab))
+            rank = idx
+        # first document of each component by the keep rule
+        order = np.lexsort((rank, lab))
         first = np.ones(m, dtype=bool)
         first[1:] = lab[order][1:] != lab[order][:-1]
         head_of_label = np.empty(m, dtype=np.int64)
         head_of_label[lab[order][first]] = order[first]
+        del order, first
         head = head_of_label[lab]
-        size = size_of[lab]
-        removed = np.flatnonzero((head != np.arange(m)) & (size > 1))
-        heads = np.flatnonzero((head == np.arange(m)) & (size > 1))
-        # similarity to the kept document: reuse the pairs already verified (sorted codes)
-        x, y = removed, head[removed]
-        code = np.minimum(x, y) * m + np.maximum(x, y)
-        pair, sim = known
-        pos = np.minimum(np.searchsorted(pair, code), max(len(pair) - 1, 0))
-        hit = (pair[pos] == code) if len(pair) else np.zeros(len(code), dtype=bool)
-        jac = np.empty(len(removed), dtype=np.float64)
-        jac[hit] = sim[pos[hit]]
-        miss = ~hit
+        del head_of_label
+        size = np.bincount(lab, minlength=m)[lab]
+        # similarity of every other member to it: the pairs already verified (sorted codes)
+        # answer most; the others are computed
+        x = np.flatnonzero((head != idx) & (size > 1))
+        y = head[x]
+        del size
+        jac = _lookup(known, np.minimum(x, y) * m + np.maximum(x, y))
+        miss = np.isnan(jac)
         if miss.any():
             jac[miss] = similarity(sig_row[x[miss]], sig_row[y[miss]])
+        if self.verify == "off":
+            final, sim = head, np.full(m, np.nan)
+            sim[x] = jac
+        else:
+            # star verification: the graph of pairs at >= threshold (verified candidate
+            # pairs, and the pairs with a component's first document just computed)
+            pair, psim = known
+            ok = np.flatnonzero(psim >= self.threshold)
+            extra = miss.copy()
+            extra[miss] = jac[miss] >= self.threshold
+            u = np.concatenate([pair[ok] // max(m, 1), x[extra]])
+            v = np.concatenate([pair[ok] % max(m, 1), y[extra]])
+            s = np.concatenate([psim[ok], jac[extra]])
+            del ok, extra
+            final, sim = _pivot(rank, u, v, s)
+            del u, v, s
+        del head, x, y, jac, miss
+        removed = np.flatnonzero(final != idx)
+        size = np.bincount(final, minlength=m)  # kept document: itself + its duplicates
+        heads = np.flatnonzero((final == idx) & (size > 1))
         out = pa.table({
             "doc_id": ids.take(pa.array(removed, pa.int64())),
-            "duplicate_of": ids.take(pa.array(head[removed], pa.int64())),
-            "cluster_size": pa.array(size[removed], pa.int64()),
-            "jaccard": pa.array(jac, pa.float64()),
+            "duplicate_of": ids.take(pa.array(final[removed], pa.int64())),
+            "cluster_size": pa.array(size[final[removed]], pa.int64()),
+            "jaccard": pa.array(sim[removed], pa.float64()),
         }).sort_by("doc_id")
         heads_t = pa.table({
             "doc_id": ids.take(pa.array(heads, pa.int64())),
@@ -531,6 +579,96 @@ def _verify_mode(verify: bool | str | None) -> str:
         return "off" if v in ("false", "none") else v
     raise ValueError(f"verify must be one of exact (or true), estimate, off (or false), "
                      f"got {verify!r}")
+
+
+def _lookup(known: tuple[np.ndarray, np.ndarray], code: np.ndarray) -> np.ndarray:
+    """Similarity of the pairs `code` (u * m + v, u < v) from the verified pairs `known`
+    (sorted codes, similarities); NaN where a pair is not among them."""
+    pair, sim = known
+    out = np.full(len(code), np.nan)
+    if len(pair) == 0 or len(code) == 0:
+        return out
+    pos = np.minimum(np.searchsorted(pair, code), len(pair) - 1)
+    hit = pair[pos] == code
+    out[hit] = sim[pos[hit]]
+    return out
+
+
+def _pivot(rank: np.ndarray, u: np.ndarray, v: np.ndarray, s: np.ndarray,
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Star clusters of the graph with edges (u[i], v[i]) of similarity s[i] (all at or above
+    the threshold), documents taken in the keep rule's order (`rank`: 0 first).
+
+    The result is that of this sequential rule (greedy pivot clustering): take the documents
+    in rank order; one that is not yet removed is kept, and removes all its neighbours that
+    are not yet removed, as its duplicates. So in each connected component the first document
+    is kept with all its neighbours as duplicates; the others are clustered again among
+    themselves, and so on. The kept documents are the lexicographically first maximal
+    independent set, and each removed document is the duplicate of its first kept neighbour.
+
+    Computed in vectorised rounds: every undecided document with no undecided neighbour of
+    smaller rank is kept at once (all such documents are kept by the sequential rule too), and
+    its undecided neighbours are removed. When a round settles few of the remaining edges
+    (long chains), the rest is done by the sequential rule in a plain loop.
+
+    Returns (final, sim): final[i] is i for a kept document, else the kept document i is a
+    duplicate of; sim[i] the similarity of i to it (NaN for kept documents)."""
+    m = len(rank)
+    idx = np.arange(m, dtype=np.int64)
+    if len(u) == 0:
+        return idx, np.full(m, np.nan)
+    # orient every edge from the document of smaller rank (a) to the other (b)
+    swap = rank[u] > rank[v]
+    a = np.where(swap, v, u).astype(np.int64)
+    b = np.where(swap, u, v).astype(np.int64)
+    del swap
+    state = np.zeros(m, dtype=np.int8)  # 0 undecided, 1 kept, 2 removed
+    ea, eb = a, b
+    while len(ea):
+        blocked = np.zeros(m, dtype=bool)
+        blocked[eb] = True  # has an undecided neighbour of smaller rank
+        state[ea[~blocked[ea]]] = 1
+        del blocked
+        state[eb[state[ea] == 1]] = 2
+        live = (state[ea] == 0) & (state[eb] == 0)
+        settled = len(ea) - int(live.sum())
+        ea, eb = ea[live], eb[live]
+        if len(ea) and settled < PIVOT_MIN_SETTLED * (len(ea) + settled):
+            _pivot_sequential(rank, state, ea, eb)
+            break
+    # documents never removed are kept (those left undecided have no undecided neighbour)
+    state[state == 0] = 1
+    # each removed document is the duplicate of its kept neighbour of smallest rank
+    sel = np.flatnonzero(state[a] == 1)
+    sel = sel[np.lexsort((rank[a[sel]], b[sel]))]
+    first = np.ones(len(sel), dtype=bool)
+    first[1:] = b[sel][1:] != b[sel][:-1]
+    sel = sel[first]
+    final = idx.copy()
+    final[b[sel]] = a[sel]
+    sim = np.full(m, np.nan)
+    sim[b[sel]] = s[sel]
+    return final, sim
+
+
+def _pivot_sequential(rank: np.ndarray, state: np.ndarray, a: np.ndarray,
+                      b: np.ndarray) -> None:
+    """The sequential rule of `_pivot` on the undecided documents of the edges a[i] → b[i]
+    (rank[a] < rank[b]), updating `state` in place."""
+    o = np.argsort(rank[a], kind="stable")
+    src, dst = a[o].tolist(), b[o].tolist()
+    st = bytearray(state.tobytes())
+    i, n = 0, len(src)
+    while i < n:
+        doc = src[i]
+        keep = st[doc] == 0
+        if keep:
+            st[doc] = 1
+        while i < n and src[i] == doc:
+            if keep and st[dst[i]] == 0:
+                st[dst[i]] = 2
+            i += 1
+    state[:] = np.frombuffer(bytes(st), dtype=np.int8)
 
 
 def _jaccard_rows(sig: np.ndarray, a: np.ndarray, b: np.ndarray,

@@ -19,7 +19,6 @@ The ledger never holds matched text: detail has entity types, counts, offsets an
 from __future__ import annotations
 
 import bisect
-import itertools
 import re
 from collections import Counter
 from typing import Any, ClassVar
@@ -80,6 +79,9 @@ class Pii(Transform):
         phone_regions: regions for phone numbers written without a country code
             (Presidio's default eight).
         context: raise scores by Presidio's context words (e.g. "phone", "iban", "ssn").
+        extended: add the recall patterns of docs/pii.md (local and fictitious phone
+            numbers, card numbers Presidio's pattern leaves out, IBANs followed by a word);
+            false: exactly Presidio's pattern recognizers' findings.
         ner_model: name or path of an installed spaCy model with NER, needed for PERSON,
             LOCATION, ORGANIZATION, NRP. Never downloaded.
         max_ledger_spans: at most this many spans per document in the ledger detail.
@@ -93,7 +95,8 @@ class Pii(Transform):
                  min_score: float = 0.4, placeholder: str = "<{entity}>",
                  max_entities: int | None = 0, drop_types: list[str] | None = None,
                  phone_regions: list[str] | None = None, context: bool = True,
-                 ner_model: str | None = None, max_ledger_spans: int = 100):
+                 extended: bool = True, ner_model: str | None = None,
+                 max_ledger_spans: int = 100):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         ents = list(DEFAULT_ENTITIES) if entities is None else list(entities)
@@ -134,6 +137,7 @@ class Pii(Transform):
         self.drop_types = drop
         self.phone_regions = phone_regions
         self.context = bool(context)
+        self.extended = bool(extended)
         self.ner_model = ner_model
         self.max_ledger_spans = max_ledger_spans
         self._engine: PiiEngine | None = None
@@ -144,7 +148,8 @@ class Pii(Transform):
             if self.phone_regions is not None:
                 kwargs["phone_regions"] = tuple(self.phone_regions)
             self._engine = PiiEngine(self.entities, self.min_score, context=self.context,
-                                     ner_model=self.ner_model, **kwargs)
+                                     extended=self.extended, ner_model=self.ner_model,
+                                     **kwargs)
 
     def transform(self, docs: Docs) -> Outcome:
         self.setup()

@@ -107,11 +107,15 @@ PREFILTERS: dict[str, list[tuple[str, float]]] = {
 # every character a pattern can match is in the window's character class and its lookarounds
 # reach at most one character past a match (or two, for IP's `(?![\w:]|\.\d)`, where the
 # window is a whole whitespace-delimited token): Presidio's email, IP, SSN and card patterns.
-WINDOWS: dict[str, str] = {
-    "US_SSN": r"[0-9][0-9 .-]*[0-9]",
-    "CREDIT_CARD": r"\d[\d -]*\d",
-    "PhoneShapeRecognizer": r"[0-9+(][0-9 .()+x-]*[0-9]",
-    "CardDigitsRecognizer": r"[0-9][0-9 -]*[0-9]",
+# Only runs with at least as many digits as any finding has are windows (SSN 9, Presidio's card
+# pattern 13, a phone shape 7, card digits 12): the many short runs in web text (years,
+# prices) are never looked at.
+# (The repetition minimum skips runs with fewer characters than that in the regex already.)
+WINDOWS: dict[str, tuple[str, int]] = {
+    "US_SSN": (r"[0-9][0-9 .-]{7,}[0-9]", 9),
+    "CREDIT_CARD": (r"\d[\d -]{11,}\d", 13),
+    "PhoneShapeRecognizer": (r"[0-9+(][0-9 .()+x-]{5,}[0-9]", 7),
+    "CardDigitsRecognizer": (r"[0-9][0-9 -]{10,}[0-9]", 12),
 }
 # Recognizers whose windows are the whitespace-delimited tokens containing a trigger (found
 # with `token_windows`, much faster than a regex for the tokens): an email's "@", an IP
@@ -120,6 +124,7 @@ TOKEN_WINDOWS: dict[str, str] = {
     "EMAIL_ADDRESS": "@",
     "IP_ADDRESS": r"[0-9]\.[0-9]|:",
 }
+_PREFILTER_MIN_CHARS = 20_000
 # Characters of text before an entity searched for context words (5 words in Presidio).
 _CONTEXT_CHARS = 160
 _WORD = re.compile(r"\w+")
@@ -189,6 +194,10 @@ class PiiEngine:
         self._shape_memo: dict[str, bool] = {}
         self._context_res: dict[int, re.Pattern[str]] = {}
         self._matcher_cls: Any = None
+        # Texts without a digit, "@" or ":" hold none of the entities but these (a URL, an
+        # Italian fiscal code with letters for digits, names).
+        free = {"URL", "IT_FISCAL_CODE", *NER_LABELS}
+        self._trigger = None if free & set(self.entities) else re.compile(r"[\d@:]")
         self._phone_memo: dict[tuple[str, int, str, int, bool], tuple[int, int] | None] = {}
         self._load()
 
@@ -205,7 +214,7 @@ class PiiEngine:
                 rec = cls()
                 self.recognizers.append((entity, rec, self._prefilter_for(entity, rec)))
                 if entity in WINDOWS:
-                    self._windows[id(rec)] = regex_windows(WINDOWS[entity])
+                    self._windows[id(rec)] = regex_windows(*WINDOWS[entity])
                 elif entity in TOKEN_WINDOWS:
                     self._windows[id(rec)] = token_windows(TOKEN_WINDOWS[entity])
         if "PHONE_NUMBER" in self.entities:
@@ -224,7 +233,7 @@ class PiiEngine:
                 if entity in self.entities:
                     self.recognizers.append((entity, rec, self._prefilter_for(rec.name, rec)))
                     if rec.name in WINDOWS:
-                        self._windows[id(rec)] = regex_windows(WINDOWS[rec.name])
+                        self._windows[id(rec)] = regex_windows(*WINDOWS[rec.name])
         if self.context:
             from spacy.lang.en.stop_words import STOP_WORDS
 
@@ -285,10 +294,15 @@ class PiiEngine:
         n = len(texts)
         raw: list[list[Finding]] = [[] for _ in range(n)]
         cache: dict[str, Any] = {}
+        trigger = self._trigger
+        live = [trigger is None or trigger.search(t) is not None for t in texts]
+        # Arrow compiles each prefilter pattern per call (about 2 ms for all of them): on
+        # little text (re-analysis windows) running every recognizer costs less.
+        small = sum(map(len, texts)) < _PREFILTER_MIN_CHARS
         for entity, recognizer, alternatives in self.recognizers:
-            mask = self.prefilter(text, alternatives, cache)
+            mask = None if small else self.prefilter(text, alternatives, cache)
             for i in range(n):
-                if mask is None or mask[i]:
+                if (mask is None or mask[i]) and live[i]:
                     raw[i].extend(self._run(entity, recognizer, texts[i]))
         if self._nlp is not None:
             for i, doc in enumerate(self._nlp.pipe(texts)):
@@ -545,17 +559,20 @@ class PiiEngine:
         for g in groups:
             heads.append(k)
             k += len(g)
-        plus = "+" in cand or "\uff0b" in cand
+        if "+" in cand or "\uff0b" in cand:
+            return self.phone_regions
         out = []
+        idd_at_head: dict[str, bool] = {}  # regions share dialling prefixes
         for region in self.phone_regions:
-            if not plus:
-                floor, idd, nsn = self._phone_floor[region]
-                if not any(idd.match(digits, k) for k in heads) and (
-                        nd < floor or not nsn.search(digits)):
+            floor, idd, nsn = self._phone_floor[region]
+            if nd < floor or not nsn.search(digits):
+                hit = idd_at_head.get(idd.pattern)
+                if hit is None:
+                    hit = idd_at_head[idd.pattern] = any(idd.match(digits, k) for k in heads)
+                if not hit:
                     continue
-                if not self._phone_checks[region].possible(cand, digits, heads):
-                    continue
-            out.append(region)
+            if self._phone_checks[region].possible(cand, digits, heads):
+                out.append(region)
         return tuple(out)
 
     def _phone_verdict(self, text: str, region: str, start: int, end: int, cand: str,
@@ -663,12 +680,14 @@ class PiiEngine:
         return out
 
 
-def regex_windows(pattern: str) -> Any:
-    """The spans of `pattern`'s matches in a text."""
+def regex_windows(pattern: str, min_digits: int = 0) -> Any:
+    """The spans of `pattern`'s matches in a text that hold at least `min_digits` digits."""
     finditer = re.compile(pattern).finditer
+    digits = _DIGIT.findall
 
     def spans(text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in finditer(text)]
+        return [(a, b) for a, b in (m.span() for m in finditer(text))
+                if b - a >= min_digits and len(digits(text, a, b)) >= min_digits]
 
     return spans
 
@@ -1028,8 +1047,20 @@ class PhoneRegionCheck:
         self.slack = len(self.cc) + 2 * min(widest, 10_000)
         self.main_prefix = (re.compile(main.national_prefix_for_parsing)
                             if main is not None and main.national_prefix_for_parsing else None)
-        self.formats = list(main.number_format) if main is not None else []
+        from phonenumbers import phonenumberutil as pu
+
+        # The main region's formats, compiled once (phonenumbers looks them up per call).
+        self.format_rules = [
+            (re.compile(f.leading_digits_pattern[-1]) if f.leading_digits_pattern else None,
+             re.compile(f.pattern),
+             bool(f.national_prefix_formatting_rule
+                  and not f.national_prefix_optional_when_formatting
+                  and not pu._formatting_rule_has_first_group_only(
+                      f.national_prefix_formatting_rule)))
+            for f in (main.number_format if main is not None else [])]
         self.no_prefix_memo: dict[str, bool] = {}
+        self.piece_memo: dict[str, bool] = {}
+        self.piece_memo_valid: dict[str, bool] = {}
         self.active = True
 
     def possible(self, cand: str, digits: str, heads: Sequence[int]) -> bool:
@@ -1053,33 +1084,45 @@ class PhoneRegionCheck:
 
     def _possible(self, digits: str, heads: Sequence[int], prefix_rule: bool = True) -> bool:
         ends = (*heads[1:], len(digits))
+        idd, lo_len, hi_len = self.idd, self.min_len, self.max_len + self.slack
+        memo = self.piece_memo if prefix_rule else self.piece_memo_valid
+        if len(memo) > 200_000:
+            memo.clear()
         for i, k in enumerate(heads):
             for b in ends[i:]:
-                piece = digits[k:b]
-                if self.idd is not None:
-                    m = self.idd.match(piece)
-                    if m is not None:
-                        rest = piece[m.end():]
-                        if len(rest) > 2 and rest[0] != "0":
-                            return True  # international form: any country, not judged
-                n = len(piece)
-                if n < self.min_len or n > self.max_len + self.slack:
+                if idd is not None:
+                    m = idd.match(digits, k, b)
+                    if m is not None and b - m.end() > 2 and digits[m.end()] != "0":
+                        return True  # international form: any country, not judged
+                if not lo_len <= b - k <= hi_len:
                     continue  # no strip of it can have a possible length
-                # National reading, no country code stripped.
-                if self._valid(piece, 0):
-                    main = self.main_prefix
-                    if not prefix_rule or (main is not None and main.match(piece)) \
-                            or self._no_prefix_ok(piece):
-                        return True
-                if any(self._valid(piece, a) for a in self._strips(piece, 0) if a > 0):
+                piece = digits[k:b]
+                ok = memo.get(piece)
+                if ok is None:
+                    ok = memo[piece] = self._national(piece, prefix_rule)
+                if ok:
                     return True
-                # Country code without a plus sign, then up to two national-prefix strips.
-                if piece.startswith(self.cc):
-                    points = {len(self.cc)}
-                    for _ in range(2):
-                        points |= {x for a in points for x in self._strips(piece, a)}
-                    if any(self._valid(piece, a) for a in points):
-                        return True
+        return False
+
+    def _national(self, piece: str, prefix_rule: bool) -> bool:
+        """Whether `piece`, read as a national number (with or without the country code and
+        national prefixes stripped), has a valid NSN (and, with `prefix_rule`, shows the
+        national prefix where the region's formatting requires it)."""
+        valid, cc = self._valid, self.cc
+        if valid(piece, 0):
+            main = self.main_prefix
+            if not prefix_rule or (main is not None and main.match(piece)) \
+                    or self._no_prefix_ok(piece):
+                return True
+        if any(valid(piece, a) for a in self._strips(piece, 0) if a > 0):
+            return True
+        # Country code without a plus sign, then up to two national-prefix strips.
+        if piece.startswith(cc):
+            points = {len(cc)}
+            for _ in range(2):
+                points |= {x for a in points for x in self._strips(piece, a)}
+            if any(valid(piece, a) for a in points):
+                return True
         return False
 
     def _valid(self, piece: str, a: int) -> bool:
@@ -1100,16 +1143,15 @@ class PhoneRegionCheck:
 
     def _no_prefix_ok(self, nsn: str) -> bool:
         """Whether the main region's formatting rule for `nsn` lets it go without its
-        national prefix (phonenumbers' `_is_national_prefix_present_if_required`)."""
+        national prefix (phonenumbers' `_is_national_prefix_present_if_required`: the first
+        format whose last leading-digits pattern matches and whose pattern matches whole)."""
         ok = self.no_prefix_memo.get(nsn)
         if ok is None:
-            from phonenumbers import phonenumberutil as pu
-
-            rule = pu._choose_formatting_pattern_for_number(self.formats, nsn)
-            ok = not (rule is not None and rule.national_prefix_formatting_rule
-                      and not rule.national_prefix_optional_when_formatting
-                      and not pu._formatting_rule_has_first_group_only(
-                          rule.national_prefix_formatting_rule))
+            ok = True
+            for leading, pattern, needs_prefix in self.format_rules:
+                if (leading is None or leading.match(nsn)) and pattern.fullmatch(nsn):
+                    ok = not needs_prefix
+                    break
             if len(self.no_prefix_memo) > 200_000:
                 self.no_prefix_memo.clear()
             self.no_prefix_memo[nsn] = ok
