@@ -28,6 +28,7 @@ asked for with an installed model (`ner_model`).
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -190,6 +191,7 @@ class PiiEngine:
         self._candidates: re.Pattern[str] | None = None
         self._phone_floor: dict[str, tuple[int, re.Pattern[str], re.Pattern[str]]] = {}
         self._phone_checks: dict[str, PhoneRegionCheck] = {}
+        self._phone_rules: list[tuple[Any, ...]] = []
         self._phone_cands: dict[str, tuple[str, ...]] = {}
         self._shape_memo: dict[str, bool] = {}
         self._context_res: dict[int, re.Pattern[str]] = {}
@@ -225,7 +227,9 @@ class PiiEngine:
             # The matcher's own candidate pattern: every number it can report lies inside one.
             self._candidates = phonenumbermatcher._PATTERN
             self._phone_floor = {r: phone_floor(r) for r in self.phone_regions}
-            self._phone_checks = {r: PhoneRegionCheck(r) for r in self.phone_regions}
+            self._phone_checks = phone_region_checks(self.phone_regions)
+            self._phone_rules = [(r, *self._phone_floor[r], self._phone_checks[r])
+                                 for r in self.phone_regions]
             self.recognizers.append(("PHONE_NUMBER", self._phone,
                                      self._prefilter_for("PHONE_NUMBER", self._phone)))
         if self.extended:
@@ -563,15 +567,14 @@ class PiiEngine:
             return self.phone_regions
         out = []
         idd_at_head: dict[str, bool] = {}  # regions share dialling prefixes
-        for region in self.phone_regions:
-            floor, idd, nsn = self._phone_floor[region]
+        for region, floor, idd, nsn, check in self._phone_rules:
             if nd < floor or not nsn.search(digits):
                 hit = idd_at_head.get(idd.pattern)
                 if hit is None:
                     hit = idd_at_head[idd.pattern] = any(idd.match(digits, k) for k in heads)
                 if not hit:
                     continue
-            if self._phone_checks[region].possible(cand, digits, heads):
+            if check.possible(cand, digits, heads):
                 out.append(region)
         return tuple(out)
 
@@ -718,16 +721,22 @@ def token_windows(trigger: str) -> Any:
     return spans
 
 
+@functools.cache
+def _offline_tldextract() -> Any:
+    """One extractor per process: it parses its suffix list snapshot on first use (~30 ms)."""
+    import tldextract
+
+    return tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
+
+
 def offline_email_recognizer() -> type:
     """Presidio's EmailRecognizer with its domain check on tldextract's bundled snapshot.
 
     The stock recognizer calls `tldextract.extract`, which fetches the public suffix list over
     the network on first use; this one never does (no fetch, no cache directory)."""
-    import tldextract
     from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
-    extract = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(),
-                                    fallback_to_snapshot=True)
+    extract = _offline_tldextract()
 
     class OfflineEmailRecognizer(EmailRecognizer):
         def validate_result(self, pattern_text: str) -> bool:
@@ -974,6 +983,26 @@ _NUMBER_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_n
                  "pager", "uan", "voicemail", "fixed_line", "mobile")
 
 
+def phone_region_checks(regions: Sequence[str]) -> dict[str, PhoneRegionCheck]:
+    """A `PhoneRegionCheck` per region; regions with the same rules (country code, dialling
+    prefix, national prefix and main region: US and CA) share one, and its memos."""
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    by_rules: dict[tuple[Any, ...], PhoneRegionCheck] = {}
+    out = {}
+    for region in regions:
+        md = PhoneMetadata.metadata_for_region(region)
+        rules: tuple[Any, ...] = (region,) if md is None else (
+            md.country_code, md.international_prefix, md.national_prefix_for_parsing,
+            md.national_prefix_transform_rule,
+            phonenumbers.region_code_for_country_code(md.country_code))
+        if rules not in by_rules:
+            by_rules[rules] = PhoneRegionCheck(region)
+        out[region] = by_rules[rules]
+    return out
+
+
 class PhoneRegionCheck:
     """An exact, parse-free necessary condition for `PhoneNumberMatcher` (leniency VALID,
     preferred region `region`) to accept anything in a candidate written without a plus sign.
@@ -1089,11 +1118,17 @@ class PhoneRegionCheck:
         if len(memo) > 200_000:
             memo.clear()
         for i, k in enumerate(heads):
+            # A dialling prefix that matches in a piece matches in the whole rest too (no
+            # anchors or lookarounds in these patterns): without one, only the pieces of a
+            # possible length matter, and they are the ones ending in a short range.
+            at_idd = idd is not None and idd.match(digits, k) is not None
             for b in ends[i:]:
-                if idd is not None:
-                    m = idd.match(digits, k, b)
+                if at_idd:
+                    m = idd.match(digits, k, b)  # type: ignore[union-attr]
                     if m is not None and b - m.end() > 2 and digits[m.end()] != "0":
                         return True  # international form: any country, not judged
+                elif b - k > hi_len:
+                    break
                 if not lo_len <= b - k <= hi_len:
                     continue  # no strip of it can have a possible length
                 piece = digits[k:b]
