@@ -146,6 +146,8 @@ _YEARS_OR_DATE = re.compile(r"(?:1[89]|20)\d\d ?[-.] ?(?:1[89]|20)\d\d"
 # Where a match of phonenumbers' candidate pattern can begin: a digit, or a bracket or plus
 # sign of its lead class.
 _PHONE_START = re.compile(r"[(\[\uff08\uff3b+\uff0b\d]")
+# Years separated by spaces ("2015 2016 2017", archive navigation): not a phone number.
+_YEAR_LIST = re.compile(r"(?:(?:1[89]|20)\d\d +)+(?:1[89]|20)\d\d")
 _LENIENCY = 1  # Presidio's PhoneRecognizer default (phonenumbers Leniency.VALID)
 
 
@@ -422,6 +424,8 @@ class PiiEngine:
         front ("i32 07400 123660", "3/199 07400 123660", "6:00 07400 123660"): the matcher
         parses them as one and rejects both, though it accepts the number on its own. Retry
         from each group boundary (extended mode only: Presidio itself does not)."""
+        if _YEAR_LIST.fullmatch(cand):
+            return  # "2015 2016 2017": an archive's list of years
         for gap in _SPACE_GAP.finditer(cand):  # spaces only: "198.51.100.123" is an address
             sub_start = gap.start() + 1
             sub = cand[sub_start:]
@@ -460,6 +464,8 @@ class PiiEngine:
                       reverse=True)
         for cut in cuts:
             cand = span[:cut]
+            if _YEAR_LIST.fullmatch(cand):
+                continue  # "2010 2011 2012" of a list of years
             if len(_NON_DIGIT.sub("", cand)) < 7:
                 break
             if not clear and not runs_on and not runs_in and cut == len(span):
