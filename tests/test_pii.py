@@ -310,6 +310,32 @@ def test_phone_number_after_another_digit_group_is_redacted(redactor: Pipeline,
     assert "<PHONE_NUMBER>" in out
 
 
+def test_iban_followed_by_a_word_is_redacted(redactor: Pipeline) -> None:
+    """Presidio's greedy IBAN pattern glues a following word of capitals or digits onto an
+    IBAN written without spaces and then fails the checksum (found by the leak test)."""
+    for tail in (" 2022 ACHEMA 2022", " ACHEMA POWTECH", "."):
+        text = "Messe-Vorschau analytica ES8200000000000000000000" + tail
+        out = redactor.run(pa.table({"id": ["a"], "text": [text]})).kept["text"][0].as_py()
+        assert "ES8200000000000000000000" not in out and "<IBAN_CODE>" in out, out
+
+
+def test_extended_false_gives_presidios_findings_and_default_adds_recall() -> None:
+    """`extended: false` is exactly Presidio's pattern recognizers: a local number after a
+    context word, which phonenumbers does not validate, stays; the default redacts it."""
+    text = "Sorry, I didn't get any message. They're not answering at 781 5991 today."
+    table = pa.table({"id": ["a"], "text": [text]})
+    strict = Pipeline({"stages": [{"stage": "pii", "extended": False}]}).run(table)
+    default = Pipeline({"stages": [{"stage": "pii"}]}).run(table)
+    assert strict.kept["text"][0].as_py() == text
+    assert "781 5991" not in default.kept["text"][0].as_py()
+
+
+def test_lists_of_years_are_not_phone_numbers(redactor: Pipeline) -> None:
+    text = "Archiv: 2010 2011 2012 2013 2014 2015 2016 2017 2018 2019 2020 alle Ausgaben"
+    out = redactor.run(pa.table({"id": ["a"], "text": [text]})).kept["text"][0].as_py()
+    assert out == text
+
+
 # -- bad input --------------------------------------------------------------------------------
 
 def test_very_long_document_and_only_digits(redactor: Pipeline) -> None:
