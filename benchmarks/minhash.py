@@ -296,7 +296,7 @@ def at_scale(n: int, workers: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sig-docs", type=int, default=3000)
-    ap.add_argument("--dt-docs", type=int, default=2000)
+    ap.add_argument("--dt-docs", type=int, default=10000)
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-datatrove", action="store_true")

@@ -111,6 +111,19 @@ def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a == b).mean(axis=1)
 
 
+def sorted_unique(x: np.ndarray) -> np.ndarray:
+    """``np.unique(x)`` by sorting: NumPy 2.3+ takes a hash-table path for a plain
+    ``np.unique`` of integers that is ~40× slower on these arrays (0.46 s against 0.01 s for
+    400,000 uint64 values, NumPy 2.4)."""
+    y = np.sort(x, kind="stable" if x.dtype.kind not in "iu" else None)
+    if len(y) < 2:
+        return y
+    keep = np.empty(len(y), dtype=bool)
+    keep[0] = True
+    np.not_equal(y[1:], y[:-1], out=keep[1:])
+    return y[keep]
+
+
 def shingle_sets(sh: ShingleHashes) -> tuple[np.ndarray, np.ndarray]:
     """Each document's distinct shingle hashes as 32-bit values, sorted: (values, counts).
 
@@ -123,7 +136,7 @@ def shingle_sets(sh: ShingleHashes) -> tuple[np.ndarray, np.ndarray]:
     if v.dtype == np.uint64:
         v = v >> np.uint64(32)
     doc = np.repeat(np.arange(n, dtype=np.uint64), sh.counts)
-    key = np.unique((doc << np.uint64(32)) | v.astype(np.uint64))
+    key = sorted_unique((doc << np.uint64(32)) | v.astype(np.uint64))
     values = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     counts = np.bincount((key >> np.uint64(32)).astype(np.int64), minlength=n)
     return values, counts
@@ -350,7 +363,7 @@ class MinHashDedup(GlobalStage):
                 for x, y in (_bucket_pairs(keys[:, j], verify=True)
                              for j in range(self.bands)))]
             del keys
-            pair = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
+            pair = sorted_unique(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
             del pairs
             u, v = pair // m, pair % m
             sim = similarity(order[u], order[v])
@@ -379,7 +392,7 @@ class MinHashDedup(GlobalStage):
         b = np.asarray(b, dtype=np.int64)
         if len(a) == 0:
             return np.zeros(0, np.float64)
-        need = np.unique(np.concatenate([a, b]))
+        need = sorted_unique(np.concatenate([a, b]))
         a_loc, b_loc = np.searchsorted(need, a), np.searchsorted(need, b)
         want = np.zeros(n, dtype=bool)
         want[cand_rows[need]] = True
