@@ -145,18 +145,23 @@ def shingle_hashes(text: pa.Array, ngram: int, kind: str = "word", hash: str = "
     uniq = enc.dictionary.cast(pa.binary()).to_pylist()
     uniq_h = np.fromiter((xxhash.xxh64_intdigest(t) for t in uniq), np.uint64, len(uniq))
     tok = uniq_h[enc.indices.to_numpy()]
-    doc_end = np.repeat(offsets[1:], lengths)
-    pos = np.arange(total, dtype=np.int64)
-    h = tok.copy()
+    # Shingle starts in token order: every position with `ngram` tokens left in its document;
+    # a document shorter than that has one shingle of all its tokens.
+    full = lengths >= ngram
+    span = np.where(full, ngram, lengths)[counts > 0]
+    starts = np.repeat(offsets[:-1], counts) + (
+        np.arange(int(counts.sum()), dtype=np.int64)
+        - np.repeat(np.cumsum(counts) - counts, counts))
+    width = np.repeat(span, counts[counts > 0])
+    h = tok[starts]
     for k in range(1, ngram):
-        nxt = pos + k
-        valid = nxt < doc_end
-        t = tok[np.minimum(nxt, total - 1)]
-        h = np.where(valid, (h * _P64) ^ t, h)
-    doc_start = np.repeat(offsets[:-1], lengths)
-    short = np.repeat(lengths < ngram, lengths)
-    is_start = (pos + ngram <= doc_end) | (short & (pos == doc_start))
-    h = fmix64(h[is_start])
+        more = width > k
+        if more.all():
+            h = (h * _P64) ^ tok[starts + k]
+        else:
+            idx = np.flatnonzero(more)
+            h[idx] = (h[idx] * _P64) ^ tok[starts[idx] + k]
+    h = fmix64(h)
     if bits == 32:
         h = (h >> np.uint64(32)).astype(np.uint32)
     return ShingleHashes(h, counts.astype(np.int64))
