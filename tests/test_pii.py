@@ -338,6 +338,18 @@ def test_lists_of_years_are_not_phone_numbers(redactor: Pipeline) -> None:
 
 # -- bad input --------------------------------------------------------------------------------
 
+def test_document_with_twenty_thousand_entities(redactor: Pipeline) -> None:
+    """A mailing-list dump: every address redacted, the ledger capped (finding overlaps
+    used to be compared pairwise, 20,000² comparisons)."""
+    text = " ".join(f"user{i}@example.com" for i in range(20_000))
+    res = redactor.run(pa.table({"id": ["a"], "text": [text]}))
+    out = res.kept["text"][0].as_py()
+    assert out.count("<EMAIL_ADDRESS>") == 20_000 and "@" not in out
+    detail = json.loads(res.ledger["detail"][0].as_py())
+    assert detail["entities"] == {"EMAIL_ADDRESS": 20_000}
+    assert len(detail["spans"]) == 100 and detail["spans_truncated"] == 19_900
+
+
 def test_very_long_document_and_only_digits(redactor: Pipeline) -> None:
     long_text = " ".join(latin_snippets) * 60  # ~1.5 MB of real text
     long_text += " Reach me at maria.lopez@example.es or +34 912 345 678."

@@ -30,7 +30,9 @@ from corpusfilter.core.docs import Docs
 from corpusfilter.core.errors import ConfigError
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Outcome, Transform
-from corpusfilter.filters.pii_engine import (
+from corpusfilter.filters.pii_engine import (  # the enhancer's reach
+    _CONTEXT_CHARS,
+    _WORD,
     DEFAULT_ENTITIES,
     KNOWN_ENTITIES,
     NER_LABELS,
@@ -243,9 +245,10 @@ class Pii(Transform):
         Only text near a placeholder can change that way: what a recognizer sees of an
         entity's surroundings is at most the `_CONTEXT_CHARS` before it (context words) and a
         few characters after it. So the redacted texts are analysed again only in windows
-        around their placeholders (`_REANALYSE_BEFORE` / `_AFTER` characters, widened to a
-        safe cut, `_safe_cut`), all windows of a batch at once; findings there are mapped
-        back to the original text and merged with the earlier ones; at most three rounds."""
+        around their placeholders (`_REANALYSE_BEFORE` characters before, `_context_reach`
+        after, widened to a safe cut, `_safe_cut`), all windows of a batch at once; findings
+        there are mapped back to the original text and merged with the earlier ones; at most
+        three rounds."""
         assert self._engine is not None
         out = [(*self._redact_segments(t, s), s) for t, s in zip(texts, found, strict=True)]
         todo = list(range(len(texts)))
@@ -255,7 +258,8 @@ class Pii(Transform):
             windows: list[tuple[int, int, int]] = []  # (doc, start, end) in redacted text
             for k in todo:
                 red, segments, _ = out[k]
-                windows.extend((k, lo, hi) for lo, hi in _placeholder_windows(red, segments))
+                windows.extend((k, lo, hi) for lo, hi in _placeholder_windows(
+                    red, segments, self._engine.stop_words))
             pieces = [out[k][0][lo:hi] for k, lo, hi in windows]
             more = self._engine.analyze_batch(pa.array(pieces, pa.string()), pieces)
             extra: dict[int, list[Finding]] = {}
@@ -339,11 +343,10 @@ def _to_original(f: Finding, segments: list[tuple[int, int, int, bool]]) -> Find
     return Finding(where(f.start, False), where(f.end, True), f.entity_type, f.score)
 
 
-# Re-analysis windows around a placeholder (`Pii._settle`): the context words an entity after
-# it can see (`pii_engine._CONTEXT_CHARS`, 160) plus a margin, and the suffix context, phone
-# and lookahead checks of an entity before it (at most 40 characters) plus its length.
+# Re-analysis windows around a placeholder (`Pii._settle`): before it, the suffix context, phone
+# and lookahead checks of an entity before it (at most 40 characters) plus the context words
+# that entity sees (`pii_engine._CONTEXT_CHARS`, 160); after it, `_context_reach`.
 _REANALYSE_BEFORE = 200
-_REANALYSE_AFTER = 200
 _SAFE_SCAN = (60, 600)
 _TOKEN = re.compile(r"\S+")
 _HAS_DIGIT = re.compile(r"\d")
@@ -408,21 +411,41 @@ def _safe_token(token: str) -> bool:
 
 
 def _placeholder_windows(text: str, segments: list[tuple[int, int, int, bool]],
-                         ) -> list[tuple[int, int]]:
+                         stop: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
     """Merged stretches of redacted `text` around its placeholders (see `Pii._settle`)."""
     out: list[list[int]] = []
     for k, (start, _, _, placeholder) in enumerate(segments):
         if not placeholder:
             continue
         end = segments[k + 1][0]
-        lo = _safe_cut(text, start - _REANALYSE_BEFORE, forward=False)
-        if out and lo <= out[-1][1]:
-            if end + _REANALYSE_AFTER > out[-1][1]:
-                out[-1][1] = max(out[-1][1],
-                                 _safe_cut(text, end + _REANALYSE_AFTER, forward=True))
+        reach = _context_reach(text, end, stop)
+        if out and start - _REANALYSE_BEFORE <= out[-1][1]:
+            lo = out[-1][1]  # the cut below would be at or before it: merged either way
         else:
-            out.append([lo, _safe_cut(text, end + _REANALYSE_AFTER, forward=True)])
+            lo = _safe_cut(text, start - _REANALYSE_BEFORE, forward=False)
+        if out and lo <= out[-1][1]:
+            if reach > out[-1][1]:
+                out[-1][1] = max(out[-1][1], _safe_cut(text, reach, forward=True))
+        else:
+            out.append([lo, _safe_cut(text, reach, forward=True)])
     return [(lo, hi) for lo, hi in out]
+
+
+def _context_reach(text: str, pos: int, stop: frozenset[str]) -> int:
+    """How far after a placeholder ending at `pos` an entity can start and still have the
+    placeholder's word among its context words: Presidio's enhancer looks at the 5 words
+    before an entity that are not stop words, within `_CONTEXT_CHARS` characters; so up to
+    the end of the 7th such word after `pos` (one to spare), at most that many characters.
+    Entities touching the placeholder start within this reach too."""
+    limit = min(len(text), pos + _CONTEXT_CHARS)
+    seen = 0
+    for m in _WORD.finditer(text, pos, limit):
+        w = m.group().lower()
+        if w not in stop and w != "be":
+            seen += 1
+            if seen == 7:
+                return m.end()
+    return limit
 
 
 _RUN_ON_GROUP = re.compile(r"[ .-]?(\d{2,})(?!\w)")
