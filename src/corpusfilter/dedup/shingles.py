@@ -76,7 +76,10 @@ def tokens(text: pa.Array, kind: str = "word") -> pa.ListArray:
         norm = pc.replace_substring_regex(norm, "(.)", r"\1 ")
     elif kind != "word":
         raise ValueError(f"shingle must be one of {', '.join(SHINGLE_KINDS)}, got {kind!r}")
-    out = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(norm))
+    # After `normalize` the only whitespace left is ASCII (every other space character is
+    # neither letter, mark, number nor RE2's ASCII `\s`, so it became " "): the ASCII split,
+    # ~40% faster than the Unicode one, gives the same tokens.
+    out = pc.ascii_split_whitespace(norm)
     if isinstance(out, pa.ChunkedArray):
         out = out.combine_chunks()
     # Drop empty tokens (an empty document splits into one empty string).
