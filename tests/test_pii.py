@@ -475,6 +475,15 @@ def _phone_engine() -> PiiEngine:
 _REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR", "JP", "AU", "IT", "MX")
 
 
+def _digits_and_heads(cand: str) -> tuple[str, tuple[int, ...]]:
+    """A phone candidate's digits and where its digit groups start in them (what
+    `PhoneRegionCheck.possible` takes)."""
+    from corpusfilter.filters.pii_engine import _DIGIT_RUNS
+
+    runs = _DIGIT_RUNS.findall(cand)
+    return "".join(runs), tuple(sum(map(len, runs[:i])) for i in range(len(runs)))
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(_REGIONS),
        st.lists(st.one_of(st.text("0123456789", min_size=1, max_size=5),
@@ -489,32 +498,22 @@ def test_phone_region_check_never_rejects_a_match(region: str, groups: list[str]
     number in it for that region (it is what lets the engine skip parsing)."""
     from phonenumbers import PhoneNumberMatcher
 
-    from corpusfilter.filters.pii_engine import _DIGIT_RUNS, PhoneRegionCheck
+    from corpusfilter.filters.pii_engine import PhoneRegionCheck
 
     text = "".join(g + s for g, s in zip(groups, seps, strict=False)).strip(" -./\u00a0")
     check = PhoneRegionCheck(region)
     for m in phonenumbers.phonenumbermatcher._PATTERN.finditer(text):
         cand = m.group()
-        runs = _DIGIT_RUNS.findall(cand)
-        heads, k = [], 0
-        for g in runs:
-            heads.append(k)
-            k += len(g)
-        if not check.possible(cand, "".join(runs), tuple(heads)):
+        if not check.possible(cand, *_digits_and_heads(cand)):
             assert not list(PhoneNumberMatcher(cand, region, leniency=1)), (region, cand)
 
 
 def test_phone_region_check_keeps_real_numbers_and_prunes_dates() -> None:
     """Example numbers of each region, written nationally, pass; dates and years do not."""
-    from corpusfilter.filters.pii_engine import _DIGIT_RUNS, PhoneRegionCheck
+    from corpusfilter.filters.pii_engine import PhoneRegionCheck
 
     def possible(check: PhoneRegionCheck, cand: str) -> bool:
-        runs = _DIGIT_RUNS.findall(cand)
-        heads, k = [], 0
-        for g in runs:
-            heads.append(k)
-            k += len(g)
-        return check.possible(cand, "".join(runs), tuple(heads))
+        return check.possible(cand, *_digits_and_heads(cand))
 
     for region in _REGIONS:
         check = PhoneRegionCheck(region)
@@ -536,7 +535,7 @@ def test_phone_region_check_on_mutated_example_numbers() -> None:
     from phonenumbers import PhoneNumberFormat as F
     from phonenumbers import PhoneNumberType as T
 
-    from corpusfilter.filters.pii_engine import _DIGIT_RUNS, PhoneRegionCheck
+    from corpusfilter.filters.pii_engine import PhoneRegionCheck
 
     rng = random.Random(11)
     checks = {r: PhoneRegionCheck(r) for r in ("US", "CA", "GB", "DE", "FR", "IL", "IN", "BR")}
@@ -558,14 +557,13 @@ def test_phone_region_check_on_mutated_example_numbers() -> None:
         region = rng.choice(list(checks))
         for m in phonenumbers.phonenumbermatcher._PATTERN.finditer(text):
             cand = m.group()
-            runs = _DIGIT_RUNS.findall(cand)
-            heads = [sum(map(len, runs[:i])) for i in range(len(runs))]
-            ok = checks[region].possible(cand, "".join(runs), tuple(heads))
+            digits, heads = _digits_and_heads(cand)
+            ok = checks[region].possible(cand, digits, heads)
             found = list(phonenumbers.PhoneNumberMatcher(cand, region, leniency=1))
             hits += bool(found)
             pruned += not ok
             assert ok or not found, (region, cand)
-            if not checks[region].possibly_valid(cand, "".join(runs)):
+            if not checks[region].possibly_valid(cand, digits):
                 try:
                     number = phonenumbers.parse(cand, region)
                 except phonenumbers.NumberParseException:

@@ -503,10 +503,7 @@ class PiiEngine:
         """False only if ``is_valid_number(parse(cand, region))`` cannot hold for `cand`
         written without a plus sign (`phone_floor` and `PhoneRegionCheck` on all its
         digits, without the matcher's national-prefix condition)."""
-        groups = _DIGIT_RUNS.findall(cand)
-        if not cand.isascii():
-            groups = ["".join(str(int(ch)) for ch in g) for g in groups]
-        digits = "".join(groups)
+        digits = "".join(_ascii_digit_groups(cand))
         floor, idd, nsn = self._phone_floor[region]
         if not idd.match(digits) and (len(digits) < floor or not nsn.search(digits)):
             return False
@@ -521,9 +518,7 @@ class PiiEngine:
 
         assert self._candidates is not None
         trim_pattern = phonenumbermatcher._SECOND_NUMBER_START_PATTERN
-        regions_for = self._phone_cands
-        if len(regions_for) > 200_000:
-            regions_for.clear()
+        regions_for = self._phone_regions_memo
         out = []
         # finditer's scan, but the pattern is only tried where a match can begin (a digit or
         # one of its lead brackets / plus signs): the same matches, 2-3x faster.
@@ -542,9 +537,7 @@ class PiiEngine:
                 if cut:  # the matcher resumes after the trimmed candidate
                     cand = cand[:cut.start()]
                     pos = start + len(cand)
-            regions = regions_for.get(cand)
-            if regions is None:
-                regions = regions_for[cand] = self._phone_regions_for(cand)
+            regions = regions_for(cand)
             if regions:
                 out.append((start, start + len(cand), cand, regions))
         return out
@@ -563,9 +556,7 @@ class PiiEngine:
         dialling prefix, can begin."""
         from phonenumbers import phonenumbermatcher
 
-        groups = _DIGIT_RUNS.findall(cand)
-        if not cand.isascii():  # phonenumbers reads any decimal digit as its ASCII twin
-            groups = ["".join(str(int(ch)) for ch in g) for g in groups]
+        groups = _ascii_digit_groups(cand)
         digits = "".join(groups)
         nd = len(digits)
         if nd < 4 or phonenumbermatcher._SLASH_SEPARATED_DATES.search(cand):
@@ -644,9 +635,13 @@ class PiiEngine:
         return self._matcher_cls
 
     def _phone_regions_memo(self, cand: str) -> tuple[str, ...]:
-        regions = self._phone_cands.get(cand)
+        """`_phone_regions_for`, memoised per distinct candidate (bounded)."""
+        memo = self._phone_cands
+        regions = memo.get(cand)
         if regions is None:
-            regions = self._phone_cands[cand] = self._phone_regions_for(cand)
+            if len(memo) > 200_000:
+                memo.clear()
+            regions = memo[cand] = self._phone_regions_for(cand)
         return regions
 
     def _enhance(self, text: str, start: int, end: int, score: float, recognizer: Any) -> float:
@@ -929,6 +924,15 @@ def extended_recognizers() -> list[tuple[str, Any]]:
 
 _PLUS_FIRST = re.compile(r"[^\d+\uff0b]*[+\uff0b]")
 _LETTER = re.compile(r"[^\W\d_]")
+
+
+def _ascii_digit_groups(cand: str) -> list[str]:
+    """The runs of digits in a phone candidate, in ASCII (phonenumbers reads any decimal
+    digit as its ASCII twin)."""
+    groups = _DIGIT_RUNS.findall(cand)
+    if not cand.isascii():
+        groups = ["".join(str(int(ch)) for ch in g) for g in groups]
+    return groups
 
 
 def _whole_candidate_match(matcher: Any, cand: str, offset: int) -> Any:
