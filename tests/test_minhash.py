@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+import xxhash
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 from hypothesis import HealthCheck, given, settings
@@ -29,7 +30,8 @@ from corpusfilter.dedup.minhash import (
     exact_jaccard,
     shingle_sets,
 )
-from corpusfilter.dedup.shingles import shingle_hashes, shingle_strings
+from corpusfilter.dedup.shingles import regex_tokens, shingle_hashes, shingle_strings, word_tokens
+from corpusfilter.dedup.xxh64 import xxh64_strings
 from corpusfilter.verify import verify
 
 PAIRS = TEST_DATA / "dedup" / "sample_neardup_pairs.parquet"
@@ -79,6 +81,76 @@ def test_normalisation_and_shingles_follow_the_documented_rules():
     assert got[4] == ["one two"]  # shorter than n: one shingle
     chars = shingle_strings(pa.array(["Ab  c!"]), 3, "char")
     assert chars == [["ab ", "b c"]]
+
+
+# Characters that exercise every class of the tokenizer: ASCII, Latin with case changes that
+# alter length (İ, ẞ), combining marks, digits of other scripts (fullwidth, Arabic-Indic,
+# Devanagari, Thai), non-ASCII spaces and punctuation, scripts without spaces, emoji, controls.
+_TOKEN_ALPHABET = ("aZ09 .,!-_'\t\n\x0b\x0c\r\x00\x7fÉéİẞßǅ\u0301\u0300ﬁ"
+                   "０１９٣४๓\u00a0\u2003\u3000\u200b—“”«»…・。、"
+                   "東京都ひらカタไทยລາວខ្មែរမြန်한국어Ωω😀\U00020000Ⅻⅻ²½")
+
+
+@settings(max_examples=150, deadline=None)
+@given(docs=st.lists(st.one_of(st.none(), st.text(alphabet=_TOKEN_ALPHABET, max_size=40)),
+                     max_size=12),
+       cut=st.integers(0, 3))
+def test_vectorised_word_tokens_equal_the_regex_steps(docs, cut):
+    arr = pa.array(docs, pa.string())
+    arr = arr.slice(min(cut, len(arr)))  # an array with a non-zero offset
+    assert word_tokens(arr).to_pylist() == regex_tokens(arr).to_pylist()
+
+
+def test_vectorised_word_tokens_equal_the_regex_steps_on_real_text(docs):
+    text = docs["text"].combine_chunks()
+    assert word_tokens(text).equals(regex_tokens(text))
+    chunked = pa.chunked_array([text.slice(0, 5), text.slice(5, 7)])
+    assert word_tokens(chunked).to_pylist() == regex_tokens(text.slice(0, 12)).to_pylist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(max_size=70), max_size=40))
+def test_vectorised_xxh64_equals_xxhash(strings):
+    data = np.frombuffer(b"".join(strings), np.uint8)
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in strings])]).astype(np.int64)
+    expected = [xxhash.xxh64_intdigest(s) for s in strings]
+    assert xxh64_strings(data, offsets).tolist() == expected
+
+
+def _python_shingle_hashes(text: pa.Array, ngram: int) -> list[list[int]]:
+    """The documented xxh64 shingle hash in plain Python: xxh64 per token, combined
+    left to right by h*P ^ t (mod 2^64), then MurmurHash3's fmix64."""
+    mask = (1 << 64) - 1
+
+    def fmix(h: int) -> int:
+        h ^= h >> 33
+        h = (h * 0xFF51AFD7ED558CCD) & mask
+        h ^= h >> 33
+        h = (h * 0xC4CEB9FE1A85EC53) & mask
+        return h ^ (h >> 33)
+
+    out = []
+    for toks in regex_tokens(text).to_pylist():
+        th = [xxhash.xxh64_intdigest(t.encode("utf-8")) for t in toks or []]
+        runs = [th[i:i + ngram] for i in range(max(1, len(th) - ngram + 1))] if th else []
+        hashes = []
+        for run in runs:
+            h = run[0]
+            for t in run[1:]:
+                h = ((h * 0x100000001B3) & mask) ^ t
+            hashes.append(fmix(h))
+        out.append(hashes)
+    return out
+
+
+@pytest.mark.parametrize("ngram", [1, 3, 5])
+def test_fast_shingle_hashes_equal_a_python_reference(docs, ngram):
+    extra = ["", "a", "a b", "a b c d", "a b c d e f", "?!", None, "東京都", "x" * 50]
+    text = pa.array(docs["text"].to_pylist()[:40] + extra, pa.string())
+    sh = shingle_hashes(text, ngram, bits=64)
+    expected = _python_shingle_hashes(text, ngram)
+    assert sh.counts.tolist() == [len(e) for e in expected]
+    assert sh.values.tolist() == [v for e in expected for v in e]
 
 
 @pytest.mark.parametrize("scheme", ["affine32", "affine64", "legacy"])
