@@ -7,6 +7,7 @@ import ipaddress
 import json
 import logging
 import random
+import re
 import shutil
 import socket
 import string
@@ -563,6 +564,9 @@ def test_phone_region_check_on_mutated_example_numbers() -> None:
             hits += bool(found)
             pruned += not ok
             assert ok or not found, (region, cand)
+            if not checks[region].possible_whole(cand):
+                assert not any(m.start == 0 and m.end == len(cand) for m in found), (
+                    region, cand)
             if not checks[region].possibly_valid(cand, digits):
                 try:
                     number = phonenumbers.parse(cand, region)
@@ -582,3 +586,89 @@ def test_prefilters_pass_every_document_with_a_finding() -> None:
     unfiltered.recognizers = [(e, r, None) for e, r, _ in unfiltered.recognizers]
     arr = pa.array(texts, pa.string())
     assert engine.analyze_batch(arr) == unfiltered.analyze_batch(arr)
+
+
+# Characters around which the shapes' edge cases lie: digits of several scripts, the separators
+# of each chain, colons and hex letters, upper-case letters, the crypto class's non-ASCII
+# members (İ ı ſ K), and other text.
+_SHAPE_ALPHABET = ("0123456789 .-()@:/x\nABCDEFGHZabcdefz13bc"
+                   "\u0130\u0131\u017f\u212a٣४０é中😀")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(_SHAPE_ALPHABET, max_size=50)), max_size=8),
+       st.integers(0, 2))
+def test_shapes_pass_every_document_their_pattern_matches(docs: list[str | None],
+                                                          cut: int) -> None:
+    """Each shape of the batch prefilter is a necessary condition for its RE2 pattern (which
+    is one for the recognizers' patterns): checked against RE2 itself."""
+    import pyarrow.compute as pc
+
+    from corpusfilter.filters.pii_shapes import SHAPES, ShapeScan
+
+    arr = pa.array(docs, pa.string()).slice(min(cut, len(docs)))
+    scan = ShapeScan(arr)
+    for name, (_, pattern) in SHAPES.items():
+        matches = pc.match_substring_regex(arr, pattern).fill_null(False).to_pylist()
+        mask = scan.mask(name).tolist()
+        assert all(m <= k for m, k in zip(matches, mask, strict=True)), (name, arr.to_pylist())
+
+
+def test_shapes_on_real_text_with_pii() -> None:
+    import pyarrow.compute as pc
+
+    from corpusfilter.filters.pii_shapes import SHAPES, ShapeScan
+
+    rng = random.Random(9)
+    texts = [embed(r["text"], rng.choice(SPANS)["text"], rng.random())[0] for r in SNIPPETS]
+    arr = pa.array(texts, pa.string())
+    scan = ShapeScan(arr)
+    for name, (_, pattern) in SHAPES.items():
+        matches = pc.match_substring_regex(arr, pattern).to_pylist()
+        mask = scan.mask(name).tolist()
+        assert all(m <= k for m, k in zip(matches, mask, strict=True)), name
+        if name in ("at", "phone_shape", "card_digits", "iban"):
+            assert mask == matches, name  # exact for these
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text("0123456789 ([+（［＋٣४０é中\u00a0😀x-)a",
+                                              max_size=40)), max_size=8))
+def test_phone_starts_of_a_batch_equal_the_regex_search(docs: list[str | None]) -> None:
+    from corpusfilter.filters.pii_engine import _PHONE_START
+    from corpusfilter.filters.pii_shapes import ShapeScan
+
+    got = ShapeScan(pa.array(docs, pa.string())).phone_starts()
+    assert got == [[m.start() for m in _PHONE_START.finditer(d or "")] for d in docs]
+
+
+def test_phone_near_placeholders_equals_the_whole_text_scan() -> None:
+    """Re-analysis of redacted text runs the phone recognizer only between the safe cuts
+    around placeholders: there it finds what a scan of the whole redacted text finds. Here
+    random words next to real phone numbers are replaced by placeholders, so the stretches
+    hold numbers the scan must find."""
+    from corpusfilter.filters.pii import _placeholder_stretches
+    from corpusfilter.filters.pii_engine import Finding
+
+    rng = random.Random(4)
+    stage = Pii()
+    stage.setup()
+    engine = stage._engine
+    assert engine is not None
+    phones = [s["text"][p["start"]:p["end"]] for s in SPANS for p in s["spans"]
+              if p["entity_type"] == "PHONE_NUMBER"]
+    found_inside = 0
+    for r in SNIPPETS:
+        text = r["text"]
+        for _ in range(4):
+            text = embed(text, rng.choice(phones), rng.random())[0]
+        words = [m.span() for m in re.finditer(r"\S+", text)]
+        picked = sorted(rng.sample(words, min(len(words), 6)))
+        spans = [Finding(a, b, "PHONE_NUMBER", 1.0) for a, b in picked]
+        red, segments = stage._redact_segments(text, spans)
+        stretches = _placeholder_stretches(red, segments)
+        whole = engine._run("PHONE_NUMBER", engine._phone, red)
+        inside = [f for f in whole if any(lo <= f.start and f.end <= hi for lo, hi in stretches)]
+        assert engine.phone_near(red, stretches) == inside
+        found_inside += len(inside)
+    assert found_inside > 10  # the comparison saw real numbers

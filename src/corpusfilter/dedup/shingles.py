@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusfilter.dedup.xxh64 import xxh64_strings
+from corpusfilter.utf8 import CodePointTable, decode_non_ascii, utf8_buffer
 
 SHINGLE_KINDS = ("word", "char")
 HASHES = ("xxh64", "sha1")
@@ -116,21 +117,22 @@ def regex_tokens(text: pa.Array, kind: str = "word") -> pa.ListArray:
 # Separators are 0.
 _W, _D, _S, _K = 1, 2, 4, 8
 _LETTER, _DIGIT, _SOLO = _W | _K, _W | _D | _K, _S | _K
-_UNSEEN = 255
-# Class per code point, filled on first sight with the same RE2 classes `normalize` applies, so
-# both paths agree on whatever Unicode version Arrow ships.
-_CLASS = np.full(0x110000, _UNSEEN, dtype=np.uint8)
 
 
-def _classify(cps: np.ndarray) -> None:
+def _classify(cps: np.ndarray) -> np.ndarray:
+    """Classes of code points by the same RE2 classes `normalize` applies, so both paths
+    agree on whatever Unicode version Arrow ships."""
     chars = pa.array([chr(int(c)) for c in cps], pa.string())
 
     def test(cls: str) -> np.ndarray:
         return pc.match_substring_regex(chars, "^" + cls + "$").to_numpy(zero_copy_only=False)
 
     word = test(r"[\p{L}\p{M}\p{N}]")
-    _CLASS[cps] = np.where(test(r"\p{Nd}"), _DIGIT,
-                           np.where(word, np.where(test(NO_SPACE_SCRIPTS), _SOLO, _LETTER), 0))
+    return np.where(test(r"\p{Nd}"), _DIGIT,
+                    np.where(word, np.where(test(NO_SPACE_SCRIPTS), _SOLO, _LETTER), 0))
+
+
+_CLASS = CodePointTable(_classify)
 
 
 def word_tokens(text: pa.Array) -> pa.ListArray:
@@ -144,18 +146,8 @@ def word_tokens(text: pa.Array) -> pa.ListArray:
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
     nulls = text.is_null() if text.null_count else None
-    if nulls is not None:
-        text = text.fill_null("")  # a null document has no tokens (and stays null below)
-    low = pc.utf8_lower(text)
-    if low.type != pa.string():
-        low = low.cast(pa.string())
-    n = len(low)
-    offs = np.frombuffer(low.buffers()[1], np.int32, n + 1, low.offset * 4).astype(np.int64)
-    base = int(offs[0])
-    offs -= base
-    nb = int(offs[-1])
-    data = (np.frombuffer(low.buffers()[2], np.uint8, nb, base) if nb
-            else np.zeros(0, np.uint8))
+    buf = utf8_buffer(pc.utf8_lower(text.fill_null("") if nulls is not None else text))
+    data, offs, nb = buf.data, buf.offsets, len(buf.data)
     # ASCII bytes by comparison (cheaper than a table lookup); `| 0x20` folds A-Z onto a-z.
     letter = (np.bitwise_or(data, 0x20) - np.uint8(97)) < 26
     digit = (data - np.uint8(48)) < 10
@@ -164,21 +156,9 @@ def word_tokens(text: pa.Array) -> pa.ListArray:
     # ASCII digits become "0" by clearing their low four bits (0x30-0x39 -> 0x30).
     out = data & ~(digit8 * np.uint8(0x0F))
     solo = False
-    high = np.flatnonzero(data >= 0x80)
-    if len(high):
-        lead = high[data[high] >= 0xC0]
-        b0 = data[lead].astype(np.uint32)
-        size = 2 + (b0 >= 0xE0) + (b0 >= 0xF0)
-        b1, b2, b3 = (data[np.minimum(lead + k, nb - 1)].astype(np.uint32) & 0x3F
-                      for k in (1, 2, 3))
-        cp = np.where(size == 2, ((b0 & 0x1F) << 6) | b1,
-                      np.where(size == 3, ((b0 & 0x0F) << 12) | (b1 << 6) | b2,
-                               ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3))
-        c = _CLASS[cp]
-        unseen = c == _UNSEEN
-        if unseen.any():
-            _classify(np.unique(cp[unseen]))
-            c = _CLASS[cp]
+    lead, size, cp = decode_non_ascii(data)
+    if len(lead):
+        c = _CLASS(cp)
         cls[lead] = c
         out[lead[c == _DIGIT]] = 48
         solo = bool((c & _S).any())
@@ -292,12 +272,8 @@ def shingle_hashes(text: pa.Array, ngram: int, kind: str = "word", hash: str = "
 
 def _string_xxh64(arr: pa.StringArray) -> np.ndarray:
     """XXH64 of the UTF-8 bytes of every string of an array without nulls."""
-    n = len(arr)
-    offs = np.frombuffer(arr.buffers()[1], np.int32, n + 1, arr.offset * 4).astype(np.int64)
-    data = arr.buffers()[2]
-    raw = (np.frombuffer(data, np.uint8, int(offs[-1])) if data is not None and offs[-1]
-           else np.zeros(0, np.uint8))
-    return xxh64_strings(raw, offs)
+    buf = utf8_buffer(arr)
+    return xxh64_strings(buf.data, buf.offsets)
 
 
 def _sha1_hashes(text: pa.Array, ngram: int, kind: str, bits: int) -> ShingleHashes:

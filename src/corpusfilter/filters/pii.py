@@ -173,11 +173,10 @@ class Pii(Transform):
         for i, spans in enumerate(found):
             if not spans:
                 continue
-            counts = Counter(f.entity_type for f in spans)
-            if self.mode != "label_only":
+            if self.mode == "drop":
+                counts = Counter(f.entity_type for f in spans)
                 score[i] = len(spans)
                 detail[i] = self._detail(spans, counts)
-            if self.mode == "drop":
                 hit = sorted(t for t in counts if t in self.drop_types)
                 if hit:
                     keep[i] = False
@@ -248,7 +247,10 @@ class Pii(Transform):
         around their placeholders (`_REANALYSE_BEFORE` characters before, `_context_reach`
         after, widened to a safe cut, `_safe_cut`), all windows of a batch at once; findings
         there are mapped back to the original text and merged with the earlier ones; at most
-        three rounds."""
+        three rounds. Presidio's phone recognizer, whose findings do not need a context word
+        (only their score does), is run on the whole redacted text but only from the safe
+        cut before each placeholder to the one after it (`PiiEngine.phone_near`): elsewhere
+        its scan and verdicts are those of the first analysis."""
         assert self._engine is not None
         out = [(*self._redact_segments(t, s), s) for t, s in zip(texts, found, strict=True)]
         todo = list(range(len(texts)))
@@ -261,12 +263,18 @@ class Pii(Transform):
                 windows.extend((k, lo, hi) for lo, hi in _placeholder_windows(
                     red, segments, self._engine.stop_words))
             pieces = [out[k][0][lo:hi] for k, lo, hi in windows]
-            more = self._engine.analyze_batch(pa.array(pieces, pa.string()), pieces)
+            more = self._engine.analyze_batch(pa.array(pieces, pa.string()), pieces,
+                                              phone=False)
             extra: dict[int, list[Finding]] = {}
             for (k, lo, _), fs in zip(windows, more, strict=True):
                 if fs:
                     extra.setdefault(k, []).extend(
                         Finding(f.start + lo, f.end + lo, f.entity_type, f.score) for f in fs)
+            for k in todo:
+                red, segments, _ = out[k]
+                fs = self._engine.phone_near(red, _placeholder_stretches(red, segments))
+                if fs:
+                    extra.setdefault(k, []).extend(fs)
             for k, fs in extra.items():
                 _, segments, spans = out[k]
                 spans = absorb_run_on_groups(texts[k], merge_spans(
@@ -428,6 +436,26 @@ def _placeholder_windows(text: str, segments: list[tuple[int, int, int, bool]],
                 out[-1][1] = max(out[-1][1], _safe_cut(text, reach, forward=True))
         else:
             out.append([lo, _safe_cut(text, reach, forward=True)])
+    return [(lo, hi) for lo, hi in out]
+
+
+def _placeholder_stretches(text: str, segments: list[tuple[int, int, int, bool]],
+                           ) -> list[tuple[int, int]]:
+    """Merged stretches of redacted `text` from the safe cut before each placeholder to the
+    safe cut after it."""
+    out: list[list[int]] = []
+    for k, (start, _, _, placeholder) in enumerate(segments):
+        if not placeholder:
+            continue
+        end = segments[k + 1][0]
+        if out and start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], _safe_cut(text, end, forward=True))
+            continue
+        lo = _safe_cut(text, start, forward=False)
+        if out and lo <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], _safe_cut(text, end, forward=True))
+        else:
+            out.append([lo, _safe_cut(text, end, forward=True)])
     return [(lo, hi) for lo, hi in out]
 
 

@@ -7,8 +7,10 @@ validators — Luhn for cards, ISO 13616 check digits for IBANs, Base58/Bech32 f
 their context words) and changes only *where* they run:
 
 1. **Batch prefilter.** For each recognizer a necessary condition (e.g. ``@`` for an email,
-   three digit groups for a card) is tested on the whole batch at once with Arrow's RE2
-   (`pyarrow.compute.match_substring_regex`). A recognizer runs only on documents that pass.
+   a chain of 13 digits for a card) is tested on the whole batch at once, in one NumPy pass
+   over the UTF-8 bytes (`pii_shapes`); context words, where a condition needs them, with
+   Arrow's RE2. A recognizer runs only on documents that pass. The same pass lists where
+   phone candidates can begin, so the phone scan never searches for them.
 2. **Windows.** The email, IP, SSN and card recognizers run once per document on the
    stretches of text their matches can lie in (`WINDOWS`), joined by newlines.
 3. **Phone candidates.** `phonenumbers`' own candidate scan is replayed once per document;
@@ -34,8 +36,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from corpusfilter.filters.pii_shapes import ShapeScan
 
 # Entities on by default: the ones with a checksum or a tight format (Presidio's generic set).
 DEFAULT_ENTITIES: tuple[str, ...] = (
@@ -74,34 +79,28 @@ NER_LABELS: dict[str, tuple[str, ...]] = {
 NER_SCORE = 0.85  # Presidio's SpacyRecognizer default score
 KNOWN_ENTITIES: tuple[str, ...] = (*PATTERN_RECOGNIZERS, "PHONE_NUMBER", *NER_LABELS)
 
-# Necessary conditions (RE2 syntax) for a recognizer to find anything in a document: its
-# patterns with lookarounds and word boundaries left out, as alternatives, each with the
-# highest score its findings can have without a context word (1.0: a checksum or domain
-# validator lifts them to 1.0). An alternative whose score is below `min_score` also needs
+# Necessary conditions for a recognizer to find anything in a document, as alternatives, each
+# with the highest score its findings can have without a context word (1.0: a checksum or
+# domain validator lifts them to 1.0). Conditions are shapes of `pii_shapes.SHAPES`, each
+# necessary for the recognizer's patterns with lookarounds and word boundaries left out (the
+# RE2 pattern next to it there). An alternative whose score is below `min_score` also needs
 # one of the recognizer's context words in the document (`PiiEngine._prefilter_for`).
-# Presidio's `\d` matches any Unicode digit, hence \p{Nd}; its `[0-9]` and `[A-Z]` are ASCII
-# (the IP and crypto patterns are case-insensitive).
-_D = r"\p{Nd}"
 PREFILTERS: dict[str, list[tuple[str, float]]] = {
-    "EMAIL_ADDRESS": [("@", 1.0)],
-    "CREDIT_CARD": [(rf"(?:[4-6]{_D}{{3}}|[13]{_D}{{3}})[- ]?{_D}{{3,4}}[- ]?{_D}{{3,4}}[- ]?"
-                     rf"{_D}{{3,5}}", 1.0)],
-    "IBAN_CODE": [(r"[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]{4}){2}", 1.0)],
+    "EMAIL_ADDRESS": [("at", 1.0)],
+    "CREDIT_CARD": [("card", 1.0)],
+    "IBAN_CODE": [("iban", 1.0)],
     # IPv4 (and IPv4-mapped/embedded IPv6) contain a dotted quad; every IPv6 form two colons
     # at most four hex digits apart ("::" included).
-    "IP_ADDRESS": [(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", 0.6),
-                   (r"(?i)[0-9a-f]{0,4}:[0-9a-f]{0,4}:", 0.6)],
-    "US_SSN": [(r"[0-9]{3}[- .][0-9]{2}[- .][0-9]{4}", 0.5),
-               (r"[0-9]{5}-[0-9]{4}|[0-9]{3}-[0-9]{6}|[0-9]{9}", 0.05)],
-    "CRYPTO": [(r"(?i)(bc1|[13])[a-z0-9\x{130}\x{131}]{25}", 1.0)],
-    # PHONE_NUMBER has none: nearly every web document has two digits close together, and
-    # RE2 takes longer to compile a \p{Nd} pattern than the candidate scan saves.
+    "IP_ADDRESS": [("ipv4", 0.6), ("ipv6", 0.6)],
+    "US_SSN": [("ssn_324", 0.5), ("ssn_9", 0.05)],
+    "CRYPTO": [("crypto", 1.0)],
+    # PHONE_NUMBER has none: nearly every web document has digits close together.
     # Extended recognizers (`extended_recognizers`): a phone shape has >= 7 digits with at
     # most two of " .()-" between consecutive ones (0.4: `_valid_phone_prefix` needs no
     # context word); card digits are 12-19 digits with single " " or "-" between groups.
-    "PhoneShapeRecognizer": [(r"[0-9](?:[ .()-]{0,2}[0-9]){6}", 0.4)],
-    "CardDigitsRecognizer": [(r"[0-9](?:[ -]?[0-9]){11}", 0.3)],
-    "IbanExactLengthRecognizer": [(r"[A-Z]{2}[0-9]{2}[ ]?[A-Za-z0-9]", 1.0)],
+    "PhoneShapeRecognizer": [("phone_shape", 0.4)],
+    "CardDigitsRecognizer": [("card_digits", 0.3)],
+    "IbanExactLengthRecognizer": [("iban", 1.0)],
 }
 # Where in a document a recognizer's matches can lie (Python regex). Each recognizer runs on
 # these windows, widened by one character on each side, instead of the whole text. Exact when
@@ -258,11 +257,12 @@ class PiiEngine:
         return self._stop
 
     def _prefilter_for(self, key: str, recognizer: Any) -> list[list[str]] | None:
-        """The recognizer's `PREFILTERS` as alternatives of RE2 patterns that must all match
-        (None: no prefilter, every document; []: the recognizer cannot reach `min_score`).
-        Context words count when they are part of a word in the document (Presidio's
-        enhancer takes a context word that is a substring of a lower-cased token), so a
-        case-insensitive search for them is a necessary condition."""
+        """The recognizer's `PREFILTERS` as alternatives of conditions that must all hold: a
+        shape name, then possibly an RE2 pattern of context words (None: no prefilter, every
+        document; []: the recognizer cannot reach `min_score`). Context words count when they
+        are part of a word in the document (Presidio's enhancer takes a context word that is
+        a substring of a lower-cased token), so a case-insensitive search for them is a
+        necessary condition."""
         if key not in PREFILTERS:
             return None
         listed = [*(getattr(recognizer, "context", None) or []),
@@ -270,36 +270,40 @@ class PiiEngine:
         words = sorted({w.lower() for w in listed if re.fullmatch(r"\w+", w)})
         context = "(?i)" + "|".join(words) if words and self.context else None
         out = []
-        for pattern, score in PREFILTERS[key]:
+        for shape, score in PREFILTERS[key]:
             if score >= self.min_score:
-                out.append([pattern])
+                out.append([shape])
             elif context is not None and min(1.0, max(score + 0.35, 0.4)) >= self.min_score:
-                out.append([pattern, context])
+                out.append([shape, context])
         return out
 
     @staticmethod
     def prefilter(text: pa.Array | pa.ChunkedArray, alternatives: list[list[str]] | None,
                   cache: dict[str, Any] | None = None) -> list[bool] | None:
-        """Which documents match all RE2 patterns of one of the `alternatives` (None: all
-        documents). `cache` keeps the masks of patterns shared between recognizers."""
+        """Which documents meet all conditions of one of the `alternatives` (None: all
+        documents): a shape of `pii_shapes.SHAPES`, then RE2 patterns, each searched only in
+        the documents still in question. `cache` keeps the batch's shape scan and masks."""
         if alternatives is None:
             return None
         cache = {} if cache is None else cache
-        mask: Any = None
-        for patterns in alternatives:
-            both: Any = None
-            for pattern in patterns:
-                if pattern not in cache:
-                    cache[pattern] = pc.match_substring_regex(text, pattern).fill_null(False)
-                both = cache[pattern] if both is None else pc.and_(both, cache[pattern])
-            mask = both if mask is None else pc.or_(mask, both)
-        if mask is None:
-            return [False] * len(text)
-        return mask.to_pylist()
+        scan = cache.get("") or cache.setdefault("", ShapeScan(text))
+        mask = np.zeros(scan.n, dtype=bool)
+        for conditions in alternatives:
+            both = scan.mask(conditions[0]) & ~mask
+            for pattern in conditions[1:]:
+                rows = np.flatnonzero(both)
+                if not len(rows):
+                    break
+                found = pc.match_substring_regex(pc.take(text, pa.array(rows)), pattern)
+                both[rows] = found.fill_null(False).to_numpy(zero_copy_only=False)
+            mask |= both
+        return mask.tolist()
 
     def analyze_batch(self, text: pa.Array | pa.ChunkedArray,
-                      texts: Sequence[str] | None = None) -> list[list[Finding]]:
-        """Findings per document of an Arrow string array (non-overlapping, sorted)."""
+                      texts: Sequence[str] | None = None, phone: bool = True,
+                      ) -> list[list[Finding]]:
+        """Findings per document of an Arrow string array (non-overlapping, sorted);
+        `phone=False` leaves out Presidio's phone recognizer (see `phone_near`)."""
         if texts is None:
             texts = text.to_pylist()
         n = len(texts)
@@ -307,27 +311,44 @@ class PiiEngine:
         cache: dict[str, Any] = {}
         trigger = self._trigger
         live = [trigger is None or trigger.search(t) is not None for t in texts]
-        # Arrow compiles each prefilter pattern per call (about 2 ms for all of them): on
-        # little text (re-analysis windows) running every recognizer costs less.
+        # The shape pass costs about 0.35 ms per call even for a few short texts: on little
+        # text (a document alone, the last re-analysis windows) every recognizer runs.
         small = sum(map(len, texts)) < _PREFILTER_MIN_CHARS
         for entity, recognizer, alternatives in self.recognizers:
+            if recognizer is self._phone and not phone:
+                continue
             mask = None if small else self.prefilter(text, alternatives, cache)
+            starts: list[list[int]] | list[None] = [None] * n
+            if recognizer is self._phone:
+                scan = cache.get("") or cache.setdefault("", ShapeScan(text))
+                starts = scan.phone_starts()
             for i in range(n):
                 if (mask is None or mask[i]) and live[i]:
-                    raw[i].extend(self._run(entity, recognizer, texts[i]))
+                    raw[i].extend(self._run(entity, recognizer, texts[i], starts[i]))
         if self._nlp is not None:
             for i, doc in enumerate(self._nlp.pipe(texts)):
                 raw[i].extend(self._ner(doc))
         return [resolve_overlaps(r) for r in raw]
 
+    def phone_near(self, text: str, ranges: Sequence[tuple[int, int]]) -> list[Finding]:
+        """Presidio's phone findings in `text` whose candidates begin inside `ranges`; each
+        range must start and end where no candidate can span (a safe cut, `pii._safe_cut`),
+        so the matcher's scan there is the one it makes over the whole text. Context words
+        are looked up in the whole text."""
+        if self._phone is None:
+            return []
+        starts = [m.start() for lo, hi in ranges for m in _PHONE_START.finditer(text, lo, hi)]
+        return self._run("PHONE_NUMBER", self._phone, text, starts) if starts else []
+
     def analyze(self, text: str) -> list[Finding]:
         """Findings in one document (non-overlapping, sorted)."""
         return self.analyze_batch(pa.array([text], pa.string()), [text])[0]
 
-    def _run(self, entity: str, recognizer: Any, text: str) -> list[Finding]:
+    def _run(self, entity: str, recognizer: Any, text: str,
+             phone_starts: list[int] | None = None) -> list[Finding]:
         window = self._windows.get(id(recognizer))
         if recognizer is self._phone:
-            results: list[Any] = self._phone_results(text)
+            results: list[Any] = self._phone_results(text, phone_starts)
         elif window is not None:
             results = self._windowed(recognizer, entity, window, text)
         else:
@@ -380,7 +401,7 @@ class PiiEngine:
             r.end += shift
         return results
 
-    def _phone_results(self, text: str) -> list[Finding]:
+    def _phone_results(self, text: str, starts: list[int] | None = None) -> list[Finding]:
         """Presidio's PhoneRecognizer findings, computed candidate by candidate.
 
         `PhoneNumberMatcher` scans the text once per region and parses every candidate (any
@@ -397,7 +418,9 @@ class PiiEngine:
         if len(memo) > 200_000:
             memo.clear()
         spans: set[tuple[int, int]] = set()
-        chain = self._phone_chain(text, 0)
+        if starts is None:
+            starts = [m.start() for m in _PHONE_START.finditer(text)]
+        chain = self._phone_chain(text, 0, starts)
         for region in phone.supported_regions:
             seq: Any = (c for c in chain if region in c[3])
             while seq is not None:
@@ -415,7 +438,8 @@ class PiiEngine:
                     if rel is not None:
                         spans.add((start + rel[0], start + rel[1]))
                         if start + rel[1] != end:  # an inner match: rescan from its end
-                            resume = (c for c in self._phone_chain(text, start + rel[1])
+                            resume = (c for c in self._phone_chain(text, start + rel[1],
+                                                                   starts)
                                       if region in c[3])
                             break
                 seq = resume
@@ -509,11 +533,13 @@ class PiiEngine:
             return False
         return self._phone_checks[region].possibly_valid(cand, digits)
 
-    def _phone_chain(self, text: str, index: int,
+    def _phone_chain(self, text: str, index: int, starts: list[int],
                      ) -> list[tuple[int, int, str, tuple[str, ...]]]:
         """PhoneNumberMatcher's candidates from `index` on, as it scans when nothing matches,
         that may hold a number for some region: (start, end after trimming, candidate, the
-        regions it may hold a number for — `_phone_regions_for`)."""
+        regions it may hold a number for — `_phone_regions_for`). `starts`: the sorted
+        offsets where a candidate can begin (`_PHONE_START`; `ShapeScan.phone_starts` finds
+        them for a whole batch at once)."""
         from phonenumbers import phonenumbermatcher
 
         assert self._candidates is not None
@@ -521,14 +547,14 @@ class PiiEngine:
         regions_for = self._phone_regions_memo
         out = []
         # finditer's scan, but the pattern is only tried where a match can begin (a digit or
-        # one of its lead brackets / plus signs): the same matches, 2-3x faster.
-        search, match = _PHONE_START.search, self._candidates.match
-        pos = index
-        while (s := search(text, pos)) is not None:
-            start = s.start()
+        # one of its lead brackets / plus signs): the same matches, several times faster.
+        match = self._candidates.match
+        i, n = bisect.bisect_left(starts, index), len(starts)
+        while i < n:
+            start = starts[i]
             m = match(text, start)
             if m is None:
-                pos = start + 1
+                i += 1
                 continue
             cand = m.group()
             pos = m.end()
@@ -537,6 +563,7 @@ class PiiEngine:
                 if cut:  # the matcher resumes after the trimmed candidate
                     cand = cand[:cut.start()]
                     pos = start + len(cand)
+            i = bisect.bisect_left(starts, pos, i + 1)
             regions = regions_for(cand)
             if regions:
                 out.append((start, start + len(cand), cand, regions))
@@ -618,16 +645,23 @@ class PiiEngine:
 
     def _matcher_class(self) -> Any:
         """`PhoneNumberMatcher` whose `_parse_and_verify` returns None without parsing when
-        `_phone_regions_for` shows the piece cannot hold a number for the region (the same
-        verdict, as that check is a necessary condition for any match in the piece)."""
+        `_phone_regions_for` shows the piece cannot hold a number for the region, or the
+        region's `PhoneRegionCheck` shows that the piece read whole cannot (the same
+        verdicts: both are necessary conditions for a match; on the benchmark's pages the
+        second skips a fifth of the remaining parses)."""
         if self._matcher_cls is None:
             from phonenumbers import PhoneNumberMatcher
 
             regions_for = self._phone_regions_memo
+            checks = self._phone_checks
 
             class PrunedMatcher(PhoneNumberMatcher):  # type: ignore[misc]
                 def _parse_and_verify(self, candidate: str, offset: int) -> Any:
-                    if self.preferred_region not in regions_for(candidate):
+                    region = self.preferred_region
+                    if region not in regions_for(candidate):
+                        return None
+                    check = checks.get(region)
+                    if check is not None and not check.possible_whole(candidate):
                         return None
                     return super()._parse_and_verify(candidate, offset)
 
@@ -693,11 +727,12 @@ class PiiEngine:
 def regex_windows(pattern: str, min_digits: int = 0) -> Any:
     """The spans of `pattern`'s matches in a text that hold at least `min_digits` digits."""
     finditer = re.compile(pattern).finditer
-    digits = _DIGIT.findall
+    non_digits = re.compile(r"\D").findall
 
     def spans(text: str) -> list[tuple[int, int]]:
+        # Most matches are digits only, with few separators: count those.
         return [(a, b) for a, b in (m.span() for m in finditer(text))
-                if b - a >= min_digits and len(digits(text, a, b)) >= min_digits]
+                if b - a - len(non_digits(text, a, b)) >= min_digits]
 
     return spans
 
@@ -760,6 +795,8 @@ def dedupe_contained(findings: list[Finding]) -> list[Finding]:
     each score the furthest end seen so far: a finding is contained in an earlier one of at
     least its score exactly when one of those ends reaches its end (a document with 200,000
     e-mail addresses must not take 200,000² comparisons)."""
+    if len(findings) < 2:
+        return list(findings)
     by_type: dict[str, list[Finding]] = {}
     for f in set(findings):
         by_type.setdefault(f.entity_type, []).append(f)
@@ -780,6 +817,8 @@ def resolve_overlaps(findings: list[Finding]) -> list[Finding]:
     all of them, typed (and scored) by the highest-scoring one, ties to the longer. So
     ``john.doe@example.com`` is one email (1.0), not a bare-domain URL ``john.do`` (0.5)
     inside it, and no piece of a lower-scored overlapping finding is left unredacted."""
+    if len(findings) < 2:
+        return list(findings)
     out: list[Finding] = []
     top: Finding | None = None
     for f in sorted(findings):
@@ -1129,6 +1168,13 @@ class PhoneRegionCheck:
                 self.memo.clear()
             hit = self.memo[cand] = self._possible(digits, heads)
         return hit
+
+    def possible_whole(self, cand: str) -> bool:
+        """False only if the matcher cannot accept `cand` read whole (its first group to its
+        last) for this region: `possible` restricted to that one piece."""
+        if not self.active or _PHONE_UNSAFE.search(cand):
+            return True
+        return self._possible("".join(_ascii_digit_groups(cand)), (0,))
 
     def possibly_valid(self, cand: str, digits: str) -> bool:
         """False only if ``is_valid_number(parse(cand, region))`` is False (the whole
