@@ -647,7 +647,7 @@ def test_phone_near_placeholders_equals_the_whole_text_scan() -> None:
     around placeholders: there it finds what a scan of the whole redacted text finds. Here
     random words next to real phone numbers are replaced by placeholders, so the stretches
     hold numbers the scan must find."""
-    from corpusfilter.filters.pii import _placeholder_stretches
+    from corpusfilter.filters.pii import _placeholder_stretches, _placeholder_windows
     from corpusfilter.filters.pii_engine import Finding
 
     rng = random.Random(4)
@@ -657,7 +657,7 @@ def test_phone_near_placeholders_equals_the_whole_text_scan() -> None:
     assert engine is not None
     phones = [s["text"][p["start"]:p["end"]] for s in SPANS for p in s["spans"]
               if p["entity_type"] == "PHONE_NUMBER"]
-    found_inside = 0
+    found_inside = found_outside = 0
     for r in SNIPPETS:
         text = r["text"]
         for _ in range(4):
@@ -666,9 +666,20 @@ def test_phone_near_placeholders_equals_the_whole_text_scan() -> None:
         picked = sorted(rng.sample(words, min(len(words), 6)))
         spans = [Finding(a, b, "PHONE_NUMBER", 1.0) for a, b in picked]
         red, segments = stage._redact_segments(text, spans)
-        stretches = _placeholder_stretches(red, segments)
+        windows = _placeholder_windows(red, segments, engine.stop_words)
+        stretches = _placeholder_stretches(red, segments, windows)
         whole = engine._run("PHONE_NUMBER", engine._phone, red)
         inside = [f for f in whole if any(lo <= f.start and f.end <= hi for lo, hi in stretches)]
         assert engine.phone_near(red, stretches) == inside
         found_inside += len(inside)
-    assert found_inside > 10  # the comparison saw real numbers
+        # Outside the stretches (placeholders without digits near them are skipped) every
+        # phone number of the redacted text was already found in the original text.
+        before = set()
+        for f in engine._run("PHONE_NUMBER", engine._phone, text):
+            for red_start, orig_start, orig_end, placeholder in segments:
+                if not placeholder and orig_start <= f.start and f.end <= orig_end:
+                    before.add((red_start + f.start - orig_start, red_start + f.end - orig_start))
+        outside = {(f.start, f.end) for f in whole} - {(f.start, f.end) for f in inside}
+        assert outside <= before, (outside - before, red)
+        found_outside += len(outside)
+    assert found_inside > 10 and found_outside > 10  # both sides saw real numbers

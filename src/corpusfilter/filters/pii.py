@@ -258,10 +258,12 @@ class Pii(Transform):
             if not todo:
                 break
             windows: list[tuple[int, int, int]] = []  # (doc, start, end) in redacted text
+            stretches: list[list[tuple[int, int]]] = []
             for k in todo:
                 red, segments, _ = out[k]
-                windows.extend((k, lo, hi) for lo, hi in _placeholder_windows(
-                    red, segments, self._engine.stop_words))
+                doc_windows = _placeholder_windows(red, segments, self._engine.stop_words)
+                windows.extend((k, lo, hi) for lo, hi in doc_windows)
+                stretches.append(_placeholder_stretches(red, segments, doc_windows))
             pieces = [out[k][0][lo:hi] for k, lo, hi in windows]
             more = self._engine.analyze_batch(pa.array(pieces, pa.string()), pieces,
                                               phone=False)
@@ -270,9 +272,8 @@ class Pii(Transform):
                 if fs:
                     extra.setdefault(k, []).extend(
                         Finding(f.start + lo, f.end + lo, f.entity_type, f.score) for f in fs)
-            for k in todo:
-                red, segments, _ = out[k]
-                fs = self._engine.phone_near(red, _placeholder_stretches(red, segments))
+            for k, ranges in zip(todo, stretches, strict=True):
+                fs = self._engine.phone_near(out[k][0], ranges) if ranges else []
                 if fs:
                     extra.setdefault(k, []).extend(fs)
             for k, fs in extra.items():
@@ -371,7 +372,7 @@ def _safe_cut(text: str, pos: int, forward: bool) -> int:
         return n if forward else 0
     safe = _safe_token
     for reach in _SAFE_SCAN:
-        lo, hi = (pos, min(n, pos + reach)) if forward else (max(0, pos - reach), pos)
+        lo, hi = (pos, min(n, pos + reach)) if forward else (max(0, pos - reach), min(n, pos))
         # A token touching the scanned range's edge may be cut: never judge it.
         cut_lo, cut_hi = lo > 0, hi < n
         if forward:
@@ -387,15 +388,17 @@ def _safe_cut(text: str, pos: int, forward: bool) -> int:
             if hi == n:
                 break
         else:
-            spans = [m.span() for m in _TOKEN.finditer(text, lo, hi)]
+            # Tokens from right to left: those of the reversed range (`_safe_token` does not
+            # depend on the order of a token's characters).
             later = False  # the later token is safe (and judged)
-            for s, e in reversed(spans):
+            for m in _TOKEN.finditer(text[lo:hi][::-1]):
+                s, e = hi - m.end(), hi - m.start()
                 if cut_hi and e == hi:
                     continue
-                ok = safe(text[s:e]) and not (cut_lo and s == lo)
-                if later and ok:
+                ok = safe(m.group())
+                if later and ok and not (cut_lo and s == lo):
                     return e
-                later = safe(text[s:e])
+                later = ok
             if lo == 0:
                 break
     return n if forward else 0
@@ -439,15 +442,34 @@ def _placeholder_windows(text: str, segments: list[tuple[int, int, int, bool]],
     return [(lo, hi) for lo, hi in out]
 
 
+# A phone candidate ends with a digit, has at most 4 separators between its digit groups and
+# its verdict reads 3 characters after it: one that ran into an entity, or sees a placeholder,
+# has a digit within this many characters before the placeholder.
+_PHONE_LOOKBACK = 12
+
+
 def _placeholder_stretches(text: str, segments: list[tuple[int, int, int, bool]],
-                           ) -> list[tuple[int, int]]:
+                           windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Merged stretches of redacted `text` from the safe cut before each placeholder to the
-    safe cut after it."""
+    safe cut after it, for the placeholders near which a phone candidate can have changed:
+    a digit within `_PHONE_LOOKBACK` characters before it, or between it and the end of its
+    re-analysis window (`windows`, from `_placeholder_windows`, which ends at or after the
+    safe cut after it). Elsewhere no candidate can begin or change."""
     out: list[list[int]] = []
+    w = 0
+    digit = -1  # the first digit at or after the last `end` looked at (len(text): none)
     for k, (start, _, _, placeholder) in enumerate(segments):
         if not placeholder:
             continue
         end = segments[k + 1][0]
+        while windows[w][1] < end:
+            w += 1
+        if digit < end:  # ends only grow: each stretch of text is searched once
+            m = _HAS_DIGIT.search(text, end)
+            digit = m.start() if m is not None else len(text)
+        if (digit >= windows[w][1]
+                and _HAS_DIGIT.search(text, max(0, start - _PHONE_LOOKBACK), start) is None):
+            continue
         if out and start <= out[-1][1]:
             out[-1][1] = max(out[-1][1], _safe_cut(text, end, forward=True))
             continue
