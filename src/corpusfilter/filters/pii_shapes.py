@@ -151,7 +151,8 @@ class ShapeScan:
                                                      | (data[wide + 2] == 0xBB)
                                                      | (data[wide + 2] == 0x8B))]
             marks.append(wide)
-        pos = np.union1d(digits, np.concatenate(marks))
+        extra = np.sort(np.concatenate(marks))  # few; never a digit's byte
+        pos = np.insert(digits, np.searchsorted(digits, extra), extra) if len(extra) else digits
         doc = self._doc_index(pos)
         # Byte offset in the document -> character offset: minus the continuation bytes
         # before it in the document.
