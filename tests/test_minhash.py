@@ -318,13 +318,11 @@ def test_exact_jaccard_equals_python_sets_on_real_text(docs):
     assert any(w < 0.3 for w in want) and any(w > 0.9 for w in want)
 
 
-def test_exact_verification_rejects_a_pair_the_estimate_passes(docs):
+def _pair_the_estimate_passes(docs) -> tuple[str, str, float]:
     """An edited copy of a real page whose true shingle Jaccard is below 0.75 but whose
-    MinHash estimate reaches it (and which shares an LSH band): the estimate removes it,
-    exact verification keeps both documents."""
+    MinHash estimate reaches it, and which shares an LSH band with it."""
     base = [t for t in docs["text"].to_pylist() if len(t.split()) > 300][:8]
     hasher = MinHasher()
-    found = None
     for k in range(600):
         a = base[k % len(base)]
         b = _edit(a, 0.03 + 0.015 * (k % 3) / 2, random.Random(k))
@@ -332,10 +330,13 @@ def test_exact_verification_rejects_a_pair_the_estimate_passes(docs):
         keys = hasher.keys(sig)
         est = (sig[0] == sig[1]).mean()
         if est >= 0.75 and (keys[0] == keys[1]).any() and _true_jaccard(a, b) < 0.75:
-            found = (a, b, est)
-            break
-    assert found is not None
-    a, b, est = found
+            return a, b, float(est)
+    raise AssertionError("no such pair in the sample")
+
+
+def test_exact_verification_rejects_a_pair_the_estimate_passes(docs):
+    """Such a pair: the estimate removes the copy, exact verification keeps both."""
+    a, b, est = _pair_the_estimate_passes(docs)
     table = pa.table({"id": ["a", "b"], "text": [a, b]})
     by_estimate = Pipeline([MinHashDedup(verify="estimate")]).run(table)
     assert by_estimate.removed_ids == {"b"}
@@ -448,6 +449,21 @@ def test_streaming_mode_is_first_seen_wins(corpus):
     keep2, _ = d2.add(texts[::-1], ids[::-1])
     assert {i for i, k in zip(ids[::-1], keep2, strict=True) if not k} == set(copies.values())
     assert len(list(StreamingMinHashDedup().filter(texts))) == len(texts) - len(copies)
+
+
+def test_streaming_mode_verifies_candidates_like_the_stage(docs):
+    a, b, _ = _pair_the_estimate_passes(docs)
+    c = _edit(a, 0.01, random.Random(1))  # truly similar
+    texts, ids = [a, b, c], ["a", "b", "c"]
+    assert StreamingMinHashDedup().add(texts, ids)[1] == [None, None, "a"]  # exact (default)
+    assert StreamingMinHashDedup(verify="estimate").add(texts, ids)[1] == [None, "a", "a"]
+    assert StreamingMinHashDedup(verify=False).add(texts, ids)[1] == [None, "a", "a"]
+    # a candidate that fails verification does not hide a later kept document it resembles
+    d = StreamingMinHashDedup()
+    d.add([a, b], ["a", "b"])
+    assert d.add([_edit(b, 0.01, random.Random(2))], ["b2"])[1] == ["b"]
+    with pytest.raises(ValueError, match="threshold"):
+        StreamingMinHashDedup(threshold=1.5)
 
 
 def test_streaming_example_in_the_docs_runs():

@@ -832,11 +832,15 @@ def _union(labels: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
 class StreamingMinHashDedup:
     """In-memory near-duplicate filter for scripts: first seen wins (ORDER-DEPENDENT).
 
-    Keeps one dict per LSH band from band key to the first document id that had it; a new
-    document is a duplicate of the first indexed document it shares a band with. Unlike the
-    `minhash_dedup` stage, which document survives depends on the order documents arrive in,
-    and duplicates are not joined transitively through removed documents. Memory grows with
-    the number of kept documents (about bands × 100 bytes each in Python dicts).
+    Keeps, per LSH band, the kept documents under each band key; a new document is a
+    duplicate of the first kept document (in the order they were kept) that shares a band
+    with it and passes `verify`, as in the stage: ``exact`` (default) compares the two
+    shingle sets (Jaccard >= `threshold`), ``estimate`` their signatures (share of equal
+    values), ``off`` takes every band collision. Unlike the `minhash_dedup` stage, which
+    document survives depends on the order documents arrive in. Memory grows with the number
+    of kept documents: their band keys (about bands × 100 bytes in Python dicts) plus, for
+    ``exact``, their distinct shingle hashes (4 bytes each, ~1.4 KB for a 2 KB page) or, for
+    ``estimate``, their signatures (4 bytes × num_perm).
 
     Example:
         >>> d = StreamingMinHashDedup()
@@ -847,9 +851,14 @@ class StreamingMinHashDedup:
 
     def __init__(self, ngram: int = 5, shingle: str = "word", num_perm: int = 112,
                  bands: int = 14, rows: int = 8, seed: int = 1, scheme: str = "affine32",
-                 hash: str = "xxh64"):
+                 hash: str = "xxh64", threshold: float = 0.75, verify: bool | str = "exact"):
+        if not 0.0 < float(threshold) < 1.0:
+            raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
         self.hasher = MinHasher(ngram, shingle, num_perm, bands, rows, seed, scheme, hash)
-        self.index: list[dict[int, str]] = [{} for _ in range(bands)]
+        self.threshold, self.verify = float(threshold), _verify_mode(verify)
+        self.index: list[dict[int, list[int]]] = [{} for _ in range(bands)]
+        self.ids: list[str] = []  # per kept document (its slot)
+        self._kept: list[np.ndarray] = []  # per slot: shingle set (exact) or signature
         self.seen = 0
 
     def add(self, texts: Iterable[str] | pa.Array, ids: Iterable[str] | None = None,
@@ -862,24 +871,46 @@ class StreamingMinHashDedup:
         if len(id_list) != n:
             raise ValueError(f"{len(id_list)} ids for {n} texts")
         self.seen += n
-        sig, has = self.hasher.signatures(arr)
+        sh = self.hasher.shingles(arr)
+        sig, has = self.hasher.signatures(arr, sh)
         keys = self.hasher.keys(sig).tolist()
+        if self.verify == "exact":
+            values, counts = shingle_sets(sh)
+            offsets = np.concatenate([[0], np.cumsum(counts)])
         keep = np.ones(n, dtype=bool)
         dup_of: list[str | None] = [None] * n
         for i in range(n):
             if not has[i]:
                 continue
-            row = keys[i]
-            for j, key in enumerate(row):
-                hit = self.index[j].get(key)
-                if hit is not None:
-                    keep[i] = False
-                    dup_of[i] = hit
+            mine = (values[offsets[i]:offsets[i + 1]] if self.verify == "exact"
+                    else sig[i])
+            seen: set[int] = set()
+            for j, key in enumerate(keys[i]):
+                for slot in self.index[j].get(key, ()):
+                    if slot in seen:
+                        continue
+                    seen.add(slot)
+                    if self._similar(mine, self._kept[slot]):
+                        keep[i] = False
+                        dup_of[i] = self.ids[slot]
+                        break
+                if not keep[i]:
                     break
-            else:
-                for j, key in enumerate(row):
-                    self.index[j][key] = id_list[i]
+            if keep[i]:
+                slot = len(self.ids)
+                self.ids.append(id_list[i])
+                self._kept.append(mine.copy() if self.verify != "off" else mine[:0])
+                for j, key in enumerate(keys[i]):
+                    self.index[j].setdefault(key, []).append(slot)
         return keep, dup_of
+
+    def _similar(self, a: np.ndarray, b: np.ndarray) -> bool:
+        if self.verify == "off":
+            return True
+        if self.verify == "estimate":
+            return bool((a == b).mean() >= self.threshold)
+        inter = len(np.intersect1d(a, b, assume_unique=True))
+        return inter / (len(a) + len(b) - inter) >= self.threshold
 
     def filter(self, texts: Iterable[str]) -> Iterator[str]:
         """Yield the texts that are not near-duplicates of an earlier one."""
