@@ -11,7 +11,9 @@ The measurements are interleaved chunk by chunk (the machine is shared; this way
 spike hits all of them alike) and timed in CPU seconds of this process. Every configuration
 is first warmed up on 100 documents of other web pages (imports, regex compilation,
 `phonenumbers` metadata loading happen once per process); each chunk (250 documents by
-default) is one batch for the stage. Configurations do not share caches.
+default) is one batch for the stage. Configurations do not share caches, except what is
+per process by design: compiled regexes and the per-code-point table of which characters
+are decimal digits (`pii_shapes`, a property of Unicode, filled on first sight).
 
 Run: .venv/bin/python benchmarks/pii.py [--docs 1000] [--chunks 4] [--show 40]
 """
