@@ -35,6 +35,8 @@ from corpusfilter.core.ledger import (
 from corpusfilter.core.stage import Collected, Filter, GlobalStage, Outcome, Stage
 
 INPUT_STAGE = "input"
+
+
 @dataclass
 class Segment:
     """Stages between two barriers: apply `head`'s plan, run `body`, collect for `tail`."""

@@ -143,10 +143,7 @@ def word_tokens(text: pa.Array) -> pa.ListArray:
     characters are tokens of their own); a token is a maximal run of word and digit characters
     or one such character. Digits become ``0``; separators are dropped. The tokens are the
     kept bytes laid end to end, so the result is built from two buffers without Python."""
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    nulls = text.is_null() if text.null_count else None
-    buf = utf8_buffer(pc.utf8_lower(text.fill_null("") if nulls is not None else text))
+    buf = utf8_buffer(pc.utf8_lower(text))  # null documents come back empty, in buf.nulls
     data, offs, nb = buf.data, buf.offsets, len(buf.data)
     # ASCII bytes by comparison (cheaper than a table lookup); `| 0x20` folds A-Z onto a-z.
     letter = (np.bitwise_or(data, 0x20) - np.uint8(97)) < 26
@@ -186,7 +183,7 @@ def word_tokens(text: pa.Array) -> pa.ListArray:
     flat = pa.StringArray.from_buffers(len(start_pos), pa.py_buffer(tok_offs),
                                        pa.py_buffer(out))
     list_offs = np.searchsorted(start_pos, offs).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(list_offs, pa.int32()), flat, mask=nulls)
+    return pa.ListArray.from_arrays(pa.array(list_offs, pa.int32()), flat, mask=buf.nulls)
 
 
 def shingle_strings(text: pa.Array, ngram: int, kind: str = "word") -> list[list[str]]:

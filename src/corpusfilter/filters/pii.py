@@ -429,17 +429,23 @@ def _placeholder_windows(text: str, segments: list[tuple[int, int, int, bool]],
         if not placeholder:
             continue
         end = segments[k + 1][0]
-        reach = _context_reach(text, end, stop)
-        if out and start - _REANALYSE_BEFORE <= out[-1][1]:
-            lo = out[-1][1]  # the cut below would be at or before it: merged either way
-        else:
-            lo = _safe_cut(text, start - _REANALYSE_BEFORE, forward=False)
-        if out and lo <= out[-1][1]:
-            if reach > out[-1][1]:
-                out[-1][1] = max(out[-1][1], _safe_cut(text, reach, forward=True))
-        else:
-            out.append([lo, _safe_cut(text, reach, forward=True)])
+        _add_cut_stretch(out, text, start - _REANALYSE_BEFORE,
+                         _context_reach(text, end, stop))
     return [(lo, hi) for lo, hi in out]
+
+
+def _add_cut_stretch(out: list[list[int]], text: str, lo: int, hi: int) -> None:
+    """Add the stretch from the safe cut at or before `lo` to the one at or after `hi` to
+    the sorted, merged stretches `out` (a later `lo` than any before), computing a cut only
+    where it can change `out`."""
+    last = out[-1][1] if out else None
+    # When `lo` lies in the last stretch, so does the cut before it: merged either way.
+    start = last if last is not None and lo <= last else _safe_cut(text, lo, forward=False)
+    if last is not None and start <= last:
+        if hi > last:
+            out[-1][1] = max(last, _safe_cut(text, hi, forward=True))
+    else:
+        out.append([start, _safe_cut(text, hi, forward=True)])
 
 
 # A phone candidate ends with a digit, has at most 4 separators between its digit groups and
@@ -470,14 +476,7 @@ def _placeholder_stretches(text: str, segments: list[tuple[int, int, int, bool]]
         if (digit >= windows[w][1]
                 and _HAS_DIGIT.search(text, max(0, start - _PHONE_LOOKBACK), start) is None):
             continue
-        if out and start <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], _safe_cut(text, end, forward=True))
-            continue
-        lo = _safe_cut(text, start, forward=False)
-        if out and lo <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], _safe_cut(text, end, forward=True))
-        else:
-            out.append([lo, _safe_cut(text, end, forward=True)])
+        _add_cut_stretch(out, text, start, end)
     return [(lo, hi) for lo, hi in out]
 
 

@@ -282,11 +282,10 @@ class PiiEngine:
                   cache: dict[str, Any] | None = None) -> list[bool] | None:
         """Which documents meet all conditions of one of the `alternatives` (None: all
         documents): a shape of `pii_shapes.SHAPES`, then RE2 patterns, each searched only in
-        the documents still in question. `cache` keeps the batch's shape scan and masks."""
+        the documents still in question. `cache` keeps the batch's shape scan (`_shape_scan`)."""
         if alternatives is None:
             return None
-        cache = {} if cache is None else cache
-        scan = cache.get("") or cache.setdefault("", ShapeScan(text))
+        scan = _shape_scan(text, {} if cache is None else cache)
         mask = np.zeros(scan.n, dtype=bool)
         for conditions in alternatives:
             both = scan.mask(conditions[0]) & ~mask
@@ -318,10 +317,9 @@ class PiiEngine:
             if recognizer is self._phone and not phone:
                 continue
             mask = None if small else self.prefilter(text, alternatives, cache)
-            starts: list[list[int]] | list[None] = [None] * n
-            if recognizer is self._phone:
-                scan = cache.get("") or cache.setdefault("", ShapeScan(text))
-                starts = scan.phone_starts()
+            starts: list[list[int]] | list[None] = [None] * n  # None: found by `_run`
+            if recognizer is self._phone and not small:
+                starts = _shape_scan(text, cache).phone_starts()
             for i in range(n):
                 if (mask is None or mask[i]) and live[i]:
                     raw[i].extend(self._run(entity, recognizer, texts[i], starts[i]))
@@ -693,10 +691,8 @@ class PiiEngine:
             quick = self._context_res[id(recognizer)] = re.compile(
                 "|".join(sorted({re.escape(w.lower()) for w in words})) or "(?!x)x")
         if not quick.search(text[lo:first.end() if first is not None else start].lower()):
-            if suffix:
-                after = _WORD.search(text, end, min(len(text), end + 40))
-                if after is not None and after.group().lower() in suffix:
-                    return min(1.0, max(score + 0.35, 0.4))
+            if _suffix_hit(text, end, suffix):
+                return min(1.0, max(score + 0.35, 0.4))
             return score
         before = text[lo:start]
         tokens = [w.lower() for w in _WORD.findall(before)]
@@ -707,10 +703,7 @@ class PiiEngine:
                 tokens.append(first.group().lower())
         keywords = [t for t in reversed(tokens) if t not in self._stop and t != "be"][:6]
         hit = any(w.lower() in k for w in words for k in keywords)
-        if suffix and not hit:
-            after = _WORD.search(text, end, min(len(text), end + 40))
-            hit = after is not None and after.group().lower() in suffix
-        if hit:
+        if hit or _suffix_hit(text, end, suffix):
             return min(1.0, max(score + 0.35, 0.4))
         return score
 
@@ -722,6 +715,23 @@ class PiiEngine:
                         and self.min_score <= NER_SCORE:
                     out.append(Finding(ent.start_char, ent.end_char, entity, NER_SCORE))
         return out
+
+
+def _shape_scan(text: pa.Array | pa.ChunkedArray, cache: dict[str, Any]) -> ShapeScan:
+    """The batch's `ShapeScan`, made once per `analyze_batch` (kept in its `cache`)."""
+    scan = cache.get("shapes")
+    if scan is None:
+        scan = cache["shapes"] = ShapeScan(text)
+    return scan
+
+
+def _suffix_hit(text: str, end: int, suffix: Sequence[str] | None) -> bool:
+    """Whether the word right after an entity ending at `end` (within 40 characters) is one
+    of the recognizer's suffix context words (extended recognizers only)."""
+    if not suffix:
+        return False
+    after = _WORD.search(text, end, min(len(text), end + 40))
+    return after is not None and after.group().lower() in suffix
 
 
 def regex_windows(pattern: str, min_digits: int = 0) -> Any:

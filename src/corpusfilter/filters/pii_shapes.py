@@ -110,7 +110,7 @@ class ShapeScan:
         self._masks: dict[str, np.ndarray] = {}
         self._ascii_digits: np.ndarray | None = None
         self._digits: tuple[np.ndarray, np.ndarray] | None = None
-        self._doc_of: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._digit_doc: dict[bool, np.ndarray] = {}  # unicode -> document of each digit
         self._digit_mask: np.ndarray | None = None
 
     def mask(self, shape: str) -> np.ndarray:
@@ -183,12 +183,12 @@ class ShapeScan:
         """The document of each byte position (an empty document holds none)."""
         return np.searchsorted(self.buf.offsets, positions, side="right") - 1
 
-    def _doc_index_cached(self, positions: np.ndarray) -> np.ndarray:
-        """`_doc_index` of the digit positions (the same array for every chain shape)."""
-        key = id(positions)
-        if key not in self._doc_of:
-            self._doc_of[key] = (positions, self._doc_index(positions))
-        return self._doc_of[key][1]
+    def _digit_docs(self, unicode: bool) -> np.ndarray:
+        """The document of each digit of `_digit_spans(unicode)` (shared by the chains)."""
+        doc = self._digit_doc.get(unicode)
+        if doc is None:
+            doc = self._digit_doc[unicode] = self._doc_index(self._digit_spans(unicode)[0])
+        return doc
 
     def _digit_spans(self, unicode: bool) -> tuple[np.ndarray, np.ndarray]:
         """(start, end) byte spans of the digits, in order."""
@@ -220,7 +220,7 @@ class ShapeScan:
         sep = np.zeros(256, dtype=bool)
         sep[[ord(c) for c in spec.separators]] = True
         gap = starts[1:] - ends[:-1]
-        doc = self._doc_index_cached(starts)
+        doc = self._digit_docs(spec.unicode)
         link = (gap <= spec.gap) & (doc[1:] == doc[:-1])
         for k in range(spec.gap):  # every character in the gap is a separator
             need = np.flatnonzero(link & (gap > k))
