@@ -38,10 +38,31 @@ def test_missing_text_column_names_shard_columns_and_fix(tmp_path):
                         "columns: id, body, source", "set `text_column:`")
 
 
-def test_missing_id_column(tmp_path):
+def test_missing_id_column_gets_generated_ids_stated_in_run_json(tmp_path):
+    # Issue #18 changed this: a shard without an id column is no longer an error; its
+    # documents get ids "<shard>:<row>", said on stderr and in run.json.
     p = tmp_path / "a.parquet"
     pq.write_table(REAL.drop(["id"]), p)
-    _assert_clean_error(_run(tmp_path, p), "shard a", "column 'id' not found")
+    proc = _run(tmp_path, p)
+    assert proc.returncode == 0, proc.stderr
+    assert "no 'id' column in shard(s) a: ids generated as <shard>:<row>" in proc.stderr
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["generated_ids"] == {"column": "id", "rule": "<shard>:<row>", "shards": ["a"]}
+    kept = pq.read_table(tmp_path / "out" / "data" / "a.parquet")
+    removed = pq.read_table(tmp_path / "out" / "ledger" / "a.parquet")["doc_id"].to_pylist()
+    assert sorted(kept["id"].to_pylist() + removed, key=lambda i: int(i.split(":")[1])) == [
+        f"a:{i}" for i in range(REAL.num_rows)]
+    assert run_cli("verify", str(tmp_path / "out")).returncode == 0
+
+
+def test_configured_id_column_missing_is_still_named(tmp_path):
+    p = tmp_path / "a.parquet"
+    pq.write_table(REAL.drop(["id"]), p)
+    pipe = tmp_path / "p.yaml"
+    pipe.write_text("id_column: doc_id\nstages:\n  - stage: doc_length\n")
+    proc = _run(tmp_path, p, recipe=str(pipe))
+    assert proc.returncode == 0, proc.stderr
+    assert "no 'doc_id' column in shard(s) a" in proc.stderr
 
 
 def test_non_string_text_column(tmp_path):

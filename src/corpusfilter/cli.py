@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from corpusfilter import __version__
+from corpusfilter.core.config import PipelineConfig, load_config
 from corpusfilter.core.errors import CorpusFilterError, RemovalAlarm
 
 log = logging.getLogger("corpusfilter")
@@ -17,19 +19,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from corpusfilter.engines.local import LocalEngine
     from corpusfilter.report.summary import print_summary
 
-    settings = {}
-    if args.score_all:
-        settings["record_scores"] = "all"
+    config = _config_with_flags(args)
     if args.engine == "ray":
         from corpusfilter.engines import ray_engine
 
-        return ray_engine.run_cli(args, settings)
-    engine = LocalEngine(args.pipeline, workers=args.workers, batch_size=args.batch_size,
-                         progress=None if not args.no_progress else False, **settings)
+        return ray_engine.run_cli(args, config)
+    engine = LocalEngine(config, workers=args.workers, batch_size=args.batch_size,
+                         progress=None if not args.no_progress else False)
     engine.run(args.inputs, args.output, overwrite=args.overwrite)
     if not args.quiet:
         print_summary(args.output)
     return 0
+
+
+def _config_with_flags(args: argparse.Namespace) -> PipelineConfig:
+    """The pipeline file with what the command line sets on top of it."""
+    config = load_config(args.pipeline)
+    if getattr(args, "score_all", False):
+        config.record_scores = "all"
+    for flag, key in (("output_format", "output_format"), ("text_column", "text_column"),
+                      ("id_column", "id_column")):
+        if getattr(args, flag, None) is not None:
+            setattr(config, key, getattr(args, flag))
+    # .py plugins are named relative to the working directory on the command line
+    config.plugins = [*config.plugins, *(os.path.abspath(p) if p.endswith(".py") else p
+                                         for p in getattr(args, "plugin", None) or [])]
+    return config
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -79,16 +94,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="run a pipeline over Parquet shards")
+    from corpusfilter.io.shards import OUTPUT_FORMATS
+
+    r = sub.add_parser("run", help="run a pipeline over Parquet or JSON Lines shards")
     r.add_argument("pipeline", help="a pipeline YAML file or a built-in recipe name (default)")
-    r.add_argument("inputs", nargs="+", help="Parquet files, directories or globs")
-    r.add_argument("-o", "--output", required=True, help="output directory")
+    r.add_argument("inputs", nargs="+",
+                   help="Parquet / JSON Lines files, directories or globs; paths or URLs")
+    r.add_argument("-o", "--output", required=True, help="output directory or URL")
     r.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     r.add_argument("--batch-size", type=int, default=1000, help="documents per batch")
     r.add_argument("--engine", choices=["local", "ray"], default="local")
     r.add_argument("--address", default=None, help="Ray cluster address (engine ray)")
     r.add_argument("--score-all", action="store_true",
                    help="write every filter's scores for every document to OUT/scores/")
+    r.add_argument("--output-format", choices=list(OUTPUT_FORMATS), default=None,
+                   help="format of OUT/data (default parquet, or output_format: in the file)")
+    r.add_argument("--plugin", action="append", metavar="MODULE|FILE.py",
+                   help="import a module or .py file that registers stages (repeatable)")
+    r.add_argument("--text-column", default=None, help="column holding the text")
+    r.add_argument("--id-column", default=None,
+                   help="column holding the document id (generated when absent)")
     r.add_argument("--overwrite", action="store_true", help="delete OUT first")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("-q", "--quiet", action="store_true", help="no summary at the end")

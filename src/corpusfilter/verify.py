@@ -15,9 +15,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from corpusfilter.core.errors import CorpusFilterError
+from corpusfilter.io import fs
+from corpusfilter.io.shards import Shard, data_files, read_columns, read_ids
 
 
 @dataclass
@@ -34,40 +35,47 @@ class VerifyReport:
         return not self.problems
 
 
-def _ids(paths: list[Path], column: str, filter_expr: pc.Expression | None = None) -> pa.Array:
-    if not paths:
-        return pa.array([], pa.string())
-    dataset = ds.dataset([str(p) for p in paths], format="parquet")
-    if column not in dataset.schema.names:
-        return pa.array([], pa.string())
-    t = dataset.to_table(columns=[column], filter=filter_expr)
-    return t[column].cast(pa.string()).combine_chunks() if t.num_rows else pa.array([],
-                                                                                   pa.string())
+def _ids(paths: list[str], column: str, filter_expr: pc.Expression | None = None) -> pa.Array:
+    """One column of Parquet or JSON Lines files, local or remote, as strings."""
+    parts = []
+    for p in paths:
+        cols = [column] + (["epoch", "action"] if filter_expr is not None else [])
+        t = read_columns(p, cols)
+        if column not in t.column_names:
+            continue
+        if filter_expr is not None:
+            t = ds.dataset(t).to_table(columns=[column], filter=filter_expr)
+        parts.append(t[column].cast(pa.string()))
+    chunks = [c for a in parts for c in a.chunks]
+    return pa.chunked_array(chunks, type=pa.string()).combine_chunks() if chunks \
+        else pa.array([], pa.string())
 
 
 def verify(out: str | Path, max_examples: int = 5) -> VerifyReport:
-    out = Path(out)
-    run_path = out / "run.json"
-    if not run_path.exists():
+    """Check conservation on the finished run in ``out`` (a directory or a URL)."""
+    out = fs.absolute(out)
+    run_path = fs.join(out, "run.json")
+    if not fs.exists(run_path):
         raise CorpusFilterError(f"{out} holds no finished run (no run.json); run the pipeline "
                                 f"first, or rerun it to finish an interrupted run")
-    run = json.loads(run_path.read_text())
+    run = json.loads(fs.read_bytes(run_path))
     id_col = run["config"]["id_column"]
+    storage = run["config"].get("storage_options")
     rep = VerifyReport()
-    inputs = [Path(i["path"]) for i in run["inputs"]]
-    missing = [str(p) for p in inputs if not p.exists()]
+    inputs = [Shard(i["path"], i["shard"]) for i in run["inputs"]]
+    missing = [s.path for s in inputs if not fs.exists(s.path, storage)]
     if missing:
         raise CorpusFilterError(f"input shard(s) of this run no longer exist: "
                                 f"{', '.join(missing[:5])}")
-    input_ids = pa.chunked_array([pq.read_table(p, columns=[id_col])[id_col].cast(pa.string())
-                                  for p in inputs], type=pa.string()).combine_chunks()
+    input_ids = pa.chunked_array([read_ids(s, id_col, storage) for s in inputs],
+                                 type=pa.string()).combine_chunks()
     rep.input_docs = len(input_ids)
-    data_files = sorted((out / "data").glob("*.parquet"))
-    ledger_files = sorted((out / "ledger").glob("*.parquet"))
-    has_epoch = bool(data_files) and "epoch" in pq.read_schema(data_files[0]).names
+    data = data_files(fs.join(out, "data"))
+    ledger_files = data_files(fs.join(out, "ledger"))
+    has_epoch = bool(data) and "epoch" in read_columns(data[0], ["epoch"]).column_names
     if has_epoch:
-        kept = _ids(data_files, id_col, pc.field("epoch") == 0)
-        copies = _ids(data_files, id_col, pc.field("epoch") > 0)
+        kept = _ids(data, id_col, pc.field("epoch") == 0)
+        copies = _ids(data, id_col, pc.field("epoch") > 0)
         rep.copies = len(copies)
         base = pc.replace_substring_regex(copies, r"#\d+$", "")
         orphan = pc.invert(pc.is_in(base, value_set=kept))
@@ -75,7 +83,7 @@ def verify(out: str | Path, max_examples: int = 5) -> VerifyReport:
             ex = copies.filter(orphan)[:max_examples].to_pylist()
             rep.problems.append(f"up-sampled copies without their original in the output: {ex}")
     else:
-        kept = _ids(data_files, id_col)
+        kept = _ids(data, id_col)
     removed = _ids(ledger_files, "doc_id", pc.field("action") == "removed")
     rep.modified_rows = len(_ids(ledger_files, "doc_id", pc.field("action") == "modified"))
     rep.kept_docs, rep.removed_docs = len(kept), len(removed)

@@ -39,6 +39,12 @@ class PipelineConfig:
         record_scores: ``none``, or ``all`` to write every filter's scores for every document
             (including those removed earlier) to ``scores/``, for independent removal rates
             and what-if analysis.
+        plugins: modules (``my_pkg.stages``) or ``.py`` files imported before the stages are
+            built, so the stages they register can be named (docs/writing-a-stage.md).
+        storage_options: per URL scheme, keyword arguments of that file system (``s3:
+            {region: eu-west-1}``); no credentials (io/fs.py).
+        output_format: ``data/`` as ``parquet`` (default), ``jsonl``, ``jsonl.gz`` or
+            ``jsonl.zst``.
     """
 
     stages: list[dict[str, Any]]
@@ -51,6 +57,9 @@ class PipelineConfig:
     max_doc_chars: int | None = 10_000_000
     on_invalid: str = "remove"
     record_scores: str = "none"
+    plugins: list[str] = field(default_factory=list)
+    storage_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    output_format: str = "parquet"
     source: str = field(default="<dict>", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,8 +92,14 @@ def load_config(spec: str | Path | dict[str, Any] | PipelineConfig) -> PipelineC
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
-            raise ConfigError(f"pipeline file {text_spec} is not valid YAML: {e}") from None
-        return from_dict(data, source=str(path))
+            raise ConfigError(_yaml_error(text_spec, e)) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"pipeline file {text_spec} cannot be read ({e})") from None
+        cfg = from_dict(data, source=str(path))
+        # plugin files are named relative to the pipeline file, as a reader would expect
+        cfg.plugins = [str((path.parent / p).resolve()) if p.endswith(".py") else p
+                       for p in cfg.plugins]
+        return cfg
     names = recipe_names()
     if text_spec not in names:
         hint = difflib.get_close_matches(text_spec, names, n=1)
@@ -95,6 +110,17 @@ def load_config(spec: str | Path | dict[str, Any] | PipelineConfig) -> PipelineC
     data = yaml.safe_load(
         resources.files("corpusfilter.recipes").joinpath(f"{text_spec}.yaml").read_text("utf-8"))
     return from_dict(data, source=f"recipe:{text_spec}")
+
+
+def _yaml_error(name: str, e: yaml.YAMLError) -> str:
+    """One line naming the file, line and column (PyYAML names a ``<unicode string>``)."""
+    mark = getattr(e, "problem_mark", None)
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    context = getattr(e, "context", None)
+    return (f"pipeline file {name}{where}: invalid YAML: {problem}"
+            + (f" ({context})" if context else "")
+            + "; check the indentation and the `key: value` pairs around it")
 
 
 def from_dict(data: Any, source: str) -> PipelineConfig:
@@ -117,4 +143,19 @@ def from_dict(data: Any, source: str) -> PipelineConfig:
     if cfg.facets is not None and not (isinstance(cfg.facets, list)
                                        and all(isinstance(f, str) for f in cfg.facets)):
         raise ConfigError(f"{source}: facets must be a list of column names")
+    check_settings(cfg)
     return cfg
+
+
+def check_settings(cfg: PipelineConfig) -> None:
+    """Checks of the settings a command line may also set (after from_dict or a flag)."""
+    from corpusfilter.io.fs import check_storage_options
+    from corpusfilter.io.shards import OUTPUT_FORMATS
+
+    source = cfg.source
+    if not (isinstance(cfg.plugins, list) and all(isinstance(p, str) for p in cfg.plugins)):
+        raise ConfigError(f"{source}: plugins must be a list of module names or .py files")
+    cfg.storage_options = check_storage_options(cfg.storage_options, source)
+    if cfg.output_format not in OUTPUT_FORMATS:
+        raise ConfigError(f"{source}: output_format must be one of "
+                          f"{', '.join(OUTPUT_FORMATS)}, got {cfg.output_format!r}")

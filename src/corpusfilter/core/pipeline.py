@@ -90,6 +90,7 @@ class Pipeline:
             for k, v in settings.items():
                 setattr(cfg, k, v)
             self.config = cfg
+            registry.load_plugins(cfg.plugins)
             self.stages = [registry.build(e, i) for i, e in enumerate(cfg.stages)]
         else:
             self.stages = list(stages)
@@ -382,7 +383,7 @@ class Pipeline:
 
     def run(self, data: Any, batch_size: int = 1000) -> RunResult:
         """Run in this process on in-memory data or Parquet paths; returns a `RunResult`."""
-        shards = _as_shards(data, batch_size)
+        shards = _as_shards(data, batch_size, self.columns.id, self.config.storage_options)
         self.setup()
         plans: dict[int, Any] = {}
         stats = Stats()
@@ -571,20 +572,25 @@ def first_duplicate(ids: pa.Array | pa.ChunkedArray) -> str | None:
     return min(str(d) for d in dupes)
 
 
-def _as_shards(data: Any, batch_size: int) -> Iterator[tuple[str, Iterable[pa.RecordBatch]]]:
+def _as_shards(data: Any, batch_size: int, id_column: str | None = None,
+               storage: dict[str, Any] | None = None
+               ) -> Iterator[tuple[str, Iterable[pa.RecordBatch]]]:
     """Normalise what `Pipeline.run` accepts into (shard name, batches) pairs."""
-    from corpusfilter.io.shards import expand_inputs, read_shard_batches
+    from corpusfilter.io.shards import expand_inputs, read_shard_batches, shard_keys, with_ids
 
     if isinstance(data, (str, Path)) or (isinstance(data, list) and data
                                          and isinstance(data[0], (str, Path))):
-        paths = expand_inputs([data] if isinstance(data, (str, Path)) else data)
-        for p in paths:
-            yield p.name, list(read_shard_batches(p, batch_size))
+        paths = expand_inputs([data] if isinstance(data, (str, Path)) else data, storage)
+        for s in shard_keys(paths):
+            yield s.key, list(read_shard_batches(s.path, batch_size, s.key,
+                                                 storage_options=storage, id_column=id_column))
         return
     table = to_arrow_table(data)
     if table is not None:
-        yield "<memory>", table.to_batches(max_chunksize=batch_size) or [
+        batches = table.to_batches(max_chunksize=batch_size) or [
             pa.RecordBatch.from_pylist([], schema=table.schema)]
+        yield "<memory>", list(with_ids(batches, "<memory>", id_column)) if id_column \
+            else batches
         return
     if isinstance(data, pa.RecordBatch):
         yield "<memory>", _rebatch(pa.Table.from_batches([data]), batch_size)

@@ -4,15 +4,24 @@ A stage class registers itself with `@register`; a pipeline file names it (``gop
 for the newest version, ``gopher_quality@1`` to pin one). Built-in stages live in the
 `filters`, `dedup` and `balance` packages and are imported on first use, so adding a stage is
 adding one module.
+
+Stages from other packages (plugins) come in two ways: an installed distribution declares an
+entry point in the ``corpusfilter.stages`` group (a module, or ``module:Class``), loaded with
+the built-ins; or a pipeline file's ``plugins:`` list / ``run --plugin`` names a module or a
+``.py`` file, imported before the stages are built (in every worker too).
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.metadata
+import importlib.util
 import inspect
+import os
 import pkgutil
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +30,9 @@ from corpusfilter.core.stage import Stage
 
 _REGISTRY: dict[str, dict[int, type[Stage]]] = {}
 _BUILTIN_PACKAGES = ("corpusfilter.filters", "corpusfilter.dedup", "corpusfilter.balance")
+ENTRY_POINT_GROUP = "corpusfilter.stages"
 _loaded = False
+_plugins: dict[str, str] = {}  # plugin spec → module name, once imported
 
 # Keys every stage entry of a pipeline file may carry besides its own parameters.
 GENERIC_KEYS = {
@@ -59,6 +70,53 @@ def load_builtin() -> None:
         for mod in pkgutil.iter_modules(pkg.__path__):
             if not mod.name.startswith("_"):
                 importlib.import_module(f"{pkg_name}.{mod.name}")
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        try:
+            obj = ep.load()
+        except Exception as e:
+            raise ConfigError(f"plugin {ep.name!r} ({ep.value}, from the installed package "
+                              f"{dist}) failed to load: {type(e).__name__}: {e}; fix or "
+                              f"uninstall that package") from None
+        if inspect.isclass(obj) and issubclass(obj, Stage):
+            register(obj)
+
+
+def load_plugins(specs: list[str]) -> None:
+    """Import plugin modules (``pkg.mod``) or files (``path/stages.py``); each registers its
+    stages with `@register`."""
+    for spec in specs:
+        if spec in _plugins:
+            continue
+        if spec.endswith(".py") or os.sep in spec:
+            path = os.path.abspath(spec)
+            if not os.path.isfile(path):
+                raise ConfigError(f"plugin file {spec} does not exist")
+            name = "corpusfilter_plugin_" + re.sub(r"\W", "_", os.path.basename(path)[:-3])
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            assert module_spec is not None and module_spec.loader is not None
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module  # so stages and plans defined there can be pickled
+            try:
+                module_spec.loader.exec_module(module)
+            except Exception:
+                del sys.modules[name]
+                raise
+        else:
+            try:
+                importlib.import_module(spec)
+            except ModuleNotFoundError as e:
+                if e.name is None or not spec.startswith(e.name):
+                    raise
+                raise ConfigError(f"plugin module {spec!r} not found; install the package that "
+                                  f"provides it, put it on PYTHONPATH, or name a .py file") from None
+            name = spec
+        _plugins[spec] = name
+
+
+def origin_of(cls: type[Stage]) -> str | None:
+    """The plugin module a stage comes from, or None for a built-in stage."""
+    return None if cls.__module__.startswith("corpusfilter.") else cls.__module__
 
 
 def names() -> list[str]:

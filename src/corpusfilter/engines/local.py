@@ -42,12 +42,18 @@ from corpusfilter.core.errors import CorpusFilterError, InputError
 from corpusfilter.core.ledger import Stats, empty_ledger
 from corpusfilter.core.pipeline import Pipeline, Segment, check_alarm, first_duplicate
 from corpusfilter.core.stage import Collected
+from corpusfilter.io import fs, publish
 from corpusfilter.io.shards import (
+    GENERATED_ID_RULE,
     Shard,
     expand_inputs,
-    open_shard,
+    export_kept,
+    read_ids,
     read_shard_batches,
     shard_keys,
+    shard_rows,
+    shard_schema,
+    shard_size,
     write_json_atomic,
     write_parquet_atomic,
     write_text_atomic,
@@ -103,7 +109,9 @@ def _run_unit(seg_index: int, shard: Shard, out: Path, batch_size: int,
     udir = _unit_dir(out, seg_index)
     src = shard.path if seg_index == 0 else \
         _unit_dir(out, seg_index - 1) / f"{shard.key}.kept.parquet"
-    batches = read_shard_batches(src, batch_size, name=shard.key)
+    batches = read_shard_batches(src, batch_size, name=shard.key,
+                                 storage_options=pipeline.config.storage_options,
+                                 id_column=pipeline.columns.id if seg_index == 0 else None)
     id_hashes: list[np.ndarray] = []
     if seg_index == 0:
         batches = _checked(batches, pipeline, shard, id_hashes)
@@ -161,17 +169,33 @@ class LocalEngine:
 
     def run(self, inputs: Sequence[str | Path], out: str | Path,
             overwrite: bool = False) -> dict[str, Any]:
-        out = Path(out)
-        shards = shard_keys(expand_inputs(inputs))
-        rows = {s.key: open_shard(s.path, str(s.path)).metadata.num_rows for s in shards}
+        """Run over ``inputs`` (local paths or URLs) into ``out`` (a directory or a URL)."""
+        storage = self.config.storage_options
+        shards = shard_keys(expand_inputs(inputs, storage))
         fingerprint = self._fingerprint(shards)
+        target = fs.absolute(out)
+        if fs.is_url(target):
+            return publish.run_staged(target, fingerprint, overwrite, storage,
+                                      lambda local: self._run_in(shards, local, fingerprint,
+                                                                 overwrite))
+        return self._run_in(shards, Path(target), fingerprint, overwrite)
+
+    def _run_in(self, shards: list[Shard], out: Path, fingerprint: str,
+                overwrite: bool) -> dict[str, Any]:
+        storage = self.config.storage_options
+        rows = {s.key: shard_rows(s, storage) for s in shards}
         self._prepare_out(out, fingerprint, overwrite)
         run_json = out / "run.json"
         if run_json.exists() and json.loads(run_json.read_text()).get("status") == "complete":
             log.info("%s already holds a complete run of this pipeline; nothing to do", out)
             return json.loads((out / "stats.json").read_text())
-        schema = open_shard(shards[0].path).schema_arrow if shards else pa.schema([])
+        schema = shard_schema(shards[0], storage) if shards else pa.schema([])
         facets = self.pipeline.facets_for(schema)
+        generated = self._generated_ids(shards)
+        if generated:
+            log.warning("no %r column in shard(s) %s: ids generated as %s (set id_column: "
+                        "if the ids are in another column)", generated["column"],
+                        ", ".join(generated["shards"][:5]), GENERATED_ID_RULE)
         t0 = time.perf_counter()
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         stats = Stats()
@@ -192,13 +216,17 @@ class LocalEngine:
     # -- pieces -------------------------------------------------------------------------
 
     def _fingerprint(self, shards: list[Shard]) -> str:
-        inputs = [[s.key, str(s.path.resolve()), s.path.stat().st_size] for s in shards]
+        storage = self.config.storage_options
+        inputs = [[s.key, s.path, shard_size(s, storage)] for s in shards]
         blob = json.dumps([self.config.fingerprint(), inputs], sort_keys=True)
         return xxhash.xxh64_hexdigest(blob.encode())
 
     def _prepare_out(self, out: Path, fingerprint: str, overwrite: bool) -> None:
         manifest = out / WORK / "manifest.json"
         run_json = out / "run.json"
+        if out.exists() and not out.is_dir():
+            raise CorpusFilterError(f"output {out} is a file; -o names a directory (created "
+                                    f"if missing)")
         if overwrite and out.exists():
             shutil.rmtree(out)
         if out.exists() and any(out.iterdir()):
@@ -275,9 +303,8 @@ class LocalEngine:
             return
         col = self.pipeline.columns.id
         involved = [s for s, h in zip(shards, hashes, strict=True) if np.isin(h, dup_h).any()]
-        ids = [pq.read_table(s.path, columns=[col])[col].cast(pa.string()) for s in involved]
-        dupe = first_duplicate(pa.chunked_array([c for a in ids for c in a.chunks],
-                                                type=pa.string()))
+        ids = [read_ids(s, col, self.config.storage_options) for s in involved]
+        dupe = first_duplicate(pa.chunked_array(ids, type=pa.string()))
         if dupe is None:
             return  # a 64-bit hash collision between different ids: not a duplicate
         where = [s.key for s, a in zip(involved, ids, strict=True)
@@ -303,6 +330,17 @@ class LocalEngine:
             pickle.dump(plan, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
 
+    def _engine_info(self) -> dict[str, Any]:
+        """What run.json says about the engine (the Ray engine adds its version, address)."""
+        return {"engine": "local"}
+
+    def _generated_ids(self, shards: list[Shard]) -> dict[str, Any] | None:
+        """Shards without an id column get ids ``<shard>:<row>``; run.json says which."""
+        col = self.pipeline.columns.id
+        keys = [s.key for s in shards
+                if col not in shard_schema(s, self.config.storage_options).names]
+        return {"column": col, "rule": GENERATED_ID_RULE, "shards": keys} if keys else None
+
     def _finalize(self, shards: list[Shard], out: Path, facets: list[str], fingerprint: str,
                   started: str, seconds: float) -> dict[str, Any]:
         last = len(self.pipeline.segments) - 1
@@ -320,7 +358,7 @@ class LocalEngine:
                 if sp.exists():
                     scores.append(pq.read_table(sp))
             kept_path = _unit_dir(out, last) / f"{s.key}.kept.parquet"
-            _copy_atomic(kept_path, out / "data" / f"{s.key}.parquet")
+            export_kept(kept_path, out / "data", s.key, self.config.output_format)
             meta = pq.ParquetFile(kept_path).metadata
             out_docs += meta.num_rows
             if meta.num_rows:
@@ -348,7 +386,7 @@ class LocalEngine:
             "corpusfilter": __version__,
             "pyarrow": pyarrow.__version__,
             "python": sys.version.split()[0],
-            "engine": "local",
+            **self._engine_info(),
             "workers": self.workers,
             "batch_size": self.batch_size,
             "started": started,
@@ -357,18 +395,12 @@ class LocalEngine:
             "config": self.config.to_dict(),
             "stages": self.pipeline.describe(),
             "facets": facets,
-            "inputs": [{"shard": s.key, "path": str(s.path)} for s in shards],
+            "inputs": [{"shard": s.key, "path": s.path} for s in shards],
+            "generated_ids": self._generated_ids(shards),
         }
         write_json_atomic(run, out / "run.json")
         shutil.rmtree(out / WORK, ignore_errors=True)
         return stats.data
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 class _Progress:

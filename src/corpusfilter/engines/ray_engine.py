@@ -46,7 +46,7 @@ from corpusfilter.core.ledger import Stats
 from corpusfilter.core.pipeline import Segment, check_alarm
 from corpusfilter.engines import local
 from corpusfilter.engines.local import LocalEngine, UnitResult, _plan_path, _unit_dir
-from corpusfilter.io.shards import Shard, write_json_atomic
+from corpusfilter.io.shards import Shard, shard_rows, write_json_atomic
 
 log = logging.getLogger("corpusfilter")
 
@@ -113,7 +113,7 @@ class UnitWorker:
             if self.sharded and head_idx is not None:
                 local._worker_plans[head_idx] = self.sharded.for_shard(key)
             try:
-                r = local._run_unit(self.segment, Shard(Path(path), key), self.out,
+                r = local._run_unit(self.segment, Shard(path, key), self.out,
                                     self.batch_size, self.facets)
             except CorpusFilterError as e:
                 # Returned, not raised: Ray would keep only its text, and the driver must
@@ -188,7 +188,6 @@ class RayEngine(LocalEngine):
             logging.getLogger("ray.data").setLevel(logging.WARNING)
             cpus = int(ray.cluster_resources().get("CPU", 1))
             self.workers = self.requested_workers if self.requested_workers > 1 else cpus
-            out = Path(out).resolve()
             stats = super().run(inputs, out, overwrite=overwrite)
         finally:
             ctx.enable_progress_bars, ctx.print_on_execution_start = saved[:2]
@@ -196,13 +195,11 @@ class RayEngine(LocalEngine):
                 ctx.shuffle_strategy = saved[2]
             if started_here:
                 ray.shutdown()
-        run_json = out / "run.json"
-        run = json.loads(run_json.read_text())
-        if run.get("engine") != "ray":
-            run["engine"] = "ray"
-            run["ray"] = {"version": ray.__version__, "address": self.address}
-            write_json_atomic(run, run_json)
         return stats
+
+    def _engine_info(self) -> dict[str, Any]:
+        return {"engine": "ray", "ray": {"version": self._ray.__version__,
+                                         "address": self.address}}
 
     # -- overrides of the local engine's pieces --------------------------------------------
 
@@ -226,7 +223,7 @@ class RayEngine(LocalEngine):
         check_alarm(stats, self.pipeline)
         if not todo:
             return
-        items = [{"key": s.key, "path": str(s.path.resolve())} for s in todo]
+        items = [{"key": s.key, "path": s.path} for s in todo]
         pool = max(1, min(self.workers, len(todo)))
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         ds = ds.map_batches(
@@ -254,7 +251,7 @@ class RayEngine(LocalEngine):
     def _check_ids_unique(self, shards: list[Shard], out: Path) -> None:
         from corpusfilter.engines.ray_plans import duplicate_id_shards
 
-        rows = sum(local.open_shard(s.path).metadata.num_rows for s in shards)
+        rows = sum(shard_rows(s, self.config.storage_options) for s in shards)
         if rows <= self.driver_id_check_max:
             super()._check_ids_unique(shards, out)  # 8 bytes per id: at most 80 MB here
             return
@@ -287,7 +284,7 @@ class RayEngine(LocalEngine):
 
     def _partitions(self, shards: list[Shard], out: Path) -> int:
         """Key partitions of a distributed plan: ~200k records each, at least 2 per CPU."""
-        rows = sum(local.open_shard(s.path).metadata.num_rows for s in shards)
+        rows = sum(shard_rows(s, self.config.storage_options) for s in shards)
         return int(min(8192, max(2 * self.workers, rows // 200_000 + 1)))
 
 
@@ -306,14 +303,14 @@ def unwrap(e: BaseException) -> BaseException:
     return e
 
 
-def run_cli(args: argparse.Namespace, settings: dict[str, Any]) -> int:
-    """``corpusfilter run ... --engine ray``."""
+def run_cli(args: argparse.Namespace, config: PipelineConfig) -> int:
+    """``corpusfilter run ... --engine ray`` (``config``: the pipeline with the flags)."""
     from corpusfilter.report.summary import print_summary
 
     import_ray()
-    engine = RayEngine(args.pipeline, workers=args.workers, batch_size=args.batch_size,
+    engine = RayEngine(config, workers=args.workers, batch_size=args.batch_size,
                        progress=None if not args.no_progress else False,
-                       address=args.address, **settings)
+                       address=args.address)
     engine.run(args.inputs, args.output, overwrite=args.overwrite)
     if not args.quiet:
         print_summary(args.output)

@@ -1,13 +1,13 @@
-"""Reading input shards with errors that name the shard, and atomic writes."""
+"""Input shards (Parquet or JSON Lines, local or at a URL) with errors that name the shard,
+the kept-documents files of a run's ``data/``, and atomic writes."""
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,77 +16,204 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpusfilter.core.errors import InputError
+from corpusfilter.io import fs
+from corpusfilter.io.jsonl import dumps_jsonl, read_jsonl
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+# What `data/` can be written as (`output_format:` / `--output-format`).
+OUTPUT_FORMATS = {"parquet": ".parquet", "jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz",
+                  "jsonl.zst": ".jsonl.zst"}
+# Generated ids (when a shard has no id column): shard key, a colon, the row number from 0.
+GENERATED_ID_RULE = "<shard>:<row>"
+
+StorageOptions = dict[str, dict[str, Any]] | None
 
 
 @dataclass(frozen=True)
 class Shard:
-    """One input file and the stable key its outputs are named by."""
+    """One input file (an absolute local path or a URL) and the stable key its outputs are
+    named by."""
 
-    path: Path
+    path: str
     key: str
 
 
-def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
-    """Files, directories (their Parquet files, recursively) and globs → sorted unique paths."""
-    out: list[Path] = []
+def file_format(name: str) -> tuple[str, str | None] | None:
+    """``("parquet", None)`` or ``("jsonl", compression)`` from a file name; None if neither."""
+    lower = name.lower()
+    compression = None
+    for suffix, codec in COMPRESSIONS.items():
+        if lower.endswith(suffix):
+            compression, lower = codec, lower[:-len(suffix)]
+            break
+    if compression is None and lower.endswith(PARQUET_SUFFIXES):
+        return "parquet", None
+    if lower.endswith(JSONL_SUFFIXES):
+        return "jsonl", compression
+    return None
+
+
+def _stem(name: str) -> str:
+    base = name.rsplit("/", 1)[-1]
+    lower = base.lower()
+    for suffix in (*COMPRESSIONS, *PARQUET_SUFFIXES, *JSONL_SUFFIXES):
+        if lower.endswith(suffix):
+            base, lower = base[:-len(suffix)], lower[:-len(suffix)]
+    return base or name.rsplit("/", 1)[-1]
+
+
+def _listed(name: str) -> bool:
+    """Files a directory contributes: Parquet and JSON Lines (a bare ``.json`` only when
+    compressed, as dolma writes it; a plain one is more often metadata)."""
+    fmt = file_format(name)
+    if fmt is None:
+        return False
+    return not (name.lower().endswith(".json") and fmt[1] is None)
+
+
+def expand_inputs(inputs: Sequence[str | Path], storage_options: StorageOptions = None
+                  ) -> list[str]:
+    """Files, directories (recursively) and globs, local or URLs → unique locations in order."""
+    out: list[str] = []
     for item in inputs:
-        s = str(item)
-        p = Path(s)
-        if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix in PARQUET_SUFFIXES)
+        s = fs.absolute(item)
+        kind = fs.info(s, storage_options).type
+        if kind == fs.pafs.FileType.Directory:
+            found = [f for f in fs.list_files(s, storage_options) if _listed(f)]
             if not found:
-                raise InputError(f"directory {s} contains no Parquet files "
-                                 f"({', '.join(PARQUET_SUFFIXES)})")
+                raise InputError(f"directory {item} contains no Parquet files "
+                                 f"({', '.join(PARQUET_SUFFIXES)}) or JSON Lines files (.jsonl, "
+                                 f".ndjson, each also .gz / .zst; .json.gz, .json.zst)")
             out.extend(found)
-        elif p.is_file():
-            out.append(p)
-        elif any(ch in s for ch in "*?["):
-            found = sorted(Path(q) for q in glob.glob(s, recursive=True) if Path(q).is_file())
+        elif kind == fs.pafs.FileType.File:
+            out.append(s)
+        elif any(ch in str(item) for ch in "*?["):
+            found = fs.glob(s, storage_options)
             if not found:
-                raise InputError(f"pattern {s} matches no files")
+                raise InputError(f"pattern {item} matches no files")
             out.extend(found)
         else:
-            raise InputError(f"input {s} does not exist")
-    seen: set[Path] = set()
-    unique = []
-    for p in out:
-        r = p.resolve()
-        if r not in seen:
-            seen.add(r)
-            unique.append(p)
-    return unique
+            raise InputError(f"input {item} does not exist")
+    return list(dict.fromkeys(out))
 
 
-def shard_keys(paths: Sequence[Path]) -> list[Shard]:
+def shard_keys(paths: Sequence[str]) -> list[Shard]:
     """Name each shard by its file stem; stems shared by several inputs get a path hash."""
-    stems = [p.name.rsplit(".", 1)[0] for p in paths]
+    stems = [_stem(p) for p in paths]
     out = []
     for p, stem in zip(paths, stems, strict=True):
         key = stem
         if stems.count(stem) > 1:
-            key = f"{stem}-{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:8]}"
+            key = f"{stem}-{hashlib.sha1(p.encode()).hexdigest()[:8]}"
         out.append(Shard(p, key))
     return out
 
 
-def open_shard(path: Path, name: str | None = None) -> pq.ParquetFile:
+def _fmt(path: str) -> tuple[str, str | None]:
+    # A file named explicitly with another extension is tried as Parquet (as it always was).
+    return file_format(path) or ("parquet", None)
+
+
+def open_shard(path: str | Path, name: str | None = None,
+               storage_options: StorageOptions = None) -> pq.ParquetFile:
+    """A Parquet shard opened for reading; a missing or corrupt file raises `InputError`."""
     name = name or str(path)
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(fs.open_input_file(str(path), storage_options))
     except FileNotFoundError:
         raise InputError("file not found", shard=name) from None
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
-        raise InputError(f"not a readable Parquet file ({e}); remove or repair it and rerun "
-                         f"(finished shards are not redone)", shard=name) from None
+        raise InputError(f"not a readable Parquet file ({fs._short(e)}); remove or repair it "
+                         f"and rerun (finished shards are not redone)", shard=name) from None
 
 
-def read_shard_batches(path: Path, batch_size: int, name: str | None = None,
-                       columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-    """Record batches of a shard; a corrupt file raises `InputError` naming it."""
-    name = name or str(path)
-    pf = open_shard(path, name)
+def _read_jsonl_table(path: str, name: str, storage_options: StorageOptions) -> pa.Table:
+    compression = _fmt(path)[1]
+    try:
+        with fs.open_input_stream(path, storage_options, compression=compression) as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise InputError("file not found", shard=name) from None
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
+        raise InputError(f"cannot read it ({fs._short(e)}); the file is corrupt or truncated",
+                         shard=name) from None
+    return read_jsonl(data, name)
+
+
+def shard_rows(shard: Shard, storage_options: StorageOptions = None) -> int:
+    """Documents in a shard: Parquet metadata, or the non-blank lines of a JSON Lines file."""
+    if _fmt(shard.path)[0] == "parquet":
+        return open_shard(shard.path, shard.key, storage_options).metadata.num_rows
+    compression = _fmt(shard.path)[1]
+    n = 0
+    last = b"\n"
+    try:
+        with fs.open_input_stream(shard.path, storage_options, compression=compression) as f:
+            while chunk := f.read(16 << 20):
+                n += chunk.count(b"\n")
+                last = chunk[-1:]
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
+        raise InputError(f"cannot read it ({fs._short(e)}); the file is corrupt or truncated",
+                         shard=shard.key) from None
+    return n + (last != b"\n")
+
+
+def shard_size(shard: Shard, storage_options: StorageOptions = None) -> int:
+    return int(fs.info(shard.path, storage_options).size or 0)
+
+
+def shard_schema(shard: Shard, storage_options: StorageOptions = None) -> pa.Schema:
+    """The columns of a shard; for JSON Lines, those of its first lines (up to 1 MB), which
+    is what the driver needs (facets, whether ids are generated) without parsing it all."""
+    if _fmt(shard.path)[0] == "parquet":
+        return open_shard(shard.path, shard.key, storage_options).schema_arrow
+    try:
+        with fs.open_input_stream(shard.path, storage_options,
+                                  compression=_fmt(shard.path)[1]) as f:
+            head = f.read(1 << 20)
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
+        raise InputError(f"cannot read it ({fs._short(e)}); the file is corrupt or truncated",
+                         shard=shard.key) from None
+    if len(head) == 1 << 20:
+        head = head[:head.rfind(b"\n") + 1]
+    return read_jsonl(head, shard.key).schema
+
+
+def read_shard_batches(path: str | Path, batch_size: int, name: str | None = None,
+                       columns: list[str] | None = None,
+                       storage_options: StorageOptions = None,
+                       id_column: str | None = None) -> Iterator[pa.RecordBatch]:
+    """Record batches of a shard; a corrupt file raises `InputError` naming it.
+
+    With ``id_column`` and a shard that lacks it, the column is added with deterministic ids
+    ``<shard>:<row>`` (`GENERATED_ID_RULE`), ``name`` being the shard key.
+    """
+    path = str(path)
+    name = name or path
+    batches = (_parquet_batches(path, batch_size, name, columns, storage_options)
+               if _fmt(path)[0] == "parquet" else
+               _jsonl_batches(path, batch_size, name, columns, storage_options))
+    yield from batches if id_column is None else with_ids(batches, name, id_column)
+
+
+def with_ids(batches: Iterable[pa.RecordBatch], name: str, id_column: str
+             ) -> Iterator[pa.RecordBatch]:
+    """Add ``<name>:<row>`` ids when the batches have no ``id_column`` (rows count from 0
+    over the whole shard, so ids do not depend on the batch size)."""
+    row = 0
+    for b in batches:
+        if id_column not in b.schema.names:
+            ids = pa.array([f"{name}:{i}" for i in range(row, row + b.num_rows)], pa.string())
+            b = b.append_column(id_column, ids)
+        row += b.num_rows
+        yield b
+
+
+def _parquet_batches(path: str, batch_size: int, name: str, columns: list[str] | None,
+                     storage_options: StorageOptions) -> Iterator[pa.RecordBatch]:
+    pf = open_shard(path, name, storage_options)
     try:
         empty = True
         for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
@@ -95,11 +222,79 @@ def read_shard_batches(path: Path, batch_size: int, name: str | None = None,
         if empty:  # an empty shard still has a schema: yield one empty batch
             yield pa.RecordBatch.from_pylist([], schema=pf.schema_arrow)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
-        raise InputError(f"failed while reading ({e}); the file is corrupt or truncated",
-                         shard=name) from None
+        raise InputError(f"failed while reading ({fs._short(e)}); the file is corrupt or "
+                         f"truncated", shard=name) from None
+
+
+def _jsonl_batches(path: str, batch_size: int, name: str, columns: list[str] | None,
+                   storage_options: StorageOptions) -> Iterator[pa.RecordBatch]:
+    table = _read_jsonl_table(path, name, storage_options)
+    if columns is not None:
+        table = table.select([c for c in columns if c in table.column_names])
+    yield from table.to_batches(max_chunksize=batch_size) or [
+        pa.RecordBatch.from_pylist([], schema=table.schema)]
+
+
+def read_ids(shard: Shard, id_column: str, storage_options: StorageOptions = None) -> pa.Array:
+    """A shard's document ids as strings (generated ones where the shard has no id column)."""
+    parts = [b.column(id_column).cast(pa.string()) for b in read_shard_batches(
+        shard.path, 1 << 16, shard.key, storage_options=storage_options, id_column=id_column)]
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+
+
+# -- a run's data/: kept documents in the chosen format --------------------------------------
+
+def data_files(directory: str) -> list[str]:
+    """The kept-documents files of a run's ``data/`` directory, sorted."""
+    if not fs.exists(directory):
+        return []
+    return [f for f in fs.list_files(directory) if file_format(f) is not None
+            and not f.rsplit("/", 1)[-1].startswith(".")]
+
+
+def read_columns(path: str, columns: list[str] | None = None) -> pa.Table:
+    """Columns of one data file (missing ones are left out), Parquet or JSON Lines."""
+    if _fmt(path)[0] == "parquet":
+        with fs.open_input_file(path) as f:
+            names = pq.read_schema(f).names
+        wanted = None if columns is None else [c for c in columns if c in names]
+        with fs.open_input_file(path) as f:
+            return pq.read_table(f, columns=wanted)
+    table = _read_jsonl_table(path, path, None)
+    return table if columns is None else table.select(
+        [c for c in columns if c in table.column_names])
+
+
+def export_kept(src: Path, directory: Path, key: str, output_format: str) -> Path:
+    """Publish a unit's kept Parquet file as ``data/<key>.<ext>`` in the chosen format."""
+    dst = directory / f"{key}{OUTPUT_FORMATS[output_format]}"
+    if output_format == "parquet":
+        _atomic(dst, lambda tmp: _copy(src, tmp))
+        return dst
+    data = dumps_jsonl(pq.read_table(src))
+    compression = _fmt(dst.name)[1]
+
+    def write(tmp: str) -> None:
+        with pa.output_stream(tmp, compression=compression) as f:
+            f.write(data)
+
+    _atomic(dst, write)
+    return dst
+
+
+def _copy(src: Path, dst: str) -> None:
+    with open(src, "rb") as a, open(dst, "wb") as b:
+        while chunk := a.read(1 << 22):
+            b.write(chunk)
 
 
 # -- atomic writes: temp file in the same directory, fsync, rename ---------------------------
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
 
 def _atomic(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +302,9 @@ def _atomic(path: Path, write: Any) -> None:
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp makes the file 0600; a finished file gets the mode open() would give it
+        # under the user's umask, so colleagues on a shared cluster can read the run.
+        os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

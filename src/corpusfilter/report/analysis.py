@@ -318,25 +318,21 @@ def mix(stats: Mapping[str, Any], order: Sequence[str], facets: Sequence[str],
 def after_counts(run: Run, facets: Sequence[str]) -> dict[str, dict[str, int]]:
     """Facet value counts of the output (``data/``, up-sampled copies included)."""
     out: dict[str, dict[str, int]] = {}
-    files = sorted((run.out / "data").glob("*.parquet"))
-    import pyarrow.parquet as pq
+    from corpusfilter.io.shards import data_files, read_columns
 
+    files = data_files(str(run.out / "data"))
     for f in facets:
         counts: dict[str, int] = {}
         for path in files:
-            names = pq.ParquetFile(path).schema_arrow.names
-            if not names:
-                continue
-            if f in names:
-                col = pq.read_table(path, columns=[f])[f].cast(pa.string())
+            t = read_columns(path, [f])
+            if f in t.column_names:
+                col = t[f].cast(pa.string())
                 vc = pc.value_counts(col.fill_null(NONE_VALUE))
                 for v, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(),
                                 strict=True):
                     counts[v] = counts.get(v, 0) + c
-            else:
-                n = pq.ParquetFile(path).metadata.num_rows
-                if n:
-                    counts[NONE_VALUE] = counts.get(NONE_VALUE, 0) + n
+            elif t.num_rows:
+                counts[NONE_VALUE] = counts.get(NONE_VALUE, 0) + t.num_rows
         out[f] = counts
     return out
 

@@ -112,14 +112,13 @@ class Run:
 
     def kept_columns(self, columns: list[str]) -> pa.Table:
         """Selected columns of the kept documents (original rows only, no up-sampled copies)."""
-        files = sorted((self.out / "data").glob("*.parquet"))
+        from corpusfilter.io.shards import data_files, read_columns
+
         parts = []
-        for f in files:
-            names = pq.ParquetFile(f).schema_arrow.names
-            if not names:
+        for f in data_files(str(self.out / "data")):
+            t = read_columns(f, [*columns, "epoch"])
+            if not t.num_rows:
                 continue
-            cols = [c for c in columns if c in names]
-            t = pq.read_table(f, columns=cols + (["epoch"] if "epoch" in names else []))
             if "epoch" in t.column_names:
                 import pyarrow.compute as pc
 

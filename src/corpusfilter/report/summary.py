@@ -32,8 +32,10 @@ def funnel_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def print_summary(out: str | Path, console: Console | None = None) -> None:
-    out = Path(out)
-    stats = json.loads((out / "stats.json").read_text())
+    from corpusfilter.io import fs
+
+    out = fs.absolute(out)
+    stats = json.loads(fs.read_bytes(fs.join(out, "stats.json")))
     console = console or make_console()
     inp, outp = stats["input"], stats["output"]
     table = Table(title=f"corpusfilter run {out}", title_justify="left")
