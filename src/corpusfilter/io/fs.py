@@ -170,6 +170,7 @@ def open_input_file(location: str, storage_options: dict | None = None) -> pa.Na
 def open_input_stream(location: str, storage_options: dict | None = None,
                       compression: str | None = None) -> pa.NativeFile:
     fs, path = resolve(location, storage_options)
+    # compression=None is no decompression (pyarrow's default guesses from the extension)
     return fs.open_input_stream(path, compression=compression)
 
 
@@ -183,7 +184,7 @@ def upload(local_path: str, location: str, storage_options: dict | None = None) 
 
 def write_bytes(data: bytes, location: str, storage_options: dict | None = None) -> None:
     fs, path = resolve(location, storage_options)
-    with fs.open_output_stream(path) as f:
+    with fs.open_output_stream(path, compression=None) as f:  # the bytes as given
         f.write(data)
 
 

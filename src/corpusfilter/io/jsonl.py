@@ -43,6 +43,8 @@ def _locate(data: bytes, arrow_message: str) -> tuple[int | None, str]:
             continue
         try:
             value = json.loads(line)
+        except UnicodeDecodeError:
+            return row, f"line {lineno} is not UTF-8 text; JSON Lines must be UTF-8"
         except ValueError as e:
             return row, f"line {lineno} is not valid JSON ({e.msg}); fix or remove the line"
         if not isinstance(value, dict):
