@@ -70,12 +70,18 @@ def _cmd_stages(args: argparse.Namespace) -> int:
     from corpusfilter.core import registry
     from corpusfilter.core.config import recipe_names
 
+    registry.load_plugins([os.path.abspath(p) if p.endswith(".py") else p
+                           for p in args.plugin or []])
+    for name in args.name:
+        registry.get(name)  # an unknown name is an error naming the registered ones
     console = make_console()
     for name in registry.names():
         if args.name and name not in args.name:
             continue
         cls = registry.get(name)
-        console.print(f"[bold]{name}[/bold]@{cls.version}  [dim]({cls.kind})[/dim]")
+        origin = registry.origin_of(cls)
+        kind = f"{cls.kind}, plugin {origin}" if origin else cls.kind
+        console.print(f"[bold]{name}[/bold]@{cls.version}  [dim]({kind})[/dim]")
         console.print(f"  {registry.summary_of(cls)}", highlight=False)
         for p in registry.params_of(cls):
             default = "required" if p.required else repr(p.default)
@@ -125,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("stages", help="list registered stages, their parameters and defaults")
     s.add_argument("name", nargs="*", help="only these stages")
+    s.add_argument("--plugin", action="append", metavar="MODULE|FILE.py",
+                   help="also list the stages this module or .py file registers")
     s.set_defaults(func=_cmd_stages)
 
     for hook in _EXTRA_COMMANDS:

@@ -132,7 +132,9 @@ def get(spec: str) -> type[Stage]:
         hint = difflib.get_close_matches(name, _REGISTRY, n=1)
         did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
         raise ConfigError(f"unknown stage {name!r}{did_you_mean}; registered stages: "
-                          f"{', '.join(sorted(_REGISTRY))}")
+                          f"{', '.join(sorted(_REGISTRY))}. A stage from another package: "
+                          f"install it (entry point {ENTRY_POINT_GROUP}), or name its module "
+                          f"or .py file in `plugins:` or with run --plugin")
     versions = _REGISTRY[name]
     if not ver:
         return versions[max(versions)]
