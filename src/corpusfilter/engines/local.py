@@ -406,8 +406,10 @@ class LocalEngine:
 class _Progress:
     """A rich progress bar (documents, shards, rate, ETA) on a terminal; log lines otherwise."""
 
-    def __init__(self, enabled: bool, total_docs: int, total_shards: int, segments: int):
+    def __init__(self, enabled: bool, total_docs: int, total_shards: int, segments: int,
+                 console: Any = None):
         self.enabled = enabled
+        self.console = console  # rich's stderr console unless given (tests: a fixed width)
         self.total_docs = total_docs
         self.total_shards = total_shards
         self.segments = segments
@@ -424,15 +426,16 @@ class _Progress:
                 MofNCompleteColumn,
                 Progress,
                 TextColumn,
-                TimeElapsedColumn,
                 TimeRemainingColumn,
             )
 
+            # ~75 characters in all: legible on an 80-column terminal; the phase's stages
+            # are printed above the bar, not in it.
             self._bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("docs · {task.fields[shards]}"),
-                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                transient=False)
+                TextColumn("[bold]{task.description}"), BarColumn(bar_width=10),
+                MofNCompleteColumn(), TextColumn("docs, {task.fields[shards]} shards"),
+                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                transient=False, console=self.console)
             self._bar.__enter__()
         return self
 
@@ -443,10 +446,12 @@ class _Progress:
         names = [s.label for s in ([seg.head] if seg.head else []) + seg.body]
         if seg.tail is not None:
             names.append(f"{seg.tail.label} (collect)")
-        desc = f"phase {seg.index + 1}/{self.segments}: {', '.join(names) or 'read'}"
+        phase = f"phase {seg.index + 1}/{self.segments}"
+        desc = f"{phase}: {', '.join(names) or 'read'}"
         if self._bar is not None:
-            self._task = self._bar.add_task(desc, total=self.total_docs, shards="0 shards",
-                                            rate="")
+            self._bar.console.print(desc, highlight=False, markup=False)
+            self._task = self._bar.add_task(phase, total=self.total_docs, shards="0/"
+                                            f"{self.total_shards}", rate="")
         else:
             log.info("%s", desc)
 
@@ -458,8 +463,8 @@ class _Progress:
             task = self._bar.tasks[-1]
             done_docs = task.completed + n
             self._bar.update(self._task, advance=n,
-                             shards=f"{self._done}/{self.total_shards} shards",
-                             rate=f"{done_docs / elapsed:,.0f} docs/s")
+                             shards=f"{self._done}/{self.total_shards}",
+                             rate=f"{done_docs / elapsed:,.0f}/s")
         else:
             log.info("  shard %s %s (%d/%d)", key, "already done" if skipped else "done",
                      self._done, self.total_shards)

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from corpusfilter.console import make_console
+from corpusfilter.console import table as narrow_aware_table
 
 
 def funnel_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
@@ -38,11 +38,13 @@ def print_summary(out: str | Path, console: Console | None = None) -> None:
     stats = json.loads(fs.read_bytes(fs.join(out, "stats.json")))
     console = console or make_console()
     inp, outp = stats["input"], stats["output"]
-    table = Table(title=f"corpusfilter run {out}", title_justify="left")
+    table = narrow_aware_table(console, f"corpusfilter run {out}")
     for col, justify in (("stage", "left"), ("in", "right"), ("removed", "right"),
                          ("rate", "right"), ("modified", "right"), ("out", "right"),
                          ("top reasons", "left"), ("s", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify,  # type: ignore[arg-type]
+                         no_wrap=col != "top reasons",
+                         overflow="fold")
     for r in funnel_rows(stats):
         reasons = ", ".join(f"{k.split('.', 1)[-1]} {v:,}" for k, v in r["top_reasons"])
         table.add_row(r["stage"], f"{r['in']:,}", f"{r['removed']:,}", f"{r['rate']:.1%}",

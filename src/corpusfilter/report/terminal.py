@@ -8,9 +8,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from corpusfilter.console import make_console
+from corpusfilter.console import NARROW, column_groups, make_console, table
 
 
 def _pct(x: float | None) -> str:
@@ -54,26 +53,32 @@ def render_flags(report: Mapping[str, Any], console: Console) -> None:
                 highlight=False)
     few = report.get("too_few", [])
     if few:
+        n = 3 if console.width < 120 else 8  # a line or two, not a paragraph
         items = ", ".join(f"{f['stage']}: {f['facet']}={f['value']} {f['removed']}/{f['in']}"
-                          for f in few[:8])
-        more = f" and {len(few) - 8} more" if len(few) > 8 else ""
+                          for f in few[:n])
+        more = f" and {len(few) - n} more (--json, --html)" if len(few) > n else ""
         console.print(f"[yellow]Too few to judge[/yellow] (high rate but support < "
                       f"{report['run']['options']['min_support']}): {items}{more}",
                       highlight=False)
 
 
 def render_funnel(fun: Mapping[str, Any], console: Console) -> None:
-    t = Table(title="Funnel", title_justify="left")
+    t = table(console, "Funnel")
+    # "chars removed" only where it fits (the line below gives the totals either way)
+    chars_col = console.width >= NARROW
     for col, j in (("stage", "left"), ("in", "right"), ("removed", "right"), ("rate", "right"),
                    ("modified", "right"), ("out", "right"), ("chars removed", "right"),
                    ("top reasons", "left")):
-        t.add_column(col, justify=j)  # type: ignore[arg-type]
+        if col != "chars removed" or chars_col:
+            t.add_column(col, justify=j, no_wrap=col != "top reasons",  # type: ignore[arg-type]
+                         overflow="fold")
     for s in fun["stages"]:
         reasons = ", ".join(f"{r['reason'].split('.', 1)[-1]} {r['count']:,}"
                             for r in s["reasons"][:2])
         chars = "" if s.get("chars_removed") is None else f"{s['chars_removed']:,}"
         t.add_row(s["stage"], f"{s['in']:,}", f"{s['removed']:,}", _pct(s["rate"]),
-                  f"{s['modified']:,}", f"{s['out']:,}", chars, reasons)
+                  f"{s['modified']:,}", f"{s['out']:,}", *([chars] if chars_col else []),
+                  reasons)
     console.print(t)
     inp, out = fun["input"], fun["output"]
     if inp.get("docs"):
@@ -99,41 +104,53 @@ def render_rates(report: Mapping[str, Any], console: Console, max_groups: int) -
                 totals[r["value"]] = r["in"]
         values = sorted(totals, key=lambda v: -totals[v])
         shown = values[:max_groups]
-        t = Table(title=f"Removal rate by {facet} (rows: groups, n at the first stage)",
-                  title_justify="left")
-        t.add_column(facet)
-        t.add_column("n", justify="right")
+        group_width = max(len(facet), *(len(v) for v in shown), len("overall"))
+        parts = column_groups(stages, console.width, group_width + 10)
+        for i, part in enumerate(parts, 1):
+            title = f"Removal rate by {facet}" + (f" ({i}/{len(parts)})" if len(parts) > 1
+                                                  else "")
+            _rates_table(report, facet, title, part, rows, totals, values, shown,
+                         max_groups, flagged, console)
+
+
+def _rates_table(report: Mapping[str, Any], facet: str, title: str, stages: list[str],
+                 rows: Sequence[Mapping[str, Any]], totals: Mapping[str, int],
+                 values: list[str], shown: list[str], max_groups: int,
+                 flagged: set[tuple[str, str, str]], console: Console) -> None:
+    """One table of removal rates: groups × the given stages (all that fit the width)."""
+    t = table(console, title)
+    t.add_column(facet, no_wrap=True)
+    t.add_column("n", justify="right", no_wrap=True)  # documents at the first stage
+    for s in stages:
+        t.add_column(s, justify="right", no_wrap=True)
+    cell = {(r["stage"], r["value"]): r for r in rows}
+    overall = {r["stage"]: r["overall"] for r in rows if r["stage"] in stages}
+    t.add_row("[dim]overall[/dim]", "", *[f"[dim]{_pct(overall[s])}[/dim]" for s in stages])
+    for v in shown:
+        cells = []
         for s in stages:
-            t.add_column(s, justify="right")
-        cell = {(r["stage"], r["value"]): r for r in rows}
-        overall = {r["stage"]: r["overall"] for r in rows}
-        t.add_row("[dim]overall[/dim]", "", *[f"[dim]{_pct(overall[s])}[/dim]" for s in stages])
-        for v in shown:
-            cells = []
-            for s in stages:
-                r = cell.get((s, v))
-                if r is None:
-                    cells.append("")
-                    continue
-                text = f"{r['rate']:.1%} ±{(r['hi'] - r['lo']) / 2:.0%}"
-                if (s, facet, v) in flagged:
-                    text = f"[bold red]{text} ⚑[/bold red]"
-                elif r["in"] < report["run"]["options"]["min_support"]:
-                    text = f"[dim]{text}[/dim]"
-                cells.append(text)
-            t.add_row(v, f"{totals[v]:,}", *cells)
-        if len(values) > max_groups:
-            t.caption = f"{len(values) - max_groups} smaller groups not shown (see --json/--html)"
-        console.print(t)
+            r = cell.get((s, v))
+            if r is None:
+                cells.append("")
+                continue
+            text = f"{r['rate']:.1%} ±{(r['hi'] - r['lo']) / 2:.0%}"
+            if (s, facet, v) in flagged:
+                text = f"[bold red]{text} ⚑[/bold red]"
+            elif r["in"] < report["run"]["options"]["min_support"]:
+                text = f"[dim]{text}[/dim]"
+            cells.append(text)
+        t.add_row(v, f"{totals[v]:,}", *cells)
+    if len(values) > max_groups:
+        t.caption = f"{len(values) - max_groups} smaller groups not shown (see --json/--html)"
+    console.print(t)
 
 
 def render_mix(mix: Mapping[str, Any], console: Console, max_values: int = 10) -> None:
     for facet, m in mix.items():
-        t = Table(title=f"Corpus mix by {facet} (before: at {m['before_stage']})",
-                  title_justify="left")
+        t = table(console, f"Corpus mix by {facet} (before: at {m['before_stage']})")
         for col, j in ((facet, "left"), ("before", "right"), ("after", "right"),
                        ("Δ share", "right"), ("moved most by", "left")):
-            t.add_column(col, justify=j)  # type: ignore[arg-type]
+            t.add_column(col, justify=j, no_wrap=col != "moved most by")  # type: ignore[arg-type]
         for v in m["values"][:max_values]:
             by = (f"{v['moved_most_by']} ({v['moved_most_delta'] * 100:+.1f} pt)"
                   if v["moved_most_by"] else "")
@@ -147,8 +164,7 @@ def render_mix(mix: Mapping[str, Any], console: Console, max_values: int = 10) -
 
 
 def render_independent(ind: Mapping[str, Any], console: Console) -> None:
-    t = Table(title="Independent vs attributed removal rates (from scores/)",
-              title_justify="left")
+    t = table(console, "Independent vs attributed removal rates (from scores/)")
     for col, j in (("stage", "left"), ("scored", "right"), ("independent", "right"),
                    ("attributed", "right"), ("ledger agreement", "right")):
         t.add_column(col, justify=j)  # type: ignore[arg-type]
@@ -160,14 +176,17 @@ def render_independent(ind: Mapping[str, Any], console: Console) -> None:
     console.print(t)
     ov = ind["overlap"]
     if len(ov["stages"]) > 1:
-        m = Table(title="Overlap: of the documents row A removes, the share B also removes",
-                  title_justify="left")
-        m.add_column("A \\ B")
-        for b in ov["stages"]:
-            m.add_column(b, justify="right")
-        for a, row in zip(ov["stages"], ov["matrix"], strict=True):
-            m.add_row(a, *[_pct(x) for x in row])
-        console.print(m)
+        width = max(len(a) for a in ov["stages"]) + 3
+        for part in column_groups(ov["stages"], console.width, width, cell=6):
+            m = table(console, "Overlap: of the documents row A removes, the share B also "
+                               "removes")
+            m.add_column("A \\ B", no_wrap=True)
+            for b in part:
+                m.add_column(b, justify="right", no_wrap=True)
+            for a, row in zip(ov["stages"], ov["matrix"], strict=True):
+                m.add_row(a, *[_pct(x) for b, x in zip(ov["stages"], row, strict=True)
+                               if b in part])
+            console.print(m)
     for label, why in ind.get("skipped", {}).items():
         console.print(f"[dim]{label}: {why}[/dim]", highlight=False)
 
@@ -179,7 +198,7 @@ def render_whatif(result: Mapping[str, Any], console: Console | None = None) -> 
     console.print(f"[bold]what-if[/bold] {sets}: {result['changed_docs']:,} documents change "
                   f"fate", highlight=False)
     before, after = result["before"], result["after"]
-    t = Table(title="Funnel: logged run → what-if", title_justify="left")
+    t = table(console, "Funnel: logged run → what-if")
     for col, j in (("stage", "left"), ("removed (run)", "right"), ("removed (what-if)", "right"),
                    ("rate (run)", "right"), ("rate (what-if)", "right")):
         t.add_column(col, justify=j)  # type: ignore[arg-type]
