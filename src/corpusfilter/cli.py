@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+
 from corpusfilter import __version__
 from corpusfilter.core.config import PipelineConfig, load_config
 from corpusfilter.core.errors import CorpusFilterError, RemovalAlarm
@@ -19,6 +21,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from corpusfilter.engines.local import LocalEngine
     from corpusfilter.report.summary import print_summary
 
+    if args.workers < 1 and args.engine == "local":
+        raise CorpusFilterError(f"--workers must be at least 1, got {args.workers}")
     config = _config_with_flags(args)
     if args.engine == "ray":
         from corpusfilter.engines import ray_engine
@@ -45,6 +49,32 @@ def _config_with_flags(args: argparse.Namespace) -> PipelineConfig:
     config.plugins = [*config.plugins, *(os.path.abspath(p) if p.endswith(".py") else p
                                          for p in getattr(args, "plugin", None) or [])]
     return config
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    """Check the pipeline file and every input's schema without running anything."""
+    from corpusfilter.core.pipeline import Pipeline
+    from corpusfilter.io.shards import expand_inputs, shard_keys, shard_schema
+
+    config = _config_with_flags(args)
+    pipeline = Pipeline(config)  # every stage, parameter and plugin
+    shards = shard_keys(expand_inputs(args.inputs, config.storage_options))
+    generated = []
+    for s in shards:
+        schema = shard_schema(s, config.storage_options)
+        if config.id_column not in schema.names:
+            generated.append(s.key)
+            schema = schema.append(pa.field(config.id_column, pa.string()))
+        pipeline.check_schema(schema, s.key)
+    print(f"pipeline {config.source}: {len(pipeline.stages)} stage(s) "
+          f"({', '.join(st.label for st in pipeline.stages)})")
+    print(f"inputs: {len(shards)} shard(s), columns {config.text_column!r} (text) and "
+          f"{config.id_column!r} (id) found")
+    if generated:
+        print(f"ids will be generated as <shard>:<row> for {len(generated)} shard(s) without "
+              f"an {config.id_column!r} column: {', '.join(generated[:5])}")
+    print("OK: nothing was run")
+    return 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -125,8 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true", help="no summary at the end")
     r.set_defaults(func=_cmd_run)
 
+    c = sub.add_parser("validate", help="check a pipeline file and the inputs' schema "
+                                        "without running")
+    c.add_argument("pipeline", help="a pipeline YAML file or a built-in recipe name")
+    c.add_argument("inputs", nargs="+", help="inputs, as for run")
+    c.add_argument("--plugin", action="append", metavar="MODULE|FILE.py")
+    c.add_argument("--text-column", default=None)
+    c.add_argument("--id-column", default=None)
+    c.set_defaults(func=_cmd_validate)
+
     v = sub.add_parser("verify", help="check that a finished run lost nothing")
-    v.add_argument("output", help="the run's output directory")
+    v.add_argument("output", help="the run's output directory or URL")
     v.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("stages", help="list registered stages, their parameters and defaults")

@@ -166,9 +166,10 @@ class RayEngine(LocalEngine):
                                       "logging_level": logging.WARNING,
                                       "log_to_driver": False}
             address = self.address or os.environ.get("RAY_ADDRESS")
-            if address:
-                kwargs["address"] = address
-            elif self.requested_workers > 1:
+            # "local" starts a cluster for this run; without it ray.init() would join any
+            # stray local cluster recorded in Ray's temp directory
+            kwargs["address"] = address or "local"
+            if not address and self.requested_workers > 1:
                 kwargs["num_cpus"] = self.requested_workers
             ray.init(**kwargs)
             started_here = True
