@@ -93,8 +93,8 @@ class Pipeline:
             self.stages = [registry.build(e, i) for i, e in enumerate(cfg.stages)]
         else:
             self.stages = list(stages)
-            for s in self.stages:
-                _fill_direct_params(s)
+            for s in self.stages:  # `s.params` was recorded by its constructor
+                s.instance_name = s.instance_name or s.name
             entries = [{"stage": f"{s.name}@{s.version}", **s.params} for s in self.stages]
             self.config = PipelineConfig(stages=entries, source="<python>", **settings)
         labels = [s.label for s in self.stages]
@@ -454,14 +454,6 @@ def check_alarm(stats: Stats, pipeline: Pipeline) -> None:
                 + ", ".join(f"{r} ({c:,})" for r, c in reasons)
                 + ". Check its parameters, or allow it with `max_removal_rate: 1.0` on that "
                 "stage (or at the top of the pipeline file).")
-
-
-def _fill_direct_params(stage: Stage) -> None:
-    if not getattr(stage, "params", None):
-        stage.params = {p.name: getattr(stage, p.name, p.default)
-                        for p in registry.params_of(type(stage))}
-    if not stage.instance_name:
-        stage.instance_name = stage.name
 
 
 def _segments(stages: list[Stage]) -> list[Segment]:
