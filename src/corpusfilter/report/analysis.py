@@ -469,17 +469,11 @@ def independent(run: Run, table: DocTable, opts: Options) -> dict[str, Any]:
             "skipped": red.skipped}
 
 
-def whatif(run: Run, overrides: Mapping[str, Mapping[str, Any]], opts: Options,
-           by: Sequence[str] | None = None) -> dict[str, Any]:
-    """Removal rates and flags as they would be with changed stage parameters."""
-    labels = [d["label"] for d in run.stage_entries]
-    for label, _params in overrides.items():
-        if label not in labels:
-            raise CorpusFilterError(f"--set: no stage {label!r} in this run (stages: "
-                                    f"{', '.join(labels)})")
-    table = doc_table(run)
-    facets = list(by) if by else list(table.facets)
-    _check_facets(facets, table.facets)
+def replay(run: Run, table: DocTable, overrides: Mapping[str, Mapping[str, Any]],
+           ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Per document, the stage (index into `table.stages`, -1 = kept) and reason that would
+    remove it with the changed parameters, and per stage how many documents it never saw or
+    scored (assumed kept). The what-if attribution, also used by `diff` and `review`."""
     red = redecide(run, table, overrides)
     for label in overrides:
         if label not in red.removes:
@@ -511,6 +505,21 @@ def whatif(run: Run, overrides: Mapping[str, Mapping[str, Any]], opts: Options,
         removed_at[hit] = i
         reasons[hit] = why[hit]
         alive &= ~hit
+    return removed_at, reasons, unscored
+
+
+def whatif(run: Run, overrides: Mapping[str, Mapping[str, Any]], opts: Options,
+           by: Sequence[str] | None = None) -> dict[str, Any]:
+    """Removal rates and flags as they would be with changed stage parameters."""
+    labels = [d["label"] for d in run.stage_entries]
+    for label, _params in overrides.items():
+        if label not in labels:
+            raise CorpusFilterError(f"--set: no stage {label!r} in this run (stages: "
+                                    f"{', '.join(labels)})")
+    table = doc_table(run)
+    facets = list(by) if by else list(table.facets)
+    _check_facets(facets, table.facets)
+    removed_at, reasons, unscored = replay(run, table, overrides)
     before = report_from_table(run, table, table.removed_at, table.reason, facets, opts)
     after = report_from_table(run, table, removed_at, reasons, facets, opts)
     return {"overrides": {k: dict(v) for k, v in overrides.items()},

@@ -100,6 +100,16 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from corpusfilter.report.diff import diff_runs, render_diff
+
+    result = diff_runs(args.run_a, args.run_b)
+    if args.json:
+        _write_json(result, args.json)
+    render_diff(result)
+    return 1 if result["changed"] else 0
+
+
 def _add_flag_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by", default=None,
                    help="facets to break rates down by, comma-separated (default: the run's "
@@ -146,3 +156,11 @@ def add_commands(sub: Any) -> None:
     i.add_argument("--modified", action="store_true",
                    help="show modified instead of removed documents")
     i.set_defaults(func=_cmd_inspect)
+
+    d = sub.add_parser("diff", help="documents whose fate differs between two runs, and the "
+                                    "configuration differences behind them (exit 1 if any)")
+    d.add_argument("run_a", help="output directory of the first run")
+    d.add_argument("run_b", help="output directory of the second run")
+    d.add_argument("--json", default=None, metavar="FILE",
+                   help="also write every changed document and count as JSON")
+    d.set_defaults(func=_cmd_diff)
