@@ -110,6 +110,27 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return 1 if result["changed"] else 0
 
 
+def _cmd_card(args: argparse.Namespace) -> int:
+    from corpusfilter.report.card import check_card, write_card
+
+    if args.check:
+        if len(args.paths) != 2:
+            raise CorpusFilterError("card --check needs CARD DATA, e.g. "
+                                    "`corpusfilter card --check card.json OUT/data`")
+        problems = check_card(*args.paths)
+        for p in problems:
+            print(f"MISMATCH: {p}")
+        if problems:
+            return 1
+        print(f"OK: {args.paths[1]} is exactly the dataset {args.paths[0]} describes")
+        return 0
+    if len(args.paths) != 1 or not args.o:
+        raise CorpusFilterError("card needs OUT -o CARD (or --check CARD DATA)")
+    js, md = write_card(args.paths[0], args.o)
+    print(f"card: {js}\nreadable: {md}")
+    return 0
+
+
 def _add_flag_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by", default=None,
                    help="facets to break rates down by, comma-separated (default: the run's "
@@ -164,3 +185,14 @@ def add_commands(sub: Any) -> None:
     d.add_argument("--json", default=None, metavar="FILE",
                    help="also write every changed document and count as JSON")
     d.set_defaults(func=_cmd_diff)
+
+    c = sub.add_parser("card", help="provenance card of a run (hashes, pipeline, versions, "
+                                    "removals, verify); --check a dataset against a card")
+    c.add_argument("paths", nargs="+", metavar="PATH", help="OUT (with -o), or CARD DATA "
+                                                           "(with --check)")
+    c.add_argument("-o", default=None, metavar="CARD",
+                   help="card file to write (JSON; a markdown twin .md is written beside it)")
+    c.add_argument("--check", action="store_true",
+                   help="check that DATA (a run directory or its data/) is exactly what CARD "
+                        "describes (exit 1 if not)")
+    c.set_defaults(func=_cmd_card)
