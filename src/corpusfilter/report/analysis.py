@@ -11,7 +11,7 @@ rate and flag.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
@@ -353,9 +353,21 @@ class Redecided:
     skipped: dict[str, str]  # stage -> why it cannot be re-decided
 
 
-def redecide(run: Run, table: DocTable,
-             overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Redecided:
-    """Apply each filter's thresholds (possibly changed) to its logged scores."""
+@dataclass
+class ScoredFilter:
+    """A filter rebuilt from run.json (with any overrides) and the scores it logged."""
+
+    stage: Any  # the Filter instance
+    scored: np.ndarray  # bool mask over the DocTable: the stage logged scores for the doc
+    rows: np.ndarray  # DocTable indices of the scored documents
+    metrics: dict[str, np.ndarray]  # metric -> value per scored document (NaN if not logged)
+    docs: Any  # Docs of the scored documents (id and lang columns only)
+
+
+def scored_filters(run: Run, table: DocTable,
+                   overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                   ) -> Iterator[tuple[str, ScoredFilter | str]]:
+    """Per stage of the run: its rebuilt filter with logged scores, or why there is none."""
     from corpusfilter.core import registry
     from corpusfilter.core.docs import Columns, Docs
     from corpusfilter.core.stage import Filter
@@ -363,28 +375,26 @@ def redecide(run: Run, table: DocTable,
     overrides = overrides or {}
     scores = run.scores
     entries = run.config.get("stages", [])
-    described = run.stage_entries
     cfg = run.config
     cols = Columns(cfg.get("text_column", "text"), cfg.get("id_column", "id"),
                    cfg.get("lang_column", "lang"))
-    res = Redecided({}, {}, {}, {})
     n = len(table)
-    for i, desc in enumerate(described):
+    for i, desc in enumerate(run.stage_entries):
         label = desc["label"]
         entry = dict(entries[i]) if i < len(entries) else {"stage": desc["stage"]}
         entry["stage"] = f"{desc['stage']}@{desc['version']}"
         entry.update(overrides.get(label, {}))
         stage = registry.build(entry, i)
         if not isinstance(stage, Filter):
-            res.skipped[label] = f"a {desc.get('kind', 'non-filter')} stage: no scores to re-decide"
+            yield label, f"a {desc.get('kind', 'non-filter')} stage: no scores to re-decide"
             continue
         if type(stage).process is not Filter.process:
-            res.skipped[label] = ("decides in process() rather than rules()/decide(), so its "
-                                  "decisions cannot be re-applied to logged scores")
+            yield label, ("decides in process() rather than rules()/decide(), so its "
+                          "decisions cannot be re-applied to logged scores")
             continue
         sub = scores.filter(pc.equal(scores["stage"], label))
         if sub.num_rows == 0:
-            res.skipped[label] = "no scores logged"
+            yield label, "no scores logged"
             continue
         idx = table.index_of(sub["doc_id"].combine_chunks())
         scored = np.zeros(n, dtype=bool)
@@ -406,21 +416,33 @@ def redecide(run: Run, table: DocTable,
             batch_cols[cols.lang] = pa.array([None if v == NONE_VALUE else v for v in lv],
                                              pa.string())
         docs = Docs(pa.RecordBatch.from_pydict(batch_cols), cols)
+        yield label, ScoredFilter(stage, scored, rows, metrics, docs)
+
+
+def redecide(run: Run, table: DocTable,
+             overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Redecided:
+    """Apply each filter's thresholds (possibly changed) to its logged scores."""
+    res = Redecided({}, {}, {}, {})
+    n = len(table)
+    for label, sf in scored_filters(run, table, overrides):
+        if isinstance(sf, str):
+            res.skipped[label] = sf
+            continue
         try:
-            outcome = stage.decide(docs, metrics)
+            outcome = sf.stage.decide(sf.docs, sf.metrics)
         except KeyError as e:
             raise CorpusFilterError(
                 f"stage {label} did not log metric {e.args[0]!r} in this run (logged: "
-                f"{', '.join(sorted(metrics))}); enable that rule in the pipeline and rerun "
+                f"{', '.join(sorted(sf.metrics))}); enable that rule in the pipeline and rerun "
                 f"with --score-all to explore it") from None
         except Exception as e:  # a decide() that needs more than scores
             res.skipped[label] = f"cannot re-decide from scores alone ({type(e).__name__}: {e})"
             continue
         removes = np.zeros(n, dtype=bool)
-        removes[rows] = ~outcome.keep
+        removes[sf.rows] = ~outcome.keep
         reasons = np.full(n, None, dtype=object)
-        reasons[rows] = outcome.reason
-        res.scored[label] = scored
+        reasons[sf.rows] = outcome.reason
+        res.scored[label] = sf.scored
         res.removes[label] = removes
         res.reasons[label] = reasons
     return res

@@ -131,6 +131,32 @@ def _cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_review(args: argparse.Namespace) -> int:
+    from corpusfilter.report import review
+    from corpusfilter.report.data import Run
+
+    run = Run.open(args.output)
+    if args.labels:
+        summary = review.summarize_labels(run, review.read_labels(args.labels), _options(args))
+        if args.json:
+            _write_json(summary, args.json)
+        review.render_labels(summary)
+        return 0
+    if not args.stage or not (args.html or args.jsonl):
+        raise CorpusFilterError("review needs --stage S and --html FILE and/or --jsonl FILE "
+                                "(or --labels FILE to summarise a labelled sheet)")
+    items = review.review_items(run, args.stage, args.n, args.by, args.seed)
+    method = review.with_texts(run, items, args.chars)
+    print(f"{len(items)} decisions of {args.stage} to review; text redacted with {method}")
+    if args.jsonl:
+        print(f"sheet: {review.write_sheet(items, args.jsonl)}")
+    if args.html:
+        page = review.write_page(items, args.html, f"Review of {args.stage} ({run.out.name})",
+                                 method)
+        print(f"page: {page.resolve()}")
+    return 0
+
+
 def _add_flag_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by", default=None,
                    help="facets to break rates down by, comma-separated (default: the run's "
@@ -196,3 +222,21 @@ def add_commands(sub: Any) -> None:
                    help="check that DATA (a run directory or its data/) is exactly what CARD "
                         "describes (exit 1 if not)")
     c.set_defaults(func=_cmd_card)
+
+    rv = sub.add_parser("review", help="borderline review queue of a filter (HTML / JSONL), "
+                                       "or estimates from its labels (--labels)")
+    rv.add_argument("output", help="the run's output directory (run with --score-all)")
+    rv.add_argument("--stage", default=None, help="the filter to review (stage label)")
+    rv.add_argument("-n", type=int, default=5,
+                    help="documents per rule, side of the threshold and group (default 5)")
+    rv.add_argument("--by", default=None,
+                    help="facet to stratify by (default: the run's first facet)")
+    rv.add_argument("--seed", type=int, default=0, help="seed of the tie-break (default 0)")
+    rv.add_argument("--chars", type=int, default=2000, help="characters of text per document")
+    rv.add_argument("--html", default=None, metavar="FILE", help="write the review page")
+    rv.add_argument("--jsonl", default=None, metavar="FILE", help="write the review sheet")
+    rv.add_argument("--labels", default=None, metavar="FILE",
+                    help="a labelled sheet: print precision / miss rate per rule and group and "
+                         "the threshold the labels support")
+    rv.add_argument("--json", default=None, metavar="FILE", help="with --labels: the numbers")
+    rv.set_defaults(func=_cmd_review, k=2.0, margin=0.05, min_support=30, alpha=0.05)
