@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -18,6 +19,7 @@ from corpusfilter.report.review import (
     review_items,
     summarize_labels,
     with_texts,
+    write_page,
     write_sheet,
 )
 from test_report import MIN_WORDS, corpus, pipeline, run_dir
@@ -125,3 +127,20 @@ def test_cli_and_bad_labels(reviewed, tmp_path: Path) -> None:
         read_labels(bad)
     with pytest.raises(CorpusFilterError, match="cannot review"):
         review_items(Run.open(out), "exact_dedup", 2)
+
+
+def test_rules_that_do_not_apply_to_a_language_are_left_out(sample_table: pa.Table,
+                                                           tmp_path: Path) -> None:
+    """gopher_quality has no stop-word list for some languages (a NaN bound): those documents
+    are not "near" that threshold, and the page's data stays valid JSON."""
+    cfg = {"facets": ["lang"], "record_scores": "all", "max_removal_rate": 1.0,
+           "stages": [{"stage": "language"}, {"stage": "gopher_quality"}]}
+    run = Run.open(run_dir(tmp_path, sample_table, cfg))
+    items = review_items(run, "gopher_quality", 2, by="lang")
+    assert items and all(np.isfinite([it.score, it.threshold, it.distance]).all()
+                         for it in items)
+    stop = [it for it in items if it.rule == "stop_words"]
+    assert stop and len({it.group for it in stop}) < len({it.group for it in items})
+    page = write_page(items, tmp_path / "p.html", "t", "none")
+    data = page.read_text().split("id='items'>")[1].split("</script>")[0]
+    assert len(json.loads(data)) == len(items)

@@ -95,8 +95,10 @@ def review_items(run: Run, stage: str, n: int, by: str | None = None,
             with np.errstate(invalid="ignore"):
                 # removed by this rule on this side of it / kept by the stage (the ledger's word)
                 fails = values < limit if bound_name == "min" else values > limit
+                # a NaN bound: the rule does not apply to that document (e.g. its language)
+                applies = ~np.isnan(values) & ~np.isnan(limit)
                 sides = {"removed": removed & (reason == sf.stage.reason(rule.name)) & fails,
-                         "kept": reached & ~removed & ~np.isnan(values)}
+                         "kept": reached & ~removed & applies}
             dist = np.abs(values - limit)
             for side, mask in sides.items():
                 for g in sorted(set(groups[mask].tolist())):
@@ -127,7 +129,7 @@ def write_sheet(items: Sequence[Item], path: str | Path) -> Path:
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic("".join(json.dumps(asdict(it), ensure_ascii=False) + "\n"
+    write_text_atomic("".join(json.dumps(asdict(it), ensure_ascii=False, allow_nan=False) + "\n"
                               for it in items), p)
     return p
 
@@ -193,7 +195,8 @@ def write_page(items: Sequence[Item], path: str | Path, title: str, method: str)
             f"{it.threshold:g} ({it.side})</div><div class='text'>{e(it.text)}</div>"
             f"<label><input type='radio' name='l{i}' value='right'> right</label> "
             f"<label><input type='radio' name='l{i}' value='wrong'> wrong</label></div>")
-    data = json.dumps([asdict(it) for it in items], ensure_ascii=False).replace("</", "<\\/")
+    data = json.dumps([asdict(it) for it in items], ensure_ascii=False, allow_nan=False)
+    data = data.replace("</", "<\\/")
     out.append(f"<pre id='selftest' hidden></pre><script type='application/json' id='items'>"
                f"{data}</script><script>{_JS}</script></body></html>")
     p = Path(path)
