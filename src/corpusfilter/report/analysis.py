@@ -44,6 +44,9 @@ class Options:
     margin: float = 0.05
     min_support: int = 30
     alpha: float = 0.05
+    # confounders (report/confounders.py): flags also get a ratio adjusted for length
+    adjust_by: tuple[str, ...] = ()  # ...and for these facets
+    length_bins: int = 5
 
     def __post_init__(self) -> None:
         if not self.k > 1:
@@ -54,6 +57,8 @@ class Options:
             raise CorpusFilterError(f"--alpha must be in (0, 1), got {self.alpha}")
         if self.min_support < 1:
             raise CorpusFilterError(f"--min-support must be at least 1, got {self.min_support}")
+        if self.length_bins < 1:
+            raise CorpusFilterError(f"--length-bins must be at least 1, got {self.length_bins}")
 
 
 # -- per-document view of a run --------------------------------------------------------------
@@ -643,6 +648,12 @@ def build_report(out: str | Any, by: Sequence[str] | None = None,
         return [{"reason": r, "count": c} for r, c in pairs[:3]]
 
     flags, too_few = disparity(rates, opts, reasons_of)
+    if flags:
+        from corpusfilter.report.confounders import adjust_flags
+
+        if table is None:
+            table = doc_table(run)
+        adjust_flags(run, flags, table, opts.adjust_by, opts.length_bins, opts.alpha)
     after = after_counts(run, [f for f in facets if f in run.facets])
     if missing and table is not None:
         kept = table.removed_at == -1

@@ -22,7 +22,9 @@ def _facets(value: str | None) -> list[str] | None:
 def _options(args: argparse.Namespace) -> Any:
     from corpusfilter.report.analysis import Options
 
-    return Options(k=args.k, margin=args.margin, min_support=args.min_support, alpha=args.alpha)
+    return Options(k=args.k, margin=args.margin, min_support=args.min_support, alpha=args.alpha,
+                   adjust_by=tuple(_facets(getattr(args, "adjust_by", None)) or ()),
+                   length_bins=getattr(args, "length_bins", 5))
 
 
 def _write_json(obj: Any, path: str) -> None:
@@ -170,6 +172,11 @@ def _add_flag_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=float, default=0.05,
                    help="family-wise error level of the flags over all stage x group pairs "
                         "(Bonferroni; default 0.05)")
+    p.add_argument("--adjust-by", default=None, metavar="FACETS",
+                   help="flags also compare groups within strata of these facets, besides "
+                        "document length (Mantel-Haenszel), e.g. source")
+    p.add_argument("--length-bins", type=int, default=5,
+                   help="length strata (quantile bins) of the adjusted ratio (default 5)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the numbers as JSON")
 
 

@@ -210,7 +210,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     else:
         a("<table><tr><th>#</th><th class='l'>stage</th><th class='l'>group</th><th>removed</th>"
           "<th>rate</th><th>95% CI</th><th>overall</th><th>×</th><th>excess</th>"
-          "<th class='l'>top reasons</th></tr>")
+          "<th class='l'>top reasons</th><th class='l'>adjusted (vs the rest)</th></tr>")
         for i, f in enumerate(flags, 1):
             reasons = ", ".join(f"{r['reason']} ({r['count']:,})"
                                 for r in f.get("top_reasons", []))
@@ -219,7 +219,7 @@ def render_html(report: Mapping[str, Any]) -> str:
               f"<td>{f['removed']:,}/{f['in']:,}</td><td class='flag'>{_pct(f['rate'])}</td>"
               f"<td>{_pct(f['lo'])}–{_pct(f['hi'])}</td><td>{_pct(f['overall'])}</td>"
               f"<td>{f['rate'] / f['overall']:.1f}</td><td>{f['excess']:,.0f}</td>"
-              f"<td class='l'>{_e(reasons)}</td></tr>")
+              f"<td class='l'>{_e(reasons)}</td><td class='l'>{_adjusted(f)}</td></tr>")
         a("</table>")
     few = report.get("too_few", [])
     if few:
@@ -316,6 +316,16 @@ def render_html(report: Mapping[str, Any]) -> str:
     a(f"</main><script type='application/json' id='report-data'>{data}</script>"
       f"<script>{_JS}</script></body></html>")
     return "".join(parts)
+
+
+def _adjusted(flag: Mapping[str, Any]) -> str:
+    """The flag's confounder-adjusted ratio (report/confounders.py), if computed."""
+    if not flag.get("adjusted"):
+        return ""
+    from corpusfilter.report.confounders import describe
+
+    cls = "flag" if flag["adjusted"]["holds"] else "ok"
+    return f"<span class='{cls}'>{_e(describe(flag['adjusted']))}</span>"
 
 
 def clean_json(x: Any) -> Any:

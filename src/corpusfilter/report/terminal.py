@@ -52,6 +52,12 @@ def render_flags(report: Mapping[str, Any], console: Console) -> None:
                 f"{f['rate'] / f['overall']:.1f}×, ~{f['excess']:,.0f} more than the overall "
                 f"rate predicts" + (f"; reasons: {escape(reasons)}" if reasons else ""),
                 highlight=False)
+            if f.get("adjusted"):
+                from corpusfilter.report.confounders import describe
+
+                style = "bold" if f["adjusted"]["holds"] else "yellow"
+                console.print(f"     [{style}]{escape(describe(f['adjusted']))}[/{style}]",
+                              highlight=False)
     few = report.get("too_few", [])
     if few:
         items = ", ".join(f"{f['stage']}: {f['facet']}={f['value']} {f['removed']}/{f['in']}"
