@@ -673,6 +673,14 @@ def build_report(out: str | Any, by: Sequence[str] | None = None,
         "mix": mix(stats, order, facets, after, _writers(run)),
         "independent": None,
     }
+    from corpusfilter.report.coverage import und_count, und_fate
+
+    lang_col = run.config.get("lang_column", "lang")
+    report["undetermined"] = None
+    if lang_col in run.facets and und_count(run):
+        if table is None:
+            table = doc_table(run)
+        report["undetermined"] = und_fate(table, lang_col)
     if run.has_scores:
         if table is None:
             table = doc_table(run)

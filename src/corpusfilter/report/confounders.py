@@ -5,7 +5,8 @@ its documents differ in something the filter legitimately looks at, such as leng
 EMNLP 2022), so a group of short documents is removed more by any of them. Beside a flag's raw
 comparison, this module computes the Mantel–Haenszel rate ratio of the group against the rest
 of the documents that reached the stage, stratified by document length (quantile bins) and
-optionally by other facets (source, script): the ratio that remains when the group is only
+optionally by other facets (source, script), with the length bins at quantiles of the group's
+own lengths so that each stratum holds a share of the group: the ratio that remains when the group is only
 compared with documents of similar length. Its confidence interval uses the Greenland–Robins
 variance of log RR_MH (Greenland & Robins 1985, Biometrics 41(1)), at the same family-wise z
 as the flags. A flag *rests on* the adjusted ratio when that interval lies above 1; otherwise
@@ -50,13 +51,17 @@ def doc_lengths(run: Run, ids: Sequence[str]) -> np.ndarray:
     return np.array([np.nan if known.get(i) is None else known[i] for i in ids], dtype=float)
 
 
-def length_strata(lengths: np.ndarray, bins: int = LENGTH_BINS) -> np.ndarray:
-    """Quantile bin of every length (equal lengths share a bin; NaN gets bin -1)."""
+def length_strata(lengths: np.ndarray, bins: int = LENGTH_BINS,
+                  reference: np.ndarray | None = None) -> np.ndarray:
+    """Quantile bin of every length (equal lengths share a bin; NaN gets bin -1). The bin
+    edges are quantiles of `reference` (default: `lengths` themselves)."""
     ok = ~np.isnan(lengths)
     out = np.full(len(lengths), -1, dtype=np.int64)
-    if not ok.any():
+    ref = lengths if reference is None else reference
+    ref = ref[~np.isnan(ref)]
+    if not ok.any() or not len(ref):
         return out
-    edges = np.unique(np.quantile(lengths[ok], np.linspace(0, 1, bins + 1)[1:-1]))
+    edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
     out[ok] = np.searchsorted(edges, lengths[ok], side="right")
     return out
 
@@ -105,14 +110,14 @@ def adjust_flags(run: Run, flags: list[dict[str, Any]], table: Any,
         return
     ids = table.ids.to_pylist()
     lengths = doc_lengths(run, ids)
-    strata_len = length_strata(lengths, bins)
     for f in flags:
         i = table.stages.index(f["stage"])
-        reached = (table.removed_at == -1) | (table.removed_at >= i)
-        reached &= strata_len >= 0
+        reached = ((table.removed_at == -1) | (table.removed_at >= i)) & ~np.isnan(lengths)
         removed = table.removed_at[reached] == i
         group = table.facets[f["facet"]][reached] == f["value"]
-        strata = strata_len[reached].astype(object)
+        # bins at the group's own length quantiles: each stratum holds a share of the group,
+        # compared with the rest of the documents of the same length range
+        strata = length_strata(lengths[reached], bins, lengths[reached][group]).astype(object)
         for other in by:
             if other != f["facet"] and other in table.facets:
                 strata = strata.astype(str) + "|" + table.facets[other][reached].astype(str)
