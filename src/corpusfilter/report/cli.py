@@ -159,6 +159,19 @@ def _cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dedup_audit(args: argparse.Namespace) -> int:
+    from corpusfilter.report.data import Run
+    from corpusfilter.report.dedup_audit import audit, render_audit, write_audit_page
+
+    res = audit(Run.open(args.output), args.stage, args.by, args.sample, args.seed)
+    if args.json:
+        _write_json(res, args.json)
+    render_audit(res)
+    if args.html:
+        print(f"page: {write_audit_page(res, args.html).resolve()}")
+    return 0
+
+
 def _add_flag_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by", default=None,
                    help="facets to break rates down by, comma-separated (default: the run's "
@@ -247,3 +260,18 @@ def add_commands(sub: Any) -> None:
                          "the threshold the labels support")
     rv.add_argument("--json", default=None, metavar="FILE", help="with --labels: the numbers")
     rv.set_defaults(func=_cmd_review, k=2.0, margin=0.05, min_support=30, alpha=0.05)
+
+    da = sub.add_parser("dedup-audit", help="exact Jaccard of removed near-duplicates and of "
+                                            "sampled kept pairs: false positive / negative rates")
+    da.add_argument("output", help="the run's output directory")
+    da.add_argument("--stage", default=None, help="the minhash_dedup stage label (default: the "
+                                                  "first)")
+    da.add_argument("--by", default=None, help="facet for the per-group rates (default: the "
+                                               "run's first facet)")
+    da.add_argument("--sample", type=int, default=2000,
+                    help="documents sampled for missed pairs (default 2000)")
+    da.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    da.add_argument("--json", default=None, metavar="FILE", help="write every number as JSON")
+    da.add_argument("--html", default=None, metavar="FILE",
+                    help="write a page with the histograms and the clusters, searchable by id")
+    da.set_defaults(func=_cmd_dedup_audit)
