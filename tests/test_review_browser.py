@@ -57,3 +57,16 @@ def test_screenshot(page, tmp_path: Path) -> None:
                    f"--screenshot={shot}", path.as_uri())
     assert res.returncode == 0, res.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_dedup_audit_page_renders(tmp_path: Path) -> None:
+    from corpusfilter.report.dedup_audit import audit, write_audit_page
+    from test_report_dedup_audit import PIPELINE, planted
+
+    run = Run.open(run_dir(tmp_path, planted(), PIPELINE))
+    res = audit(run)
+    page = write_audit_page(res, tmp_path / "audit.html")
+    out = chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f'data-clusters="{len(res["clusters"])}"' in out.stdout
+    assert console_errors(out.stderr) == []
