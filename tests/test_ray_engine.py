@@ -219,6 +219,12 @@ def test_ray_engine_matches_local_engine_through_interruption_and_killed_worker(
     assert victim in redone  # it was killed mid-unit, then retried by a restarted worker
     assert all(pid != int(killed_pid) for s, k, pid in second if k == victim and s == 0)
     assert_same_outputs(local_out, out)
+    # ... and `corpusfilter diff` says so: no document changed fate across engines
+    from corpusfilter.report.diff import diff_runs
+
+    across = diff_runs(local_out, out)
+    assert across["changed"] == 0 and across["documents"]["a"] == verify(local_out).input_docs
+    assert {"what": "engine", "a": "local", "b": "ray"} in across["config"]["execution"]
     # Every global stage really decided something (re-crawls, near-duplicates, sampling).
     assert removed_by(out, "exact_dedup") >= 200
     assert removed_by(out, "doc_length") >= 6

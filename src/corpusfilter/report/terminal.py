@@ -27,11 +27,29 @@ def render(report: Mapping[str, Any], console: Console | None = None,
                   f"{opts.get('alpha', 0.05):g}; support ≥ {opts['min_support']})[/dim]",
                   highlight=False)
     render_flags(report, console)
+    if report.get("undetermined"):
+        render_undetermined(report["undetermined"], console)
     render_funnel(report["funnel"], console)
     render_rates(report, console, max_groups)
     render_mix(report["mix"], console)
     if report.get("independent"):
         render_independent(report["independent"], console)
+
+
+def render_undetermined(und: Mapping[str, Any], console: Console) -> None:
+    """The `und` documents (language not labelled) and their fate in every stage."""
+    console.print(f"[bold yellow]{und['docs']:,} documents ({und['share']:.1%}) with "
+                  f"{escape(und['facet'])}=und[/bold yellow] (the language model cannot label "
+                  f"their language); kept {und['kept']:,}. Their fate per stage:",
+                  highlight=False)
+    for s in und["stages"]:
+        if not s["in"]:
+            continue
+        reasons = ", ".join(f"{r.split('.', 1)[-1]} {c}" for r, c in
+                            list(s["reasons"].items())[:3])
+        console.print(f"  {escape(s['stage'])}: removed {s['removed']:,} of {s['in']:,} "
+                      f"({s['rate']:.1%}; all documents {s['overall']:.1%})"
+                      + (f" — {escape(reasons)}" if reasons else ""), highlight=False)
 
 
 def render_flags(report: Mapping[str, Any], console: Console) -> None:
@@ -52,6 +70,12 @@ def render_flags(report: Mapping[str, Any], console: Console) -> None:
                 f"{f['rate'] / f['overall']:.1f}×, ~{f['excess']:,.0f} more than the overall "
                 f"rate predicts" + (f"; reasons: {escape(reasons)}" if reasons else ""),
                 highlight=False)
+            if f.get("adjusted"):
+                from corpusfilter.report.confounders import describe
+
+                style = "bold" if f["adjusted"]["holds"] else "yellow"
+                console.print(f"     [{style}]{escape(describe(f['adjusted']))}[/{style}]",
+                              highlight=False)
     few = report.get("too_few", [])
     if few:
         items = ", ".join(f"{f['stage']}: {f['facet']}={f['value']} {f['removed']}/{f['in']}"
