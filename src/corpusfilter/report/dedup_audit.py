@@ -89,7 +89,7 @@ def _rate(k: int, n: int) -> dict[str, Any]:
 def audit(run: Run, stage: str | None = None, by: str | None = None, sample: int = SAMPLE,
           seed: int = 0, max_df: int = MAX_DF) -> dict[str, Any]:
     """The dedup audit of one `minhash_dedup` stage of `run` as a JSON-serialisable dict."""
-    from corpusfilter.report.inspect import _texts
+    from corpusfilter.report.inspect import texts_of
 
     entries = [s for s in run.stage_entries if s["stage"] == "minhash_dedup"]
     if stage:
@@ -115,7 +115,7 @@ def audit(run: Run, stage: str | None = None, by: str | None = None, sample: int
                                                        rem["detail"].to_pylist(), strict=True)]
     rows = [(d, det) for d, det in rows if det.get("duplicate_of")]
     need = sorted({d for d, _ in rows} | {det["duplicate_of"] for _, det in rows})
-    texts = _texts(run, need)
+    texts = texts_of(run, need)
     rows = [(d, det) for d, det in rows if d in texts and det["duplicate_of"] in texts]
     pos = {d: k for k, d in enumerate(need)}
     a = np.array([pos[d] for d, _ in rows], np.int64)
@@ -129,7 +129,7 @@ def audit(run: Run, stage: str | None = None, by: str | None = None, sample: int
     if len(pool) > sample:
         key = np.array([xxhash.xxh64_intdigest(i.encode(), seed=seed) for i in pool], np.uint64)
         pool = [pool[k] for k in np.sort(np.argsort(key, kind="stable")[:sample])]
-    ptexts = _texts(run, pool)
+    ptexts = texts_of(run, pool)
     pool = [d for d in pool if d in ptexts]
     plist = [ptexts[d] for d in pool]
     ca, cb = _candidates(plist, ngram, kind, max_df)

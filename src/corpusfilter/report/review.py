@@ -113,10 +113,10 @@ def review_items(run: Run, stage: str, n: int, by: str | None = None,
 
 def with_texts(run: Run, items: list[Item], chars: int = 2000) -> str:
     """Fill in the redacted text of every item; returns the redaction method used."""
-    from corpusfilter.report.inspect import Redactor, _texts
+    from corpusfilter.report.inspect import Redactor, texts_of
 
     redact = Redactor()
-    texts = _texts(run, sorted({it.doc_id for it in items}))
+    texts = texts_of(run, sorted({it.doc_id for it in items}))
     clean = redact([(texts.get(it.doc_id) or "")[:chars] for it in items])
     for it, t in zip(items, clean, strict=True):
         it.text = t if it.doc_id in texts else "(text not found: input shards moved)"
