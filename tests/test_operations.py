@@ -3,6 +3,7 @@ commit, inputs changed between crash and resume, two runs into one directory, ho
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -119,4 +122,69 @@ def test_a_killed_worker_names_its_shard_and_the_rerun_resumes(shards, tmp_path)
     assert f"while processing shard {shard} in phase 1/3" in err
     assert "rerun the same command to resume" in err
     run_cli("run", "default", str(shards), "-o", str(out), "--no-progress", "-q")
+    assert run_cli("verify", str(out)).returncode == 0
+
+
+# -- the commit: no pre-scrub text in a complete run ---------------------------------------
+
+SCRUB_RECIPE = """
+stages:
+  - stage: doc_length
+  - stage: exact_dedup
+  - stage: pii
+"""
+EMAIL = "jane.roe.4711@example.org"
+
+
+def _texts_containing(out: Path, needle: str) -> list[str]:
+    """Every Parquet file under `out` with a string cell containing `needle`."""
+    hits = []
+    for f in sorted(out.rglob("*.parquet")):
+        t = pq.read_table(f)
+        for name in t.column_names:
+            col = t[name]
+            if pa.types.is_string(col.type) and pc.any(pc.match_substring(col, needle)).as_py():
+                hits.append(str(f.relative_to(out)))
+                break
+    return hits
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL at one point of the run: nothing after it runs."""
+
+
+def test_kill_between_run_json_and_cleanup_leaves_no_prescrub_text(tmp_path, monkeypatch):
+    from corpusfilter.engines import local
+
+    t = pq.read_table(SAMPLE).slice(0, 60).select(["id", "text", "source"])
+    texts = t["text"].to_pylist()
+    for i in range(0, 60, 6):
+        texts[i] += f"\n\nWrite to {EMAIL} for the details."
+    src = tmp_path / "pii.parquet"
+    pq.write_table(t.set_column(1, "text", pa.array(texts)), src)
+    recipe = tmp_path / "scrub.yaml"
+    recipe.write_text(SCRUB_RECIPE)
+    out = tmp_path / "out"
+
+    def killed(out_dir: Path, run: dict) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(local, "_commit", killed)
+    with pytest.raises(_Killed):
+        local.LocalEngine(str(recipe), progress=False).run([src], out)
+    monkeypatch.undo()
+    assert json.loads((out / "run.json").read_text())["status"] == "cleanup"
+    assert _texts_containing(out, EMAIL), "the kill came too late: nothing to clean up"
+    assert not _texts_containing(out / "data", EMAIL)
+    # verify refuses the half-committed run and says what to do
+    v = run_cli("verify", str(out), check=False)
+    assert v.returncode == 1
+    assert "intermediate file(s), including text from before later stages" in v.stdout
+    assert "rerun the same command" in v.stdout
+    # the rerun finishes the commit without redoing anything
+    rerun = run_cli("run", str(recipe), str(src), "-o", str(out), "--no-progress", "-q")
+    assert "nothing to do" in rerun.stderr
+    assert _texts_containing(out, EMAIL) == []
+    assert not (out / "_work").exists()
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
     assert run_cli("verify", str(out)).returncode == 0
