@@ -16,17 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, SAMPLE, run_cli, write_shards
+from conftest import ROOT, SAMPLE, TWO_PHASE_RECIPE, run_cli, write_shards
 
-RECIPE = """
-stages:
-  - stage: doc_length
-    min_chars: 300
-  - stage: exact_dedup
-  - stage: doc_length
-    name: too_long
-    max_chars: 15000
-"""
+RECIPE = TWO_PHASE_RECIPE
 
 
 def _digest(out: Path) -> dict[str, str]:

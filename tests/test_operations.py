@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SAMPLE, run_cli, write_shards
+from conftest import SAMPLE, TWO_PHASE_RECIPE, run_cli, write_shards
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -187,4 +187,135 @@ def test_kill_between_run_json_and_cleanup_leaves_no_prescrub_text(tmp_path, mon
     assert _texts_containing(out, EMAIL) == []
     assert not (out / "_work").exists()
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    assert run_cli("verify", str(out)).returncode == 0
+
+
+# -- resume keyed on content; one run per directory -----------------------------------------
+
+def _digest(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes()
+            for sub in ("data", "ledger") for p in sorted((out / sub).iterdir())}
+
+
+@pytest.fixture()
+def light(tmp_path) -> tuple[Path, Path]:
+    """Four uncompressed shards of the sample corpus and a two-phase recipe."""
+    d = tmp_path / "in"
+    d.mkdir()
+    t = pq.read_table(SAMPLE)
+    step = -(-t.num_rows // 4)
+    for i in range(4):
+        pq.write_table(t.slice(i * step, step), d / f"part-{i:03d}.parquet", compression="none")
+    recipe = tmp_path / "light.yaml"
+    recipe.write_text(TWO_PHASE_RECIPE)
+    return d, recipe
+
+
+def _assert_resumed_as_fresh(stderr: str, kept: list[str], recipe: Path, inputs: Path,
+                             out: Path, fresh: Path) -> None:
+    """The resumed run skipped `kept` shards and equals a fresh run on the current input."""
+    for key in kept:
+        assert f"shard {key} already done" in stderr
+    run_cli("run", str(recipe), str(inputs), "-o", str(fresh), "--no-progress", "-q")
+    assert _digest(out) == _digest(fresh)
+    assert run_cli("verify", str(out)).returncode == 0
+
+
+def _same_size_rewrite(path: Path) -> None:
+    """Change one character of one document: same byte size, different content."""
+    t = pq.read_table(path)
+    texts = t["text"].to_pylist()
+    i = next(i for i, x in enumerate(texts) if len(x) > 400 and "e" in x)
+    texts[i] = texts[i].replace("e", "E", 1)
+    size = path.stat().st_size
+    time.sleep(0.01)  # a rewrite a moment later, as between a crash and the rerun
+    pq.write_table(t.set_column(t.schema.get_field_index("text"), "text", pa.array(texts)),
+                   path, compression="none")
+    assert path.stat().st_size == size
+
+
+def test_a_same_size_changed_shard_is_redone_not_mixed(light, tmp_path, monkeypatch):
+    from corpusfilter.engines import local
+
+    inputs, recipe = light
+    out = tmp_path / "out"
+    run_segment = local.LocalEngine._run_segment
+
+    def killed_in_phase_2(self, seg, *args):
+        if seg.index == 1:
+            raise _Killed
+        return run_segment(self, seg, *args)
+
+    monkeypatch.setattr(local.LocalEngine, "_run_segment", killed_in_phase_2)
+    with pytest.raises(_Killed):
+        local.LocalEngine(str(recipe), progress=False).run([inputs], out)
+    monkeypatch.undo()
+    assert (out / "_work" / "plan-0.pkl").exists()  # phase 1 finished and planned
+    _same_size_rewrite(inputs / "part-002.parquet")
+    resumed = run_cli("run", str(recipe), str(inputs), "-o", str(out), "--no-progress")
+    assert "shard part-002 changed since it was processed (new modification time" in \
+        resumed.stderr
+    assert "redoing every phase after the first" in resumed.stderr
+    _assert_resumed_as_fresh(resumed.stderr, ["part-000", "part-001", "part-003"], recipe,
+                             inputs, out, tmp_path / "fresh")
+    # a complete run whose input then changes is refused by name, not reported as done
+    _same_size_rewrite(inputs / "part-001.parquet")
+    again = run_cli("run", str(recipe), str(inputs), "-o", str(out), check=False)
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert "input changed since: shard part-001 (new modification time)" in again.stderr
+    assert "--overwrite" in again.stderr
+
+
+def _corrupt_a_data_page(path: Path) -> bytes:
+    """Overwrite bytes inside the zstd-compressed text column chunk; returns the original."""
+    original = path.read_bytes()
+    meta = pq.read_metadata(path)
+    col = next(meta.row_group(0).column(j) for j in range(meta.num_columns)
+               if meta.row_group(0).column(j).path_in_schema == "text")
+    start = col.dictionary_page_offset or col.data_page_offset
+    mid = start + col.total_compressed_size // 2
+    damaged = bytearray(original)
+    damaged[mid:mid + 64] = b"\xff" * 64
+    path.write_bytes(bytes(damaged))
+    return original
+
+
+@pytest.mark.parametrize("fix", ["repaired", "removed"])
+def test_after_a_corrupt_shard_the_run_resumes_without_overwrite(light, tmp_path, fix):
+    inputs, recipe = light
+    bad = inputs / "part-003.parquet"
+    t = pq.read_table(bad)
+    pq.write_table(t, bad, compression="zstd")
+    original = _corrupt_a_data_page(bad)
+    out = tmp_path / "out"
+    failed = run_cli("run", str(recipe), str(inputs), "-o", str(out), "--no-progress",
+                     check=False)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert "shard part-003: failed while reading" in failed.stderr
+    assert "repair or remove it and rerun the same command (finished shards are not " \
+        "redone)" in failed.stderr
+    if fix == "repaired":
+        bad.write_bytes(original)
+    else:
+        bad.unlink()
+    resumed = run_cli("run", str(recipe), str(inputs), "-o", str(out), "--no-progress")
+    _assert_resumed_as_fresh(resumed.stderr, ["part-000", "part-001", "part-002"], recipe,
+                             inputs, out, tmp_path / "fresh")
+
+
+def test_a_second_run_into_a_directory_in_use_is_refused_cleanly(light, tmp_path):
+    from corpusfilter.io.lock import OutputLock
+
+    inputs, recipe = light
+    out = tmp_path / "out"
+    with OutputLock(out):  # this test process is the first run
+        second = run_cli("run", str(recipe), str(inputs), "-o", str(out), "--no-progress",
+                         check=False)
+        assert second.returncode == 2 and "Traceback" not in second.stderr
+        assert f"output directory {out} is in use by another corpusfilter run (pid " \
+               f"{os.getpid()} on" in second.stderr
+        assert "wait for it to finish or choose another -o directory" in second.stderr
+        assert sorted(p.name for p in out.iterdir()) == [".corpusfilter.lock"]
+    # once the first run is over (its lock released with it), the directory is usable
+    run_cli("run", str(recipe), str(inputs), "-o", str(out), "--no-progress", "-q")
     assert run_cli("verify", str(out)).returncode == 0

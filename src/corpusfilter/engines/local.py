@@ -491,7 +491,7 @@ def _refuse_changed_input(out: Path, recorded: dict[str, str] | None,
     """A complete run cannot be redone in part (its `_work/` is gone): name what changed."""
     if recorded is None:  # written by a version without input fingerprints
         return
-    what = [f"{k} ({describe_change(recorded[k], prints[k])} differ)" for k in sorted(prints)
+    what = [f"{k} ({describe_change(recorded[k], prints[k])})" for k in sorted(prints)
             if k in recorded and recorded[k] != prints[k]]
     what += [f"{k} (new)" for k in sorted(set(prints) - set(recorded))]
     what += [f"{k} (no longer in the input)" for k in sorted(set(recorded) - set(prints))]

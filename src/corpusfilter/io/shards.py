@@ -95,8 +95,9 @@ def read_shard_batches(path: Path, batch_size: int, name: str | None = None,
         if empty:  # an empty shard still has a schema: yield one empty batch
             yield pa.RecordBatch.from_pylist([], schema=pf.schema_arrow)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
-        raise InputError(f"failed while reading ({e}); the file is corrupt or truncated",
-                         shard=name) from None
+        raise InputError(f"failed while reading ({e}); the file is corrupt or truncated: "
+                         f"repair or remove it and rerun the same command (finished shards "
+                         f"are not redone)", shard=name) from None
 
 
 # -- atomic writes: temp file in the same directory, fsync, rename ---------------------------
