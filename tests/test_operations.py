@@ -319,3 +319,81 @@ def test_a_second_run_into_a_directory_in_use_is_refused_cleanly(light, tmp_path
     # once the first run is over (its lock released with it), the directory is usable
     run_cli("run", str(recipe), str(inputs), "-o", str(out), "--no-progress", "-q")
     assert run_cli("verify", str(out)).returncode == 0
+
+
+# -- hostile or mistaken pipeline files ---------------------------------------------------
+
+def _alias_bomb() -> str:
+    """The classic "billion laughs": nine levels of nine aliases, ~9^9 nodes once expanded."""
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\nstages:\n  - stage: doc_length\n    name: *i\n"
+
+
+def test_the_alias_bomb_is_refused_before_it_expands(tmp_path):
+    bomb = _alias_bomb()
+    assert len(bomb.encode()) < 450
+    y = tmp_path / "bomb.yaml"
+    y.write_text(bomb)
+    # in a child limited to 10 CPU seconds (before: ~90 s, then MemoryError)
+    proc = run_cli("run", str(y), str(SAMPLE), "-o", str(tmp_path / "o"), check=False,
+                   prefix=["prlimit", "--cpu=10"])
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "expands to more than 100,000 YAML nodes through aliases" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_recursive_aliases_and_oversized_files_are_refused(tmp_path):
+    from corpusfilter import ConfigError
+    from corpusfilter.core.config import load_config
+
+    y = tmp_path / "loop.yaml"
+    y.write_text("x: &x [1, *x]\nstages:\n  - stage: doc_length\n")
+    with pytest.raises(ConfigError, match="an alias refers to a node that contains it"):
+        load_config(y)
+    y.write_text("stages:\n  - stage: doc_length\n" + "# padding\n" * 120_000)
+    with pytest.raises(ConfigError, match="is larger than 1,000,000 bytes"):
+        load_config(y)
+    # anchors and aliases within bounds are fine: a shared parameter block
+    y.write_text("stages:\n  - stage: doc_length\n    min_words: &n 50\n"
+                 "  - stage: gopher_quality\n    min_words: *n\n")
+    assert [s["min_words"] for s in load_config(y).stages] == [50, 50]
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("max_doc_chars: -1", "max_doc_chars must be a whole number of at least 1 (default "
+                          "10000000), or null for no limit; got -1"),
+    ("max_doc_chars: '5000'", "got '5000' (a string: write the number without quotes)"),
+    ("max_removal_rate: .nan", "max_removal_rate must be a fraction between 0 and 1 "
+                               "(default 0.9), or null to disable the alarm; got nan"),
+    ("max_removal_rate: 1.5", "got 1.5"),
+    ("max_removal_rate: high", "got 'high' (a string"),
+    ("alarm_min_docs: true", "alarm_min_docs must be a whole number of at least 0"),
+    ("text_column: 5", "text_column must be a column name (a non-empty string), got 5"),
+    ("id_column: text", "text_column and id_column are both 'text'"),
+    ("facets: source", "facets must be a list of column names, e.g. [source, lang]"),
+    ("on_invalid: skip", "on_invalid must be 'remove' or 'error', got 'skip'"),
+    ("stages: [doc_length]", "stages[0] is 'doc_length', not a stage entry; write "
+                             "`- stage: NAME`"),
+])
+def test_every_top_level_setting_is_validated_with_the_fix(tmp_path, setting, message):
+    y = tmp_path / "p.yaml"
+    body = setting + "\n"
+    if not setting.startswith("stages"):
+        body += "stages:\n  - stage: doc_length\n"
+    y.write_text(body)
+    proc = run_cli("run", str(y), str(SAMPLE), "-o", str(tmp_path / "o"), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"corpusfilter: error: {y}: " in proc.stderr
+    assert message in proc.stderr
+
+
+def test_settings_changed_in_python_are_validated_too():
+    from corpusfilter import ConfigError, Pipeline
+
+    with pytest.raises(ConfigError, match="max_doc_chars must be a whole number"):
+        Pipeline("minimal", max_doc_chars=0)
+    with pytest.raises(ConfigError, match="max_removal_rate must be a fraction"):
+        Pipeline("minimal", max_removal_rate=float("nan"))

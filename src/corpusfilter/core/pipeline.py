@@ -89,6 +89,7 @@ class Pipeline:
             cfg = load_config(stages)
             for k, v in settings.items():
                 setattr(cfg, k, v)
+            cfg.validate()
             self.config = cfg
             self.stages = [registry.build(e, i) for i, e in enumerate(cfg.stages)]
         else:

@@ -181,6 +181,7 @@ class LocalEngine:
         for k, v in settings.items():
             if v is not None:
                 setattr(self.config, k, v)
+        self.config.validate()
         self.pipeline = Pipeline(self.config)  # validates every stage up front
         self.workers = max(1, int(workers))
         self.batch_size = int(batch_size)
