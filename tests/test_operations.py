@@ -397,3 +397,40 @@ def test_settings_changed_in_python_are_validated_too():
         Pipeline("minimal", max_doc_chars=0)
     with pytest.raises(ConfigError, match="max_removal_rate must be a fraction"):
         Pipeline("minimal", max_removal_rate=float("nan"))
+
+
+# -- disk full ------------------------------------------------------------------------------
+
+# Loaded by every Python process of the run (driver and spawned workers) through PYTHONPATH:
+# writing the results of shard part-002 fails as on a full disk.
+DISK_FULL = '''
+import errno, os
+import pyarrow.parquet as pq
+_write = pq.write_table
+def write_table(table, where, *args, **kwargs):
+    if "part-002" in str(where):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(where))
+    return _write(table, where, *args, **kwargs)
+pq.write_table = write_table
+'''
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_full_disk_names_the_shard_and_the_rerun_resumes(light, tmp_path, workers):
+    inputs, recipe = light
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(DISK_FULL)
+    env = {"PYTHONPATH": os.pathsep.join([str(inject), os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "out"
+    full = run_cli("run", str(recipe), str(inputs), "-o", str(out), "--no-progress",
+                   "--workers", workers, check=False, env=env)
+    assert full.returncode == 2, full.stderr
+    assert "Traceback" not in full.stderr
+    assert "corpusfilter: error: shard part-002: No space left on device (" in full.stderr
+    assert "in phase 1/2; fix the cause (e.g. free disk space) and rerun the same command " \
+           "to resume" in full.stderr
+    assert not list(out.rglob("*.tmp"))  # no half-written file left behind
+    resumed = run_cli("run", str(recipe), str(inputs), "-o", str(out), "--no-progress")
+    assert "shard part-002 done" in resumed.stderr
+    assert run_cli("verify", str(out)).returncode == 0

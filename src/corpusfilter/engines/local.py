@@ -49,7 +49,13 @@ from corpusfilter import __version__
 from corpusfilter.core.config import PipelineConfig, load_config
 from corpusfilter.core.errors import CorpusFilterError, InputError, Interrupted
 from corpusfilter.core.ledger import Stats, empty_ledger
-from corpusfilter.core.pipeline import Pipeline, Segment, check_alarm, first_duplicate
+from corpusfilter.core.pipeline import (
+    Pipeline,
+    Segment,
+    check_alarm,
+    first_duplicate,
+    id_strings,
+)
 from corpusfilter.core.stage import Collected
 from corpusfilter.engines.processes import (
     init_pool_worker,
@@ -159,11 +165,14 @@ def _checked(batches: Iterator[pa.RecordBatch], pipeline: Pipeline, shard: Shard
              id_hashes: list[np.ndarray]) -> Iterator[pa.RecordBatch]:
     """Check the schema on the first batch; hash ids on the way (cross-shard uniqueness)."""
     first = True
+    row = 0
     for b in batches:
         if first:
             pipeline.check_schema(b.schema, shard.key)
             first = False
-        ids = b.column(pipeline.columns.id).cast(pa.string()).to_pylist()
+        col = pipeline.columns.id
+        ids = id_strings(b.column(col), col, shard.key, row).to_pylist()
+        row += b.num_rows
         id_hashes.append(np.fromiter((xxhash.xxh64_intdigest(str(v).encode()) for v in ids),
                                      dtype=np.uint64, count=len(ids)))
         yield b
