@@ -434,3 +434,27 @@ def test_a_full_disk_names_the_shard_and_the_rerun_resumes(light, tmp_path, work
     resumed = run_cli("run", str(recipe), str(inputs), "-o", str(out), "--no-progress")
     assert "shard part-002 done" in resumed.stderr
     assert run_cli("verify", str(out)).returncode == 0
+
+
+def test_ray_workers_while_another_cluster_runs_is_a_clear_error(light, tmp_path,
+                                                                  monkeypatch):
+    """Ray's own refusal (raised by `ray.init` when it finds a cluster started with `ray
+    start` and is given `num_cpus`) becomes one line saying what to do. Starting a real
+    second cluster here would capture the Ray tests running beside this one."""
+    ray = pytest.importorskip("ray")
+    from corpusfilter.core.errors import CorpusFilterError
+    from corpusfilter.engines.ray_engine import RayEngine
+
+    def init(**kwargs):
+        assert kwargs.get("num_cpus") == 2
+        raise ValueError("When connecting to an existing cluster, num_cpus and num_gpus must "
+                         "not be provided.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    inputs, recipe = light
+    with pytest.raises(CorpusFilterError, match=r"a Ray cluster is already running on this "
+                       r"machine, so --workers 2 cannot start one of that size; run on it "
+                       r"with --address auto"):
+        RayEngine(str(recipe), workers=2).run([inputs], tmp_path / "out")
