@@ -91,6 +91,7 @@ def test_sigterm_stops_workers_says_where_and_resumes(shards, tmp_path):
     assert "interrupted by SIGTERM in phase 1/3 with" in err
     assert f"rerun the same command to resume {out}" in err
     assert _gone_within(kids, 10) == []
+    assert not list(out.rglob("*.tmp"))  # no half-written file of the stopped units
     resumed = run_cli("run", "default", str(shards), "-o", str(out), "--no-progress", "-q",
                       "--workers", "2")
     assert "resuming the run" in resumed.stderr

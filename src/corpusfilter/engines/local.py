@@ -265,9 +265,10 @@ class LocalEngine:
                                         f"pass --overwrite to start again")
             if manifest.exists():
                 log.info("resuming the run in %s", out)
-        for sub in ("data", "ledger", "scores"):  # temp files of a run killed while finishing
-            for tmp in (out / sub).glob(".*.tmp") if (out / sub).exists() else ():
-                tmp.unlink()
+        # temp files of a run killed while writing: its units, plans and final files
+        for d in (out / "data", out / "ledger", out / "scores", out / WORK,
+                  *(out / WORK).glob("seg-*")):
+            _remove_temp_files(d)
 
     def _reconcile(self, out: Path, fingerprint: str, prints: dict[str, str]) -> None:
         """Forget work done on input that has changed since, then record the current input.
@@ -365,6 +366,7 @@ class LocalEngine:
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 stop_workers(workers)
+                _remove_temp_files(udir)  # of units the stopped workers were writing
                 raise
 
     def _check_ids_unique(self, shards: list[Shard], out: Path) -> None:
@@ -517,6 +519,13 @@ def _write_error(e: OSError, shard: str, phase: str) -> CorpusFilterError:
     return CorpusFilterError(f"shard {shard}: {e.strerror or e}{where} in {phase}; fix the "
                              f"cause (e.g. free disk space) and rerun the same command to "
                              f"resume: finished shards are kept")
+
+
+def _remove_temp_files(d: Path) -> None:
+    """Remove the temporary files of interrupted atomic writes (never a finished file)."""
+    for pattern in ("*.tmp", "*.tmp.npy"):
+        for tmp in d.glob(pattern):
+            tmp.unlink(missing_ok=True)
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
