@@ -93,7 +93,7 @@ def test_rerun_of_complete_run_does_nothing_and_other_config_is_refused(referenc
     other.write_text(RECIPE.replace("300", "301"))
     proc = run_cli("run", str(other), str(shards[0].parent), "-o", str(reference), check=False)
     assert proc.returncode == 2
-    assert "different pipeline or settings" in proc.stderr
+    assert "different pipeline, settings or engine" in proc.stderr
 
 
 def test_workers_and_batch_size_do_not_change_output(reference, shards, recipe, tmp_path):

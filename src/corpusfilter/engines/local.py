@@ -261,8 +261,8 @@ class LocalEngine:
                                         f"corpusfilter run; choose another or pass --overwrite")
             if previous != fingerprint:
                 raise CorpusFilterError(f"output directory {out} holds a run of a different "
-                                        f"pipeline or settings; choose another directory or "
-                                        f"pass --overwrite to start again")
+                                        f"pipeline, settings or engine; choose another "
+                                        f"directory or pass --overwrite to start again")
             if manifest.exists():
                 log.info("resuming the run in %s", out)
         # temp files of a run killed while writing: its units, plans and final files
