@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -332,6 +333,7 @@ def _alias_bomb() -> str:
     return "\n".join(lines) + "\nstages:\n  - stage: doc_length\n    name: *i\n"
 
 
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux)")
 def test_the_alias_bomb_is_refused_before_it_expands(tmp_path):
     bomb = _alias_bomb()
     assert len(bomb.encode()) < 450
