@@ -461,3 +461,36 @@ def test_ray_workers_while_another_cluster_runs_is_a_clear_error(light, tmp_path
                        r"machine, so --workers 2 cannot start one of that size; run on it "
                        r"with --address auto"):
         RayEngine(str(recipe), workers=2).run([inputs], tmp_path / "out")
+
+
+def test_fingerprint_sees_size_mtime_and_footer_changes(tmp_path):
+    from corpusfilter.io.fingerprint import describe_change, shard_fingerprint
+
+    t = pq.read_table(SAMPLE).select(["id", "text"])
+    p = tmp_path / "s.parquet"
+    pq.write_table(t.slice(0, 50), p)
+    first = shard_fingerprint(p)
+    assert shard_fingerprint(p) == first  # reading changes nothing
+    st = p.stat()
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert describe_change(first, shard_fingerprint(p)) == "new modification time"
+    # other rows written, the old mtime put back: the footer's statistics still differ
+    pq.write_table(t.slice(50, 50), p)
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert "Parquet footer" in describe_change(first, shard_fingerprint(p))
+    # a file that is not Parquet (no footer) is fingerprinted by its tail
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"x" * 100)
+    before = shard_fingerprint(bad)
+    bad.write_bytes(b"x" * 99 + b"y")
+    os.utime(bad, ns=(bad.stat().st_atime_ns, int(before.split(":")[1])))
+    assert describe_change(before, shard_fingerprint(bad)) == "new Parquet footer"
+
+
+def test_an_output_path_that_is_a_file_is_a_clear_error(light, tmp_path):
+    inputs, recipe = light
+    f = tmp_path / "taken"
+    f.write_text("not a directory")
+    proc = run_cli("run", str(recipe), str(inputs), "-o", str(f), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"cannot use {f} as the output directory" in proc.stderr
