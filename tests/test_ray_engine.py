@@ -237,7 +237,7 @@ def test_ray_engine_matches_local_engine_through_interruption_and_killed_worker(
     assert run["engine"] == "ray" and run["status"] == "complete"
     assert not (out / "_work").exists()
     # The local engine never resumes a ray run's working directory (nor the reverse).
-    with pytest.raises(CorpusFilterError, match="different pipeline or input"):
+    with pytest.raises(CorpusFilterError, match="different pipeline, settings or engine"):
         LocalEngine(recipe(), progress=False).run([corpus], out)
 
 

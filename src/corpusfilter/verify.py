@@ -4,6 +4,10 @@ Every input document must be either in ``OUT/data`` (exactly once) or have exact
 ``removed`` row in ``OUT/ledger`` — never both, never neither, and nothing may appear that
 was not in the input. Up-sampled copies (``epoch`` > 0, id ``<id>#<epoch>``) are checked
 against their original.
+
+A finished run also holds nothing but its results: no `_work/` (intermediate files, which
+include text from before later stages such as PII redaction), no temporary files, and a
+`run.json` whose status is ``complete``.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ def verify(out: str | Path, max_examples: int = 5) -> VerifyReport:
     run = json.loads(run_path.read_text())
     id_col = run["config"]["id_column"]
     rep = VerifyReport()
+    rep.problems += leftovers(out, run)
     inputs = [Path(i["path"]) for i in run["inputs"]]
     missing = [str(p) for p in inputs if not p.exists()]
     if missing:
@@ -109,3 +114,23 @@ def verify(out: str | Path, max_examples: int = 5) -> VerifyReport:
         rep.problems.append(f"kept ({rep.kept_docs}) + removed ({rep.removed_docs}) != input "
                             f"({rep.input_docs})")
     return rep
+
+
+def leftovers(out: Path, run: dict) -> list[str]:
+    """What a complete run must not hold: unfinished status, `_work/`, temporary files."""
+    problems = []
+    if run.get("status") != "complete":
+        problems.append(f"run.json says status {run.get('status')!r}, not 'complete': the run "
+                        f"did not finish; rerun the same command to finish it")
+    work = out / "_work"
+    if work.exists():
+        n = sum(1 for p in work.rglob("*") if p.is_file())
+        problems.append(f"{work} still holds {n} intermediate file(s), including text from "
+                        f"before later stages (e.g. PII redaction); rerun the same command "
+                        f"to finish the run, which removes them")
+    tmp = sorted(str(p.relative_to(out)) for p in out.rglob("*.tmp") if not
+                 p.is_relative_to(work))
+    if tmp:
+        problems.append(f"{len(tmp)} temporary file(s) left by an interrupted write, e.g. "
+                        f"{tmp[:3]}; rerun the same command")
+    return problems

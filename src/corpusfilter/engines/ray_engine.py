@@ -170,7 +170,16 @@ class RayEngine(LocalEngine):
                 kwargs["address"] = address
             elif self.requested_workers > 1:
                 kwargs["num_cpus"] = self.requested_workers
-            ray.init(**kwargs)
+            try:
+                ray.init(**kwargs)
+            except ValueError as e:  # Ray's refusal to size a cluster it only connects to
+                if "existing cluster" not in str(e):
+                    raise
+                raise CorpusFilterError(
+                    f"a Ray cluster is already running on this machine, so --workers "
+                    f"{self.requested_workers} cannot start one of that size; run on it with "
+                    f"--address auto (its CPUs set the workers), or stop it with `ray stop`"
+                ) from None
             started_here = True
         elif self.address:
             log.info("already connected to a Ray cluster; ignoring --address %s", self.address)

@@ -28,6 +28,32 @@ class Shard:
     key: str
 
 
+def _is_parquet_name(p: Path) -> bool:
+    return p.name.lower().endswith(PARQUET_SUFFIXES)  # `b.PARQUET` and `.parquet` too
+
+
+def _broken_link(p: Path) -> InputError:
+    return InputError(f"input {p} is a symbolic link to {os.readlink(p)}, which does not "
+                      f"exist; restore its target or remove the link")
+
+
+def _directory_files(d: Path) -> list[Path]:
+    """A directory's Parquet files (recursively); a dangling link among them is an error,
+    never skipped: it usually stands for a shard that should be there."""
+    found = []
+    for q in d.rglob("*"):
+        if not _is_parquet_name(q):
+            continue
+        if q.is_symlink() and not q.exists():
+            raise _broken_link(q)
+        if q.is_file():
+            found.append(q)
+    if not found:
+        raise InputError(f"directory {d} contains no Parquet files "
+                         f"({', '.join(PARQUET_SUFFIXES)}, in any letter case)")
+    return sorted(found)
+
+
 def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
     """Files, directories (their Parquet files, recursively) and globs → sorted unique paths."""
     out: list[Path] = []
@@ -35,15 +61,17 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
         s = str(item)
         p = Path(s)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix in PARQUET_SUFFIXES)
-            if not found:
-                raise InputError(f"directory {s} contains no Parquet files "
-                                 f"({', '.join(PARQUET_SUFFIXES)})")
-            out.extend(found)
+            out.extend(_directory_files(p))
         elif p.is_file():
             out.append(p)
+        elif p.is_symlink():
+            raise _broken_link(p)
         elif any(ch in s for ch in "*?["):
-            found = sorted(Path(q) for q in glob.glob(s, recursive=True) if Path(q).is_file())
+            matches = [Path(q) for q in glob.glob(s, recursive=True)]
+            for q in matches:
+                if q.is_symlink() and not q.exists():
+                    raise _broken_link(q)
+            found = sorted(q for q in matches if q.is_file())
             if not found:
                 raise InputError(f"pattern {s} matches no files")
             out.extend(found)
@@ -60,8 +88,12 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
 
 
 def shard_keys(paths: Sequence[Path]) -> list[Shard]:
-    """Name each shard by its file stem; stems shared by several inputs get a path hash."""
-    stems = [p.name.rsplit(".", 1)[0] for p in paths]
+    """Name each shard by its file stem; stems shared by several inputs get a path hash.
+
+    Output files are named ``<key>.parquet``, and Arrow's dataset discovery (what
+    ``pq.read_table(OUT / "data")`` uses) ignores names starting with ``.`` or ``_``, so such
+    stems (and the empty stem of a file named ``.parquet``) get a ``shard`` prefix."""
+    stems = [_visible(p.name.rsplit(".", 1)[0]) for p in paths]
     out = []
     for p, stem in zip(paths, stems, strict=True):
         key = stem
@@ -69,6 +101,10 @@ def shard_keys(paths: Sequence[Path]) -> list[Shard]:
             key = f"{stem}-{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:8]}"
         out.append(Shard(p, key))
     return out
+
+
+def _visible(stem: str) -> str:
+    return f"shard{stem}" if not stem or stem[0] in "._" else stem
 
 
 def open_shard(path: Path, name: str | None = None) -> pq.ParquetFile:
@@ -95,8 +131,9 @@ def read_shard_batches(path: Path, batch_size: int, name: str | None = None,
         if empty:  # an empty shard still has a schema: yield one empty batch
             yield pa.RecordBatch.from_pylist([], schema=pf.schema_arrow)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
-        raise InputError(f"failed while reading ({e}); the file is corrupt or truncated",
-                         shard=name) from None
+        raise InputError(f"failed while reading ({e}); the file is corrupt or truncated: "
+                         f"repair or remove it and rerun the same command (finished shards "
+                         f"are not redone)", shard=name) from None
 
 
 # -- atomic writes: temp file in the same directory, fsync, rename ---------------------------
