@@ -29,15 +29,15 @@ _CUES: dict[str, tuple[str, ...]] = {
         "cellular", "landline", "hotline", "helpline", "whatsapp", "sms$", "text$", "texts$",
         "answering$", "answer$", "message$", "messages$", "contact$", "voicemail", "tollfree", "toll$",
         # de
-        "telefon", "handy", "mobil$", "mobilnummer", "mobiltelefon", "mobilfunk", "rufnummer",
+        "telefon", "telefax", "handy", "mobil$", "mobilnummer", "mobiltelefon", "mobilfunk", "rufnummer",
         "rufen sie", "rufe", "anruf", "durchwahl", "festnetz", "fon$",
         "tfn$", "erreichbar",
         # fr / es / pt / it / nl / pl
         "téléphone", "tél$", "portable$", "appel", "teléfono", "telefono", "telefone",
         "móvil", "movil", "celular", "llam", "ligue", "cellulare", "chiam", "telefoon",
         "mobiel", "bel$", "zadzwo", "kom$", "komórk", "numer tel",
-        # ru / ja / zh
-        "тел", "звон", "моб", "電話", "携帯", "电话", "手机", "ｔｅｌ",
+        # ru / el / ja / zh
+        "тел", "звон", "моб", "τηλ", "電話", "携帯", "电话", "手机", "ｔｅｌ",
     ),
     "card": (
         "card", "cards$", "cc$", "credit", "visa$", "mastercard", "amex$", "maestro",

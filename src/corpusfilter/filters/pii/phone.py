@@ -38,11 +38,14 @@ _MAX_GROUPS = 8    # groups one candidate may span (``+46 (0)8 928 571 38`` has 
 SCORE_CUE = 0.75   # a cue word or label says it is a phone number
 SCORE_LAYOUT = 0.6  # a validated phone layout, no cue
 
-_SEP = r"[ \u00a0\u200b().\-/]{1,3}"
+# Separators between digit groups: spaces, brackets, dots, slashes and the hyphens and dashes
+# of every script (full-width "－", minus "−", en dash "–" as in "+43 – (0)1 – 361 88 98").
+_SEP = r"[ \u00a0\u200b\u3000().\-/\u2010-\u2013\u2212\uff0d]{1,4}"
 # A run of digit groups: not glued to a word, a number, a path, a URL query, a currency sign
 # or a time (``11:51`` does not start a run at ``51``).
 _RUN = re.compile(
-    r"(?<![\w.,/=?&#@$€£¥%~+\-])(?<!\d:)[+＋(]?\d+(?:" + _SEP + r"\d+)*")
+    r"(?<![\w.,/=?&#@$€£¥%~+\-\u2010-\u2013\u2212\uff0d])(?<!\d:)[+＋(（]?\d+(?:"
+    + _SEP + r"\d+)*")
 _GROUP = re.compile(r"\d+")
 _EXT = re.compile(r" ?(?:x|ext\.?|extension) ?\d{1,6}(?![\w])", re.IGNORECASE)
 # What may follow a number: not a word character (``123abc``), not ``@`` (an e-mail's local

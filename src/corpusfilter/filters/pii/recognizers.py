@@ -20,9 +20,10 @@ Hit = tuple[int, int, float]
 # -- e-mail ----------------------------------------------------------------------------------
 
 # Local part and domain labels in any script (internationalised addresses, RFC 6531), the
-# top-level label letters only.
+# top-level label letters only; soft hyphens (U+00AD, invisible line-break hints) may sit in
+# the local part.
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[^\W_](?:[\w.%+-]{0,63})@"
+    r"(?<![\w.%+@\xad-])[^\W_](?:[\w.%+\xad-]{0,63})@"
     r"((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24})(?![\w-])")
 
 
@@ -37,13 +38,25 @@ def offline_suffixes() -> Any:
 
 def find_emails(text: str) -> Iterator[Hit]:
     """RFC 5322 ``local@domain`` (the dot-atom subset, in any script) whose domain ends in a
-    public suffix (``logo@2x.png`` has none)."""
+    public suffix (``logo@2x.png`` has none). Not a fediverse handle (``@user@host.social``).
+    With an ASCII domain the local part is ASCII too: letters of another script glued in
+    front (``网站地图fyzw88@126.com``, "site map") are page text, not the address."""
     if "@" not in text:
         return
     extract = offline_suffixes()
     for m in _EMAIL.finditer(text):
-        if extract(m.group(1)).suffix:
-            yield m.start(), m.end(), 1.0
+        if not extract(m.group(1)).suffix:
+            continue
+        start = m.start()
+        if m.group(1).isascii() and not text[start:m.start(1)].replace("\xad", "").isascii():
+            ascii_tail = _ASCII_LOCAL_TAIL.search(text, start, m.start(1) - 1)
+            if ascii_tail is None:
+                continue
+            start = ascii_tail.start()
+        yield start, m.end(), 1.0
+
+
+_ASCII_LOCAL_TAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+-]*$")
 
 
 # -- payment cards ---------------------------------------------------------------------------
