@@ -59,7 +59,7 @@ _CUES: dict[str, tuple[str, ...]] = {
     # A number after these is a reference, not personal data (the issue's list of what
     # phone and card findings on web pages were: ISBNs, DOIs, ids, pages, versions, ...).
     "reference": (
-        "isbn", "issn", "doi$", "pmid", "pmcid", "arxiv", "id$", "ids$", "bug$", "ticket",
+        "isbn", "issn", "doi$", "pmid", "pmcid", "arxiv", "id$", "ids$", "bug$", "ticket$", "tickets$",
         "issue$", "order$", "invoice", "art$", "artikel", "sku$", "ean$", "gtin", "upc$",
         "ref$", "case$", "patent", "page$", "pages$", "pp.", "p.", "vol$", "seite", "s.",
         "version", "ver$", "v.", "build$", "release", "revision", "rev$", "commit", "serial",

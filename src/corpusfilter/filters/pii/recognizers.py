@@ -201,8 +201,10 @@ _IBAN_GROUPED = re.compile(r"\w{4}(?:[ -]\w{4})+(?:[ -]\w{1,3})?")
 
 # -- IP addresses ----------------------------------------------------------------------------
 
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
-_IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+# Not glued to a word or a longer dotted number; a sentence's full stop may touch it
+# ("... with names.186.243.137.122").
+_IPV4 = re.compile(r"(?<!\w)(?<![\d:]\.)(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
+_IPV6 = re.compile(r"(?<![\w:])(?<![\d:]\.)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
 SCORE_IP = 0.6  # Presidio's IpRecognizer score
 
 
