@@ -24,7 +24,8 @@ AFTER_CHARS = 16
 _CUES: dict[str, tuple[str, ...]] = {
     "phone": (
         # en
-        "phone$", "phones$", "telephone", "telephoning", "tel$", "tele$", "ph$", "call$", "calls$", "calling$",
+        "phone$", "phones$", "telephone", "telephoning", "tel$", "tele$", "ph$", "call$",
+        "calls$", "calling$",
         "called$", "reach$", "dial$", "ring$", "fax", "mobile$", "mob$", "cell$", "cellphone",
         "cellular", "landline", "hotline", "helpline", "whatsapp", "sms$", "text$", "texts$",
         "answering$", "answer$", "message$", "messages$", "contact$", "voicemail", "tollfree", "toll$",
@@ -54,7 +55,8 @@ _CUES: dict[str, tuple[str, ...]] = {
     ),
     "ip": (
         "ip$", "ips$", "ipv4", "ipv6", "address", "addr$", "host", "server", "gateway",
-        "dns$", "ping$", "subnet", "netmask", "router", "proxy", "nameserver", "inet$", "vpn$", "localhost",
+        "dns$", "ping$", "subnet", "netmask", "router", "proxy", "nameserver", "inet$", "vpn$",
+        "localhost",
     ),
     # A number after these is a reference, not personal data (the issue's list of what
     # phone and card findings on web pages were: ISBNs, DOIs, ids, pages, versions, ...).
@@ -73,18 +75,60 @@ _CUES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _compile(stems: tuple[str, ...]) -> str:
-    parts = []
-    for s in stems:
-        word = re.escape(s.rstrip("$"))
-        parts.append(word + (r"(?![^\W_])" if s.endswith("$") else ""))
-    return "|".join(sorted(parts, key=len, reverse=True))
+def _tables() -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, str],
+                      dict[str, str], tuple[int, ...]]:
+    """The cue lists as look-up tables: whole words, two-word phrases, words followed by a
+    punctuation mark (``p.``, ``ss#``), word prefixes, and CJK stems found inside a run of
+    letters (CJK text has no spaces between words)."""
+    exact: dict[str, str] = {}
+    phrase: dict[str, str] = {}
+    marked: dict[str, str] = {}
+    prefix: dict[str, str] = {}
+    infix: dict[str, str] = {}
+    for kind, stems in _CUES.items():
+        for stem in stems:
+            word = stem.rstrip("$")
+            if " " in word:
+                phrase[word] = kind
+            elif not word.isalpha():
+                marked[word] = kind
+            elif any("\u3040" <= c <= "\u9fff" for c in word):
+                infix[word] = kind
+            elif stem.endswith("$"):
+                exact[word] = kind
+            else:
+                prefix[word] = kind
+    return exact, phrase, marked, prefix, infix, tuple(sorted({len(w) for w in prefix}))
 
 
-# One scan per window: every cue of every kind, each in a named group.
-_CUE_RE = re.compile(
-    r"(?<![^\W_])(?:" + "|".join(f"(?P<{k}>{_compile(v)})" for k, v in _CUES.items()) + ")",
-    re.IGNORECASE)
+_EXACT, _PHRASE, _MARKED, _PREFIX, _INFIX, _PREFIX_LENS = _tables()
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def _cue_of(word: str, after: str, following: str | None) -> tuple[str | None, bool]:
+    """The kind of one lower-cased word (`after`: the two characters after it; `following`:
+    the next word when only a space separates them), and whether the phrase took the next
+    word too."""
+    if following is not None and f"{word} {following}" in _PHRASE:
+        return _PHRASE[f"{word} {following}"], True
+    for k in (1, 2):
+        if word + after[:k] in _MARKED:
+            return _MARKED[word + after[:k]], False
+    kind = _EXACT.get(word)
+    if kind is not None:
+        return kind, False
+    for n in _PREFIX_LENS:
+        if n > len(word):
+            break
+        kind = _PREFIX.get(word[:n])
+        if kind is not None:
+            return kind, False
+    for stem, kind in _INFIX.items():
+        if stem in word:
+            return kind, False
+    return None, False
+
+
 _ICONS = re.compile("[☎✆℡📞📱📠]")
 # Labels that may follow a number in address blocks: ``555 1234 office``, ``(0)171 ... (mobil)``.
 _AFTER_PHONE = re.compile(
@@ -100,13 +144,23 @@ def nearest_cue(text: str, start: int, chars: int = CUE_CHARS) -> str | None:
     nl = text.rfind("\n", lo, max(lo, start - 1))
     if nl >= 0:
         lo = nl + 1
-    # Searching from `lo` (not slicing there) lets the look-behind see the character before
-    # it, so the tail of a cut word ("cov|id") is not read as a word ("id").
+    # The tail of a word cut at `lo` ("cov|id") is not read as a word ("id").
     if _ICONS.search(text, lo, start):
         return "phone"
+    words = [m for m in _LETTERS.finditer(text, lo, start)
+             if not (m.start() == lo and lo > 0 and text[lo - 1].isalpha())]  # a cut word
     kind = None
-    for m in _CUE_RE.finditer(text, lo, start):
-        kind = m.lastgroup
+    skip = False
+    for k, m in enumerate(words):
+        if skip:
+            skip = False
+            continue
+        nxt = words[k + 1] if k + 1 < len(words) else None
+        following = nxt.group().lower() if nxt and nxt.start() == m.end() + 1 \
+            and text[m.end()] == " " else None
+        found, skip = _cue_of(m.group().lower(), text[m.end():m.end() + 2], following)
+        if found is not None:
+            kind = found
     return kind
 
 

@@ -70,6 +70,17 @@ _TRUNK = re.compile(r"\(?0\d{1,4}\)?(?:[ \u00a0/.-]{1,3}\d{2,})+(?:-\d{1,2})?$")
 _INTERNATIONAL = re.compile(r"(?:[+＋]|00)[1-9]")
 
 
+def _layout(cand: str) -> str | None:
+    """The phone layout a candidate has (``international``, ``nanp``, ``trunk``), or None."""
+    if _INTERNATIONAL.match(cand):
+        return "international"
+    if _NANP.match(cand):
+        return "nanp"
+    if _TRUNK.match(cand):
+        return "trunk"
+    return None
+
+
 class PhoneFinder:
     """Finds phone numbers with evidence (module docstring); `regions` are those a number
     without a country code is validated in (default: Presidio's eight)."""
@@ -140,25 +151,29 @@ class PhoneFinder:
 
     def _verdict(self, text: str, groups: list[tuple[int, int]], start: int, end: int,
                  full_end: int, cue: str | None) -> float | None:
+        """The candidate's score, or None. Cheapest tests first: most digit runs on the web
+        have neither a cue nor a phone layout, and are rejected by one anchored regex."""
         cand = text[start:end]
-        after = text[full_end:full_end + 4]
-        if _BAD_AFTER.match(after) or _AFTER_UNIT.match(text, full_end, full_end + 6):
+        cued = cue == "phone" or phone_label_after(text, full_end)
+        layout = None if cued else _layout(cand)
+        if not cued and layout is None:
+            return None
+        if _BAD_AFTER.match(text, full_end, full_end + 4) \
+                or _AFTER_UNIT.match(text, full_end, full_end + 6):
             return None
         if excluded_shape(cand, [text[a:b] for a, b in groups]):
             return None
-        if cue == "phone" or phone_label_after(text, full_end):
+        if cued:
             return SCORE_CUE
-        return SCORE_LAYOUT if self._layout_valid(cand) else None
+        return SCORE_LAYOUT if self._layout_valid(cand, layout) else None
 
-    def _layout_valid(self, cand: str) -> bool:
-        if _INTERNATIONAL.match(cand):
+    def _layout_valid(self, cand: str, layout: str | None) -> bool:
+        """Whether `phonenumbers` accepts the number in a region its layout allows."""
+        if layout == "international":
             num = "+" + cand.lstrip("+＋")[2:] if cand.startswith("00") else cand
             return self._is_valid(num, "ZZ")
-        if _NANP.match(cand):
-            return any(self._is_valid(cand, r) for r in self._nanp_regions)
-        if _TRUNK.match(cand):
-            return any(self._is_valid(cand, r) for r in self._trunk_regions)
-        return False
+        regions = self._nanp_regions if layout == "nanp" else self._trunk_regions
+        return any(self._is_valid(cand, r) for r in regions)
 
     def _is_valid(self, cand: str, region: str) -> bool:
         key = (cand, region)

@@ -64,10 +64,12 @@ def redact(text: str, spans: list[Finding], placeholder: str) -> tuple[str, list
     return "".join(parts), segments
 
 
-def to_original(f: Finding, segments: list[Segment]) -> Finding:
+def to_original(f: Finding, segments: list[Segment],
+                starts: list[int] | None = None) -> Finding:
     """A finding in redacted text mapped to original offsets (a placeholder it touches is
-    taken whole)."""
-    starts = [s[0] for s in segments]
+    taken whole). `starts`: the segments' redacted starts, when mapping many findings."""
+    if starts is None:
+        starts = [s[0] for s in segments]
 
     def where(pos: int, is_end: bool) -> int:
         k = max(0, bisect.bisect_right(starts, pos - (1 if is_end else 0)) - 1)
@@ -86,7 +88,8 @@ def settle(text: str, spans: list[Finding], placeholder: str,
     spans = resolve_overlaps(spans)
     red, segments = redact(text, spans, placeholder)
     for _ in range(MAX_ROUNDS):
-        more = [to_original(f, segments) for f in analyze(red)]
+        starts = [s[0] for s in segments]
+        more = [to_original(f, segments, starts) for f in analyze(red)]
         if not more:
             break
         spans = resolve_overlaps(spans + more)
