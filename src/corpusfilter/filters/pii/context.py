@@ -62,7 +62,7 @@ _CUES: dict[str, tuple[str, ...]] = {
     # phone and card findings on web pages were: ISBNs, DOIs, ids, pages, versions, ...).
     "reference": (
         "isbn", "issn", "doi$", "pmid", "pmcid", "arxiv", "id$", "ids$", "bug$", "ticket$", "tickets$",
-        "issue$", "order$", "invoice", "art$", "artikel", "sku$", "ean$", "gtin", "upc$",
+        "issue$", "order$", "invoice", "art.", "artikel", "sku$", "ean$", "gtin", "upc$",
         "ref$", "case$", "patent", "page$", "pages$", "pp.", "p.", "vol$", "seite", "s.",
         "version", "ver$", "v.", "build$", "release", "revision", "rev$", "commit", "serial",
         "model$", "item$", "asin", "lot$", "batch$", "zip$", "plz$", "postcode", "postal",
