@@ -3,15 +3,16 @@ changes nothing.
 
 Removing an entity can change what is found next to it: a placeholder's own word can be a
 cue (``<PHONE_NUMBER>`` holds "PHONE"), and a number glued to an e-mail's local part stands
-alone once the e-mail is gone. `settle` therefore analyses the redacted text again and
-merges what it finds (mapped back to original offsets) until nothing new turns up, at most
-`MAX_ROUNDS` times, so that running the stage on its own output changes nothing. Only
-documents that had findings are analysed again.
+alone once the e-mail is gone. `settle` therefore analyses the redacted text again on the lines
+near placeholders (`analyze_near_placeholders`) and merges what it finds (mapped back to
+original offsets) until nothing new turns up, at most `MAX_ROUNDS` times, so that running the
+stage on its own output changes nothing. Only documents that had findings are analysed again.
 """
 
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable
 
 from corpusfilter.filters.pii.detection import Finding
@@ -83,15 +84,62 @@ def to_original(f: Finding, segments: list[Segment],
 
 def settle(text: str, spans: list[Finding], placeholder: str,
            analyze: Callable[[str], list[Finding]]) -> tuple[str, list[Finding]]:
-    """The redacted text and its spans (original offsets), analysed again until a pass finds
-    nothing new (module docstring)."""
+    """The redacted text and its spans (original offsets), analysed again near the
+    placeholders until a pass finds nothing new (module docstring)."""
     spans = resolve_overlaps(spans)
     red, segments = redact(text, spans, placeholder)
     for _ in range(MAX_ROUNDS):
         starts = [s[0] for s in segments]
-        more = [to_original(f, segments, starts) for f in analyze(red)]
+        more = [to_original(f, segments, starts)
+                for f in analyze_near_placeholders(red, segments, analyze)]
         if not more:
             break
         spans = resolve_overlaps(spans + more)
         red, segments = redact(text, spans, placeholder)
     return red, spans
+
+
+def analyze_near_placeholders(red: str, segments: list[Segment],
+                              analyze: Callable[[str], list[Finding]]) -> list[Finding]:
+    """Findings in redacted text `red` on the lines a placeholder can affect, with the
+    context every rule reads.
+
+    A finding depends only on its own line and the line before it: no pattern spans a line
+    break, and cue words are read on the current line and, for a number at the start of a
+    line, the one before (`context.nearest_cue`). So a placeholder on line L can change
+    findings on lines L and L+1 only; those are analysed with line L-1 (and L-2 for the
+    cues of L-1's findings) as context, and findings starting before line L-1 are dropped.
+    Lines are found by bisecting one list of line breaks, so many placeholders on one long
+    line cost no more than the line."""
+    breaks = [m.start() for m in _NEWLINE.finditer(red)]
+    n = len(red)
+
+    def line_start(pos: int) -> int:  # start of the line holding `pos`
+        k = bisect.bisect_left(breaks, pos)
+        return breaks[k - 1] + 1 if k > 0 else 0
+
+    def line_end(pos: int) -> int:  # end of the line holding `pos` (its break or n)
+        k = bisect.bisect_left(breaks, pos)
+        return breaks[k] if k < len(breaks) else n
+
+    windows: list[list[int]] = []  # [lo, keep_from, hi]
+    for start, _, _, is_placeholder in segments:
+        if not is_placeholder:
+            continue
+        line = line_start(start)
+        keep_from = line_start(line - 1) if line > 0 else 0
+        lo = line_start(keep_from - 1) if keep_from > 0 else 0
+        end = line_end(start)
+        hi = line_end(end + 1) if end < n else n
+        if windows and lo <= windows[-1][2]:
+            windows[-1][2] = max(windows[-1][2], hi)
+        else:
+            windows.append([lo, keep_from, hi])
+    out = []
+    for lo, keep_from, hi in windows:
+        out.extend(Finding(f.start + lo, f.end + lo, f.entity_type, f.score)
+                   for f in analyze(red[lo:hi]) if f.start + lo >= keep_from)
+    return out
+
+
+_NEWLINE = re.compile("\n")
