@@ -126,6 +126,10 @@ class PhoneFinder:
                  hi: int) -> tuple[int, int, float] | None:
         """The longest acceptable candidate starting at group `i` (index of its last group,
         its end, its score), or None."""
+        if all(b - a == 1 for a, b in groups[i:i + 3]):
+            # Any candidate from here (6 digits or more) holds three one-digit groups:
+            # `excluded_shape` rejects it (pagination), so skip the cue and the verdicts.
+            return None
         cue = nearest_cue(text, start)
         if cue not in (None, "phone"):
             return None  # after ISBN, DOI, id, page, card, ssn, iban, ip, ...

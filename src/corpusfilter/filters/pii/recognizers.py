@@ -108,23 +108,29 @@ def find_cards(text: str) -> Iterator[Hit]:
     card cue word before it or card grouping (``4111 1111 1111 1111``) that is not a run of
     consecutive numbers; never after a reference word (barcode, ISBN, id, ...)."""
     for m in _CARD.finditer(text):
+        # The cue is read once per match: the cuts below share its start.
+        cue = nearest_cue(text, m.start())
+        if cue not in (None, "card"):
+            continue  # after a reference word (barcode, ISBN, id, ...) or another type's cue
         # The pattern is greedy: a digit group that follows the number ("... 9957 8:10")
         # joins it. Try the whole match, then each prefix that ends before a separator.
         s = m.group()
         for cut in [len(s), *(k for k in range(len(s) - 1, 0, -1) if s[k] in " -")]:
-            if _card_ok(text, m.start(), s[:cut]):
+            if _card_ok(s[:cut], cue == "card"):
                 yield m.start(), m.start() + cut, 1.0
                 break
 
 
-def _card_ok(text: str, start: int, s: str) -> bool:
-    digits = s.replace(" ", "").replace("-", "")
-    if len(digits) < 12 or not (issuer_length_ok(digits) and luhn_valid(digits)) \
-            or len(set(digits)) == 1:
+def _card_ok(s: str, cued: bool) -> bool:
+    """Whether `s` is a card number: card grouping unless `cued` (the cheap test first:
+    on web pages most long digit runs are neither cued nor grouped), then issuer range,
+    length and Luhn."""
+    if not cued and (_CARD_GROUPING.match(s) is None
+                     or counting_run(re.split(r"[ -]", s), 10**4)):
         return False
-    cue = nearest_cue(text, start)
-    return cue == "card" or (cue is None and _CARD_GROUPING.match(s) is not None
-                             and not counting_run(re.split(r"[ -]", s), 10**4))
+    digits = s.replace(" ", "").replace("-", "")
+    return (len(digits) >= 12 and issuer_length_ok(digits) and luhn_valid(digits)
+            and len(set(digits)) > 1)
 
 
 # -- IBAN ------------------------------------------------------------------------------------
