@@ -4,9 +4,11 @@ The reference finds candidates with Presidio's own recognizers (its regexes, che
 `phonenumbers` matcher) and holds each to the same evidence rules (`Detector.evidence`). Every
 layer the fast path adds (its own candidate scan of digit runs, the split of runs at
 whitespace, look-up tables for cue words, the validation memo, the skips for texts without a
-digit or an "@") must not lose a finding the reference makes: reference findings are a
-subset of fast-path findings, on real text with inserted PII and on random strings built from
-the characters the rules read. (The fast path finds more: numbers `phonenumbers` does not
+digit or an "@") must not lose a finding the reference makes: every reference finding lies
+inside a fast-path finding (what the fast path redacts covers it), on real text with
+inserted PII and on random strings built from the characters the rules read. The reference
+shares the rules' code (`evidence` runs the type's finder on a window around the span), so
+these tests check candidate generation and shortcuts, not the rules themselves. (The fast path finds more: numbers `phonenumbers` does not
 match as candidates, such as local numbers after a cue word.)
 """
 
@@ -44,9 +46,11 @@ PIECES = st.one_of(
 
 
 def missing_from_fast(text: str) -> list[tuple[str, str]]:
-    fast = set(FAST.analyze(text))
+    """Reference findings not inside a fast-path finding (the fast path merges overlapping
+    findings, so a reference finding may sit inside a longer fast one)."""
+    fast = FAST.analyze(text)
     return [(f.entity_type, text[f.start:f.end]) for f in REFERENCE.analyze(text)
-            if f not in fast]
+            if not any(g.start <= f.start and f.end <= g.end for g in fast)]
 
 
 def test_reference_findings_on_labelled_sentences_are_fast_findings() -> None:
