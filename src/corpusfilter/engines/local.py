@@ -16,6 +16,7 @@ finished shard. `_work/` is removed once the final files are in place.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing as mp
@@ -97,6 +98,7 @@ def _run_unit(seg_index: int, shard: Shard, out: Path, batch_size: int,
     if seg.head is not None:
         idx = pipeline.stages.index(seg.head)
         if idx not in _worker_plans:
+            _worker_plans.clear()  # the pool outlives phases: hold only this phase's plan
             with open(_plan_path(out, seg_index - 1), "rb") as f:
                 _worker_plans[idx] = pickle.load(f)
         plans[idx] = _worker_plans[idx]
@@ -177,10 +179,10 @@ class LocalEngine:
         stats = Stats()
         stats.data["input"]["shards"] = len(shards)
         with _Progress(self.progress, sum(rows.values()), len(shards),
-                       len(self.pipeline.segments)) as bar:
+                       len(self.pipeline.segments)) as bar, self._pool(len(shards)) as pool:
             for seg in self.pipeline.segments:
                 bar.start_segment(seg, rows)
-                self._run_segment(seg, shards, out, facets, stats, bar)
+                self._run_segment(seg, shards, out, facets, stats, bar, pool)
                 if seg.index == 0:
                     self._check_ids_unique(shards, out)
                 if seg.tail is not None:
@@ -223,8 +225,19 @@ class LocalEngine:
         if not manifest.exists():
             write_json_atomic({"fingerprint": fingerprint}, manifest)
 
+    def _pool(self, n_shards: int) -> contextlib.AbstractContextManager[Any]:
+        """ONE process pool for every phase of the run (workers and their models start once:
+        a pool per phase cost ~9 CPU-seconds per run with 2 workers); in-process with one
+        worker or one shard."""
+        if self.workers == 1 or n_shards <= 1:
+            _init_worker(self.config.to_dict())
+            return contextlib.nullcontext(None)
+        return ProcessPoolExecutor(max_workers=min(self.workers, n_shards),
+                                   mp_context=mp.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(self.config.to_dict(),))
+
     def _run_segment(self, seg: Segment, shards: list[Shard], out: Path, facets: list[str],
-                     stats: Stats, bar: _Progress) -> None:
+                     stats: Stats, bar: _Progress, pool: ProcessPoolExecutor | None) -> None:
         udir = _unit_dir(out, seg.index)
         udir.mkdir(parents=True, exist_ok=True)
         todo = []
@@ -242,26 +255,21 @@ class LocalEngine:
             bar.shard_done(r.key)
             check_alarm(stats, self.pipeline)
 
-        cfg = self.config.to_dict()
-        if self.workers == 1 or len(todo) <= 1:
-            _init_worker(cfg)
+        if pool is None:
             for s in todo:
                 finished(_run_unit(seg.index, s, out, self.batch_size, facets))
             return
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(todo)), mp_context=ctx,
-                                 initializer=_init_worker, initargs=(cfg,)) as pool:
-            pending: set[Future[UnitResult]] = {
-                pool.submit(_run_unit, seg.index, s, out, self.batch_size, facets) for s in todo}
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        finished(fut.result())
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
+        pending: set[Future[UnitResult]] = {
+            pool.submit(_run_unit, seg.index, s, out, self.batch_size, facets) for s in todo}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    finished(fut.result())
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
 
     def _check_ids_unique(self, shards: list[Shard], out: Path) -> None:
         udir = _unit_dir(out, 0)
