@@ -11,7 +11,8 @@ all its children (pool workers included). Rounds are interleaved (ours, peer, ou
 and each ratio is printed as min / median / max over rounds.
 
 1. ``--sizes``: CPU seconds, documents per CPU-second and CPU µs per document of
-   ``corpusfilter run default`` at each size (the cost per document should not grow).
+   ``corpusfilter run default`` at each size (the cost per document should not grow), and
+   the peak RSS of the largest single process so far (driver or pool worker).
 2. ``--workers-check N``: the same run at N documents with ``--workers 2`` and ``--workers 1``
    (issue #22's bar: ≤ 1.2×).
 3. ``--datatrove-docs N``: datatrove's closest chain (printed before the ratio) on the same
@@ -225,14 +226,17 @@ def main() -> None:
         if args.sizes:
             print(f"\n## Default recipe, local engine, --workers {args.workers}, "
                   f"{args.rounds} rounds\n")
-            print(f"{'docs':>9} {'CPU s (min/med/max)':>24} {'docs/CPU-s':>11} {'µs/doc':>8}")
+            print(f"{'docs':>9} {'CPU s (min/med/max)':>24} {'docs/CPU-s':>11} {'µs/doc':>8} "
+                  f"{'max RSS MiB':>11}")
             for n in args.sizes:
                 inp = tmp / f"in-{n}"
                 write_corpus(n, inp)
                 cpu = [ours(inp, tmp / "out", args.workers) for _ in range(args.rounds)]
                 med = statistics.median(cpu)
-                print(f"{n:>9,} {spread(cpu):>24} {n / med:>11,.0f} {med / n * 1e6:>8.0f}",
-                      flush=True)
+                # largest single process so far (Linux: KiB; a high-water mark over the run)
+                rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+                print(f"{n:>9,} {spread(cpu):>24} {n / med:>11,.0f} {med / n * 1e6:>8.0f} "
+                      f"{rss:>11,.0f}", flush=True)
                 shutil.rmtree(inp)
         if args.workers_check:
             n = args.workers_check
