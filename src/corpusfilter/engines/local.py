@@ -23,6 +23,7 @@ whose input changed is refused by name. `OUT/.corpusfilter.lock` keeps a second 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing as mp
@@ -131,6 +132,7 @@ def _run_unit(seg_index: int, shard: Shard, out: Path, batch_size: int,
     if seg.head is not None:
         idx = pipeline.stages.index(seg.head)
         if idx not in _worker_plans:
+            _worker_plans.clear()  # the pool outlives phases: hold only this phase's plan
             with open(_plan_path(out, seg_index - 1), "rb") as f:
                 _worker_plans[idx] = pickle.load(f)
         plans[idx] = _worker_plans[idx]
@@ -230,10 +232,10 @@ class LocalEngine:
         stats = Stats()
         stats.data["input"]["shards"] = len(shards)
         with _Progress(self.progress, sum(rows.values()), len(shards),
-                       len(self.pipeline.segments)) as bar:
+                       len(self.pipeline.segments)) as bar, self._pool(len(shards)) as pool:
             for seg in self.pipeline.segments:
                 bar.start_segment(seg, rows)
-                self._run_segment(seg, shards, out, facets, stats, bar)
+                self._run_segment(seg, shards, out, facets, stats, bar, pool)
                 if seg.index == 0:
                     self._check_ids_unique(shards, out)
                 if seg.tail is not None:
@@ -314,8 +316,22 @@ class LocalEngine:
                        f"finished"
         return "while writing the final files"
 
+    def _pool(self, n_shards: int) -> contextlib.AbstractContextManager[Any]:
+        """ONE process pool for every phase of the run (workers and their models start once:
+        a pool per phase cost ~9 CPU-seconds per run with 2 workers); in-process with one
+        worker or one shard."""
+        if self.workers == 1 or n_shards <= 1:
+            _init_worker(self.config.to_dict())
+            return contextlib.nullcontext(None)
+        # the pool's workers are the children started after this (signals, lost workers)
+        self._children_before_pool = mp.active_children()
+        return ProcessPoolExecutor(max_workers=min(self.workers, n_shards),
+                                   mp_context=mp.get_context("spawn"),
+                                   initializer=_init_pool_worker,
+                                   initargs=(self.config.to_dict(),))
+
     def _run_segment(self, seg: Segment, shards: list[Shard], out: Path, facets: list[str],
-                     stats: Stats, bar: _Progress) -> None:
+                     stats: Stats, bar: _Progress, pool: ProcessPoolExecutor | None) -> None:
         udir = _unit_dir(out, seg.index)
         udir.mkdir(parents=True, exist_ok=True)
         todo = []
@@ -333,41 +349,35 @@ class LocalEngine:
             bar.shard_done(r.key)
             check_alarm(stats, self.pipeline)
 
-        cfg = self.config.to_dict()
         phase = f"phase {seg.index + 1}/{len(self.pipeline.segments)}"
-        if self.workers == 1 or len(todo) <= 1:
-            _init_worker(cfg)
+        if pool is None:
             for s in todo:
                 try:
                     finished(_run_unit(seg.index, s, out, self.batch_size, facets))
                 except OSError as e:
                     raise _write_error(e, s.key, phase) from None
             return
-        ctx = mp.get_context("spawn")
-        before = mp.active_children()
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(todo)), mp_context=ctx,
-                                 initializer=_init_pool_worker, initargs=(cfg,)) as pool:
-            keys: dict[Future[UnitResult], str] = {
-                pool.submit(_run_unit, seg.index, s, out, self.batch_size, facets): s.key
-                for s in todo}
-            workers = new_children(before)
-            pending = set(keys)
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        try:
-                            finished(fut.result())
-                        except BrokenProcessPool:
-                            raise lost_worker_error(workers, udir, keys.values(),
-                                                    phase) from None
-                        except OSError as e:
-                            raise _write_error(e, keys[fut], phase) from None
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                stop_workers(workers)
-                _remove_temp_files(udir)  # of units the stopped workers were writing
-                raise
+        keys: dict[Future[UnitResult], str] = {
+            pool.submit(_run_unit, seg.index, s, out, self.batch_size, facets): s.key
+            for s in todo}
+        workers = new_children(self._children_before_pool)
+        pending = set(keys)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    try:
+                        finished(fut.result())
+                    except BrokenProcessPool:
+                        raise lost_worker_error(workers, udir, keys.values(),
+                                                phase) from None
+                    except OSError as e:
+                        raise _write_error(e, keys[fut], phase) from None
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            stop_workers(workers)
+            _remove_temp_files(udir)  # of units the stopped workers were writing
+            raise
 
     def _check_ids_unique(self, shards: list[Shard], out: Path) -> None:
         udir = _unit_dir(out, 0)

@@ -27,6 +27,7 @@ How the work is laid out (see docs/scale.md):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -220,8 +221,11 @@ class RayEngine(LocalEngine):
         # sharded plans) is never resumed by the local engine, nor the other way round.
         return xxhash.xxh64_hexdigest(f"ray:{super()._fingerprint(shards)}".encode())
 
+    def _pool(self, n_shards: int) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext(None)  # Ray's actors are the workers
+
     def _run_segment(self, seg: Segment, shards: list[Shard], out: Path, facets: list[str],
-                     stats: Stats, bar: Any) -> None:
+                     stats: Stats, bar: Any, pool: Any = None) -> None:
         ray = self._ray
         udir = _unit_dir(out, seg.index)
         udir.mkdir(parents=True, exist_ok=True)
