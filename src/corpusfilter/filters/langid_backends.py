@@ -151,6 +151,7 @@ class Cld2Backend:
     """CLD2 (``pycld2``): 160+ languages, including the African languages lid.176 lacks."""
 
     name = "cld2"
+    scripts = None  # CLD2 reports scripts it cannot label itself (xx-Scrp)
 
     def __init__(self) -> None:
         import pycld2  # imported lazily: only the cld2 and ensemble backends need it

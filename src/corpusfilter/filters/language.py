@@ -52,6 +52,10 @@ from corpusfilter.filters.langid_backends import (
     sha256_of,
 )
 
+# re-exported: the model helpers were defined here before the backends had their own module
+__all__ = ["SHIPPED_SHA256", "Language", "load_model", "model_labels", "sha256_of",
+           "shipped_model_path"]
+
 SHIPPED_MODEL = "lid.176.ftz"
 SHIPPED_SHA256 = "8f3472cfe8738a7b6099e8e999c3cbfae0dcd15696aac7d7738a8039db603e83"
 _LETTERS_RE = r"[^\p{L}\p{M}]+"  # removed before counting letters (RE2 syntax, Arrow)
