@@ -115,7 +115,7 @@ _EXTRA_COMMANDS: list = []
 def _load_extra_commands() -> None:
     import importlib
 
-    for mod in ("corpusfilter.report.cli",):
+    for mod in ("corpusfilter.report.cli", "corpusfilter.train_quality"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:
