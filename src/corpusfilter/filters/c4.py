@@ -39,6 +39,15 @@ CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
 # a line in the languages that use them.
 _LINE_END = f"([.?!\"']|[{SENTENCE_TERMINALS}])$"
 _ELLIPSIS_END = r"\.\.\.$"
+# Quotation marks and brackets that close a sentence in some script: after a terminal mark
+# they still end the line (`.”` as `."`, `!“` in German, `?»` in French, `。」` in Japanese).
+CLOSERS = "\"'”“’‘»«›‹」』）)\\]】〕〉》"
+# With `closing_quotes`: a terminal mark, then closers, then optionally a trailing
+# parenthetical such as a photo credit ("... ist gut. (Foto: dpa)").
+_TYPOGRAPHIC_END = (f"[{SENTENCE_TERMINALS}][{CLOSERS}]*(\\s*\\([^()]*\\))?$")
+# A line of prose that a heading (or a line ending in ":") may introduce: ends like a
+# sentence and has at least this many words.
+_PROSE_WORDS = 10
 # A sentence ends at terminal punctuation (optionally followed by closing quotes/brackets)
 # that is followed by whitespace or the end of the line.
 _SENTENCE_END = f"[{SENTENCE_TERMINALS}]+[\"'”’»)\\]]*(\\s|$)"
@@ -72,6 +81,13 @@ class C4Quality(Transform):
         remove_citations: strip Wikipedia-style citation markers (C4: true).
         filter_no_terminal_punct: remove lines not ending in terminal punctuation (C4: true;
             FineWeb: false).
+        closing_quotes: a terminal mark followed by closing quotes or brackets (`.”`, `!“`,
+            `?»`, `。」`), or by a trailing parenthetical (`... gut. (Foto: dpa)`), ends a
+            line (C4: false, it keeps `."` but drops `.”`; default recipe: true).
+        keep_headings: keep a line without terminal punctuation (a heading, or a line ending
+            in ":") when the next non-blank line is prose: it ends like a sentence and has
+            at least 10 words (C4: false; default recipe: true). The other line rules still
+            apply to it.
         min_words_per_line: remove lines with fewer words (C4: 3). None: off.
         max_word_length: remove lines with a longer whitespace-separated token (C4: 1000).
             None: off.
@@ -90,6 +106,7 @@ class C4Quality(Transform):
     version = 1
 
     def __init__(self, remove_citations: bool = True, filter_no_terminal_punct: bool = True,
+                 closing_quotes: bool = False, keep_headings: bool = False,
                  min_words_per_line: int | None = 3, max_word_length: int | None = 1000,
                  filter_javascript: bool = True, filter_policy: bool = True,
                  filter_lorem_ipsum: bool = True, filter_curly_bracket: bool = True,
@@ -97,6 +114,8 @@ class C4Quality(Transform):
                  overrides: Mapping[str, Mapping[str, Any]] | None = None):
         for key, flag in (("remove_citations", remove_citations),
                           ("filter_no_terminal_punct", filter_no_terminal_punct),
+                          ("closing_quotes", closing_quotes),
+                          ("keep_headings", keep_headings),
                           ("filter_javascript", filter_javascript),
                           ("filter_policy", filter_policy),
                           ("filter_lorem_ipsum", filter_lorem_ipsum),
@@ -112,6 +131,8 @@ class C4Quality(Transform):
             _check_number(self.name, key, value)
         self.remove_citations = remove_citations
         self.filter_no_terminal_punct = filter_no_terminal_punct
+        self.closing_quotes = closing_quotes
+        self.keep_headings = keep_headings
         self.max_word_length = max_word_length
         self.filter_javascript = filter_javascript
         self.filter_policy = filter_policy
@@ -148,12 +169,18 @@ class C4Quality(Transform):
         if self.remove_citations and n_lines:
             text = pc.replace_substring_regex(text, CITATION, "")
         cleaned = Pieces(text, lines.offsets)
+        counts = whitespace_word_counts(lines.values)
         if self.filter_no_terminal_punct:
-            apply("no_terminal_punct", ~cleaned.matches(_LINE_END) | cleaned.matches(
-                _ELLIPSIS_END))
+            ends = cleaned.matches(_LINE_END)
+            if self.closing_quotes:
+                ends |= cleaned.matches(_TYPOGRAPHIC_END)
+            ends &= ~cleaned.matches(_ELLIPSIS_END)
+            unended = ~ends
+            if self.keep_headings:
+                unended &= ~_introduces_prose(lines, ends & (counts >= _PROSE_WORDS))
+            apply("no_terminal_punct", unended)
         min_words = self.lang_params.values("min_words_per_line", langs)
         if min_words is not None:
-            counts = whitespace_word_counts(lines.values)
             limit = np.broadcast_to(np.asarray(min_words, dtype=np.float64), (n,))[line_doc]
             with np.errstate(invalid="ignore"):
                 apply("too_few_words", counts < limit)
@@ -236,6 +263,22 @@ class C4Quality(Transform):
             line = lines.values[int(i)].as_py()
             out[i] = any(len(w) > self.max_word_length for w in line.split())
         return out
+
+
+def _introduces_prose(lines: Pieces, prose: np.ndarray) -> np.ndarray:
+    """Per line: the next non-blank line of the same document is prose."""
+    n_lines = len(prose)
+    out = np.zeros(n_lines, dtype=bool)
+    nonblank = np.flatnonzero(lines.lengths > 0)
+    if not len(nonblank):
+        return out
+    # position in `nonblank` of the first non-blank line after each line
+    nxt = np.searchsorted(nonblank, np.arange(n_lines), side="right")
+    has_next = nxt < len(nonblank)
+    j = nonblank[np.minimum(nxt, len(nonblank) - 1)]
+    same_doc = lines.doc[j] == lines.doc
+    out[has_next & same_doc] = prose[j[has_next & same_doc]]
+    return out
 
 
 @register
