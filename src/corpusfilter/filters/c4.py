@@ -19,14 +19,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.langparams import LangParams
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Outcome, Rule, Transform
 from corpusfilter.filters.gopher import _check_lang, _check_number
 from corpusfilter.filters.text import (
     SENTENCE_TERMINALS,
-    LangParams,
     Pieces,
-    doc_langs,
     seg_max,
     split_lines,
     split_pieces,
@@ -98,8 +97,11 @@ class C4Quality(Transform):
         min_sentences: remove pages with fewer sentences after line removal (C4: 5). None:
             off.
         default_lang: language assumed for `overrides` when `lang` is absent or null.
-        overrides: per-language values of min_words_per_line and min_sentences, e.g.
-            {zh: {min_words_per_line: 10}}.
+        overrides: per-language values of filter_no_terminal_punct, min_words_per_line,
+            filter_curly_bracket and min_sentences, e.g. {zh: {min_words_per_line: 10}}
+            (``de`` also applies to ``de-AT``; see core/langparams.py).
+        source_overrides: the same per source (by the `source` column), which win over
+            `overrides`, e.g. {stackexchange: {filter_curly_bracket: false}}.
     """
 
     name = "c4_quality"
@@ -111,7 +113,8 @@ class C4Quality(Transform):
                  filter_javascript: bool = True, filter_policy: bool = True,
                  filter_lorem_ipsum: bool = True, filter_curly_bracket: bool = True,
                  min_sentences: int | None = 5, default_lang: str | None = "en",
-                 overrides: Mapping[str, Mapping[str, Any]] | None = None):
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None):
         for key, flag in (("remove_citations", remove_citations),
                           ("filter_no_terminal_punct", filter_no_terminal_punct),
                           ("closing_quotes", closing_quotes),
@@ -130,27 +133,38 @@ class C4Quality(Transform):
                                  f"{value!r}")
             _check_number(self.name, key, value)
         self.remove_citations = remove_citations
-        self.filter_no_terminal_punct = filter_no_terminal_punct
         self.closing_quotes = closing_quotes
         self.keep_headings = keep_headings
         self.max_word_length = max_word_length
         self.filter_javascript = filter_javascript
         self.filter_policy = filter_policy
         self.filter_lorem_ipsum = filter_lorem_ipsum
-        self.filter_curly_bracket = filter_curly_bracket
         self.default_lang = _check_lang(self.name, default_lang)
-        self.lang_params = LangParams(self.name, {"min_words_per_line": min_words_per_line,
-                                                  "min_sentences": min_sentences}, overrides)
-        for lang, entry in self.lang_params.table.items():
-            for key, value in entry.items():
-                _check_number(self.name, f"overrides[{lang!r}].{key}", value)
+        self.lang_params = LangParams(
+            self.name, {"filter_no_terminal_punct": filter_no_terminal_punct,
+                        "min_words_per_line": min_words_per_line,
+                        "filter_curly_bracket": filter_curly_bracket,
+                        "min_sentences": min_sentences}, overrides,
+            source_overrides=source_overrides, default_lang=self.default_lang)
+        for where, key, value in self.lang_params.entries():
+            if key.startswith("filter_"):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{self.name}: {where} must be true or false, got "
+                                     f"{value!r}")
+            else:
+                _check_number(self.name, where, value)
 
     def transform(self, docs: Docs) -> Outcome:
         n = docs.num_rows
         if n == 0:
             return Outcome.keep_all(0)
-        langs = doc_langs(docs.lang, n, self.default_lang) if self.lang_params.table \
-            else np.full(n, None, dtype=object)
+
+        def per_line(name: str) -> np.ndarray:
+            """A switch of this stage per line (by its document's language and source)."""
+            value = self.lang_params.values(name, docs)
+            on = np.broadcast_to(np.asarray(value if value is not None else 0.0), (n,)) == 1
+            return on[line_doc]
+
         raw = split_lines(docs.text)
         lines = Pieces(pc.utf8_trim_whitespace(raw.values), raw.offsets)
         line_doc = lines.doc
@@ -170,7 +184,7 @@ class C4Quality(Transform):
             text = pc.replace_substring_regex(text, CITATION, "")
         cleaned = Pieces(text, lines.offsets)
         counts = whitespace_word_counts(lines.values)
-        if self.filter_no_terminal_punct:
+        if self.lang_params.is_set("filter_no_terminal_punct"):
             ends = cleaned.matches(_LINE_END)
             if self.closing_quotes:
                 ends |= cleaned.matches(_TYPOGRAPHIC_END)
@@ -178,8 +192,8 @@ class C4Quality(Transform):
             unended = ~ends
             if self.keep_headings:
                 unended &= ~_introduces_prose(lines, ends & (counts >= _PROSE_WORDS))
-            apply("no_terminal_punct", unended)
-        min_words = self.lang_params.values("min_words_per_line", langs)
+            apply("no_terminal_punct", unended & per_line("filter_no_terminal_punct"))
+        min_words = self.lang_params.values("min_words_per_line", docs)
         if min_words is not None:
             limit = np.broadcast_to(np.asarray(min_words, dtype=np.float64), (n,))[line_doc]
             with np.errstate(invalid="ignore"):
@@ -191,8 +205,8 @@ class C4Quality(Transform):
             else np.zeros(n_lines, dtype=bool)
         if self.filter_javascript:
             apply("javascript", lowered.matches("javascript"))
-        curly = (~drop & cleaned.matches(r"\{")) if self.filter_curly_bracket \
-            else np.zeros(n_lines, dtype=bool)
+        curly = (~drop & cleaned.matches(r"\{") & per_line("filter_curly_bracket")) \
+            if self.lang_params.is_set("filter_curly_bracket") else np.zeros(n_lines, dtype=bool)
         if self.filter_policy:
             apply("policy", lowered.matches("|".join(POLICY_PHRASES)))
         kept = ~drop & ~curly & ~lorem
@@ -222,7 +236,7 @@ class C4Quality(Transform):
                 else keep & (first < big) & (first <= other)
             keep[hit] = False
             reason[hit] = self.reason(name)
-        min_sent = self.lang_params.values("min_sentences", langs)
+        min_sent = self.lang_params.values("min_sentences", docs)
         if min_sent is not None:
             limit = np.broadcast_to(np.asarray(min_sent, dtype=np.float64), (n,))
             with np.errstate(invalid="ignore"):

@@ -18,19 +18,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.langparams import LangParams, doc_langs, normalise_lang
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Rule
 from corpusfilter.filters.text import (
     SPACELESS_LANGS,
-    LangParams,
     NgramRepeats,
     Pieces,
     count_substring,
-    doc_langs,
     doc_words,
     first_in_doc,
     ngram_repeats,
-    normalise_lang,
     ratio,
     seg_max,
     split_lines,
@@ -112,7 +110,10 @@ class GopherQuality(Filter):
         default_lang: language assumed when the `lang` column is absent or null ("en", as
             Gopher; None: such documents skip the stop-word rule and are counted).
         overrides: per-language values of the parameters above, e.g.
-            {de: {min_mean_word_length: 3.5}, ja: {min_words: 100, stop_words: [...]}}.
+            {de: {min_mean_word_length: 3.5}, ja: {min_words: 100, stop_words: [...]}}
+            (``de`` also applies to ``de-AT``; see core/langparams.py).
+        source_overrides: per-source values (by the `source` column), which win over
+            `overrides`, e.g. {stackexchange: {min_alpha_words_ratio: null}}.
     """
 
     name = "gopher_quality"
@@ -126,7 +127,8 @@ class GopherQuality(Filter):
                  max_ellipsis_lines_ratio: float | None = 0.3,
                  min_alpha_words_ratio: float | None = 0.8, min_stop_words: int | None = 2,
                  stop_words: Sequence[str] | None = None, default_lang: str | None = "en",
-                 overrides: Mapping[str, Mapping[str, Any]] | None = None):
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None):
         thresholds = {
             "min_words": min_words, "max_words": max_words,
             "min_mean_word_length": min_mean_word_length,
@@ -143,18 +145,19 @@ class GopherQuality(Filter):
         self.stop_words = _check_words(self.name, "stop_words", stop_words)
         self.default_lang = _check_lang(self.name, default_lang)
         self.lang_params = LangParams(self.name, {**thresholds, "stop_words": None}, overrides,
-                                      builtin=_SPACELESS_DEFAULTS)
-        for lang, entry in self.lang_params.table.items():
-            for key, value in entry.items():
-                if key == "stop_words":
-                    _check_words(self.name, f"overrides[{lang!r}].stop_words", value)
-                else:
-                    _check_number(self.name, f"overrides[{lang!r}].{key}", value)
+                                      builtin=_SPACELESS_DEFAULTS,
+                                      source_overrides=source_overrides,
+                                      default_lang=self.default_lang)
+        for where, key, value in self.lang_params.entries():
+            if key == "stop_words":
+                _check_words(self.name, where, value)
+            else:
+                _check_number(self.name, where, value)
         self._stop_cache: dict[str | None, frozenset[str] | None] = {}
 
     def _stop_list(self, lang: str | None) -> frozenset[str] | None:
         if lang not in self._stop_cache:
-            custom = self.lang_params.table.get(lang, {}).get("stop_words") if lang else None
+            custom = self.lang_params.get("stop_words", lang) if lang else None
             if custom is not None:
                 words: frozenset[str] | None = frozenset(w.lower() for w in custom)
             elif self.stop_words is not None:
@@ -199,8 +202,7 @@ class GopherQuality(Filter):
     def _stop_word_counts(self, docs: Docs, words: Pieces, langs: np.ndarray,
                           n: int) -> np.ndarray:
         out = np.full(n, np.nan)
-        if self.lang_params.defaults["min_stop_words"] is None and not any(
-                "min_stop_words" in e for e in self.lang_params.table.values()):
+        if not self.lang_params.is_set("min_stop_words"):
             return out
         lower = pc.utf8_lower(words.values)
         is_stop = np.zeros(len(lower), dtype=bool)
@@ -230,22 +232,20 @@ class GopherQuality(Filter):
         return out
 
     def rules(self, docs: Docs) -> list[Rule]:
-        langs = self._langs(docs)
-        v = self.lang_params.values
+        def v(name: str) -> float | np.ndarray | None:
+            return self.lang_params.values(name, docs)
+
         return [
-            Rule("word_count", "word_count", min=v("min_words", langs),
-                 max=v("max_words", langs)),
-            Rule("mean_word_length", "mean_word_length", min=v("min_mean_word_length", langs),
-                 max=v("max_mean_word_length", langs)),
-            Rule("hash_ratio", "hash_ratio", max=v("max_hash_ratio", langs)),
-            Rule("ellipsis_ratio", "ellipsis_ratio", max=v("max_ellipsis_ratio", langs)),
-            Rule("bullet_lines_ratio", "bullet_lines_ratio",
-                 max=v("max_bullet_lines_ratio", langs)),
+            Rule("word_count", "word_count", min=v("min_words"), max=v("max_words")),
+            Rule("mean_word_length", "mean_word_length", min=v("min_mean_word_length"),
+                 max=v("max_mean_word_length")),
+            Rule("hash_ratio", "hash_ratio", max=v("max_hash_ratio")),
+            Rule("ellipsis_ratio", "ellipsis_ratio", max=v("max_ellipsis_ratio")),
+            Rule("bullet_lines_ratio", "bullet_lines_ratio", max=v("max_bullet_lines_ratio")),
             Rule("ellipsis_lines_ratio", "ellipsis_lines_ratio",
-                 max=v("max_ellipsis_lines_ratio", langs)),
-            Rule("alpha_words_ratio", "alpha_words_ratio",
-                 min=v("min_alpha_words_ratio", langs)),
-            Rule("stop_words", "stop_words", min=v("min_stop_words", langs)),
+                 max=v("max_ellipsis_lines_ratio")),
+            Rule("alpha_words_ratio", "alpha_words_ratio", min=v("min_alpha_words_ratio")),
+            Rule("stop_words", "stop_words", min=v("min_stop_words")),
         ]
 
 
@@ -299,6 +299,8 @@ class GopherRepetition(Filter):
         default_lang: language assumed for `overrides` when `lang` is absent or null.
         overrides: per-language values of the thresholds above, e.g.
             {zh: {max_top_2gram_char_frac: 0.3}}.
+        source_overrides: per-source values (by the `source` column), e.g.
+            {stackexchange: {max_dup_line_frac: null}}.
     """
 
     name = "gopher_repetition"
@@ -318,22 +320,22 @@ class GopherRepetition(Filter):
                  max_dup_9gram_char_frac: float | None = 0.11,
                  max_dup_10gram_char_frac: float | None = 0.10,
                  default_lang: str | None = "en",
-                 overrides: Mapping[str, Mapping[str, Any]] | None = None):
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None):
         thresholds = {k: v for k, v in locals().items() if k.startswith("max_")}
         for key, value in thresholds.items():
             _check_number(self.name, key, value, hi=1.0)
         self.default_lang = _check_lang(self.name, default_lang)
         self.lang_params = LangParams(self.name, thresholds, overrides,
-                                      builtin=_LETTER_SPLIT_DEFAULTS)
-        for lang, entry in self.lang_params.table.items():
-            for key, value in entry.items():
-                _check_number(self.name, f"overrides[{lang!r}].{key}", value, hi=1.0)
+                                      builtin=_LETTER_SPLIT_DEFAULTS,
+                                      source_overrides=source_overrides,
+                                      default_lang=self.default_lang)
+        for where, _, value in self.lang_params.entries():
+            _check_number(self.name, where, value, hi=1.0)
         self.metrics = [k[len("max_"):] for k in thresholds]
 
     def _on(self, metric: str) -> bool:
-        key = f"max_{metric}"
-        return self.lang_params.defaults[key] is not None or any(
-            e.get(key) is not None for e in self.lang_params.table.values())
+        return self.lang_params.is_set(f"max_{metric}")
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         n = docs.num_rows
@@ -362,8 +364,7 @@ class GopherRepetition(Filter):
         return scores
 
     def rules(self, docs: Docs) -> list[Rule]:
-        langs = doc_langs(docs.lang, docs.num_rows, self.default_lang)
-        return [Rule(m, m, max=self.lang_params.values(f"max_{m}", langs))
+        return [Rule(m, m, max=self.lang_params.values(f"max_{m}", docs))
                 for m in self.metrics]
 
 

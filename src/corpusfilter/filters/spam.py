@@ -49,6 +49,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.langparams import LangParams
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Outcome, Rule
 
@@ -332,9 +333,12 @@ class Spam(Filter):
         min_words: top-token share needs at least this many words of space-delimited scripts.
         min_cased_letters: caps ratio needs at least this many cased letters.
         max_boilerplate_line_chars: longer lines are never boilerplate lines.
-        per_lang: per-language overrides, ``{lang: {max_caps_ratio: 0.4, ...}}`` (keys are the
-            ``max_*`` parameters; null switches the rule off for that language), chosen by the
-            document's ``lang`` column.
+        overrides: per-language values of the ``max_*`` parameters, ``{lang: {max_caps_ratio:
+            0.4, ...}}`` (null switches the rule off for that language), chosen by the
+            document's ``lang`` column; ``de`` also applies to ``de-AT`` (core/langparams.py,
+            the mechanism of every stage).
+        source_overrides: the same per source (by the `source` column), which win over
+            `overrides`.
     """
 
     name = "spam"
@@ -348,7 +352,8 @@ class Spam(Filter):
                  max_digit_symbol_ratio: float | None = 0.4,
                  min_chars: int = 20, min_lines: int = 10, min_words: int = 50,
                  min_cased_letters: int = 20, max_boilerplate_line_chars: int = 100,
-                 per_lang: Mapping[str, Mapping[str, float | None]] | None = None):
+                 overrides: Mapping[str, Mapping[str, float | None]] | None = None,
+                 source_overrides: Mapping[str, Mapping[str, float | None]] | None = None):
         limits = {"max_url_density": max_url_density,
                   "max_boilerplate_density": max_boilerplate_density,
                   "max_top_token_share": max_top_token_share,
@@ -362,27 +367,18 @@ class Spam(Filter):
                            ("max_boilerplate_line_chars", max_boilerplate_line_chars)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{key} must be a non-negative integer, got {value!r}")
-        overrides: dict[str, dict[str, float | None]] = {}
-        for lang, entry in (per_lang or {}).items():
-            if not isinstance(entry, Mapping):
-                raise ValueError(f"per_lang[{lang!r}] must be a mapping of max_* thresholds, "
-                                 f"got {entry!r}")
-            for key, value in entry.items():
-                if key not in limits:
-                    raise ValueError(f"per_lang[{lang!r}] has unknown key {key!r}; valid keys: "
-                                     f"{', '.join(limits)}")
-                _check_ratio(f"per_lang[{lang!r}].{key}", value)
-                overrides.setdefault(key, {})[str(lang)] = value
         self.limits = limits
-        self.overrides = overrides
+        # No default language: a document without one takes the top-level limits.
+        self.lang_params = LangParams(self.name, limits, overrides,
+                                      source_overrides=source_overrides)
+        for where, _, value in self.lang_params.entries():
+            _check_ratio(where, value)
         self.min_chars, self.min_lines, self.min_words = min_chars, min_lines, min_words
         self.min_cased_letters = min_cased_letters
         self.max_boilerplate_line_chars = max_boilerplate_line_chars
 
     def _active(self, metric: str) -> bool:
-        key = _THRESHOLDS[metric]
-        return self.limits[key] is not None or any(
-            v is not None for v in self.overrides.get(key, {}).values())
+        return self.lang_params.is_set(_THRESHOLDS[metric])
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         text = docs.text
@@ -420,8 +416,7 @@ class Spam(Filter):
         return scores
 
     def rules(self, docs: Docs) -> list[Rule]:
-        return [Rule(metric, metric, max=self.per_lang(docs, self.limits[key],
-                                                       self.overrides.get(key)))
+        return [Rule(metric, metric, max=self.lang_params.values(key, docs))
                 for metric, key in _THRESHOLDS.items()]
 
     def decide(self, docs: Docs, scores: Mapping[str, np.ndarray]) -> Outcome:
