@@ -24,6 +24,7 @@ Three phases, each independent of order, batching and worker count:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -31,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.langparams import LangParams
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Collected, GlobalStage, Outcome
 from corpusfilter.dedup.xxh64 import xxh64_strings
@@ -103,13 +105,17 @@ class BoilerplateLines(GlobalStage):
         min_site_docs: the same within one site (null: off; also off without a URL column).
         url_column: column holding each document's URL (its host is the site).
         min_chars: lines shorter than this (after normalisation) are never removed (0: all).
+        source_overrides: sources whose documents are left out (neither counted nor
+            changed), e.g. {stackexchange: {min_docs: null, min_site_docs: null}}: code
+            repeats lines such as "}" across posts. Only null is accepted here.
     """
 
     name = "boilerplate_lines"
     version = 1
 
     def __init__(self, min_docs: int | None = 5, min_site_docs: int | None = 3,
-                 url_column: str = "url", min_chars: int = 0):
+                 url_column: str = "url", min_chars: int = 0,
+                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None):
         for key, value in (("min_docs", min_docs), ("min_site_docs", min_site_docs)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 2):
@@ -125,6 +131,13 @@ class BoilerplateLines(GlobalStage):
         self.min_site_docs = min_site_docs
         self.url_column = url_column
         self.min_chars = min_chars
+        self.lang_params = LangParams(self.name, {"min_docs": min_docs,
+                                                  "min_site_docs": min_site_docs},
+                                      None, source_overrides=source_overrides)
+        for where, _, value in self.lang_params.entries():
+            if value is not None:
+                raise ValueError(f"{self.name}: {where} can only be null (leave the source "
+                                 f"out), got {value!r}")
 
     # -- per batch: the lines of every document ---------------------------------------------
 
@@ -139,8 +152,15 @@ class BoilerplateLines(GlobalStage):
         line_hash = _hash(norm)
         with np.errstate(over="ignore"):
             site_line = (site_hash[lines.doc] * _SITE_MIX) ^ line_hash
-        return _Lines(lines, lengths > 0, (lengths > 0) & (lengths >= self.min_chars),
-                      line_hash, site_line, known[lines.doc], _hash(as_text(docs.text)))
+        counted = (lengths > 0) & (lengths >= self.min_chars)
+        # documents of sources left out (source_overrides) are neither counted nor changed
+        included = ~np.isnan(np.broadcast_to(np.asarray(
+            self.lang_params.values("min_docs", docs), dtype=np.float64), (docs.num_rows,)))
+        included |= ~np.isnan(np.broadcast_to(np.asarray(
+            self.lang_params.values("min_site_docs", docs), dtype=np.float64),
+            (docs.num_rows,)))
+        return _Lines(lines, lengths > 0, counted & included[lines.doc], line_hash,
+                      site_line, known[lines.doc], _hash(as_text(docs.text)))
 
     def collect(self, docs: Docs) -> pa.Table:
         ln = self._lines(docs)

@@ -47,6 +47,8 @@ _TYPOGRAPHIC_END = (f"[{SENTENCE_TERMINALS}][{CLOSERS}]*(\\s*\\([^()]*\\))?$")
 # A line of prose that a heading (or a line ending in ":") may introduce: ends like a
 # sentence and has at least this many words.
 _PROSE_WORDS = 10
+# Complete sentences that make a line without a terminal mark at its end prose.
+_UNENDED_SENTENCES = 2
 # A sentence ends at terminal punctuation (optionally followed by closing quotes/brackets)
 # that is followed by whitespace or the end of the line.
 _SENTENCE_END = f"[{SENTENCE_TERMINALS}]+[\"'”’»)\\]]*(\\s|$)"
@@ -83,6 +85,9 @@ class C4Quality(Transform):
         closing_quotes: a terminal mark followed by closing quotes or brackets (`.”`, `!“`,
             `?»`, `。」`), or by a trailing parenthetical (`... gut. (Foto: dpa)`), ends a
             line (C4: false, it keeps `."` but drops `.”`; default recipe: true).
+        keep_unended_prose: keep a line without terminal punctuation at its end when it
+            holds at least two complete sentences (a paragraph cut off mid-sentence, as
+            crawls and dumps truncate them) (C4: false; default recipe: true).
         keep_headings: keep a line without terminal punctuation (a heading, or a line ending
             in ":") when the next non-blank line is prose: it ends like a sentence and has
             at least 10 words (C4: false; default recipe: true). The other line rules still
@@ -97,8 +102,9 @@ class C4Quality(Transform):
         min_sentences: remove pages with fewer sentences after line removal (C4: 5). None:
             off.
         default_lang: language assumed for `overrides` when `lang` is absent or null.
-        overrides: per-language values of filter_no_terminal_punct, min_words_per_line,
-            filter_curly_bracket and min_sentences, e.g. {zh: {min_words_per_line: 10}}
+        overrides: per-language values of remove_citations, filter_no_terminal_punct,
+            min_words_per_line,
+            filter_javascript, filter_curly_bracket and min_sentences, e.g. {zh: {min_words_per_line: 10}}
             (``de`` also applies to ``de-AT``; see core/langparams.py).
         source_overrides: the same per source (by the `source` column), which win over
             `overrides`, e.g. {stackexchange: {filter_curly_bracket: false}}.
@@ -108,7 +114,8 @@ class C4Quality(Transform):
     version = 1
 
     def __init__(self, remove_citations: bool = True, filter_no_terminal_punct: bool = True,
-                 closing_quotes: bool = False, keep_headings: bool = False,
+                 closing_quotes: bool = False, keep_unended_prose: bool = False,
+                 keep_headings: bool = False,
                  min_words_per_line: int | None = 3, max_word_length: int | None = 1000,
                  filter_javascript: bool = True, filter_policy: bool = True,
                  filter_lorem_ipsum: bool = True, filter_curly_bracket: bool = True,
@@ -118,6 +125,7 @@ class C4Quality(Transform):
         for key, flag in (("remove_citations", remove_citations),
                           ("filter_no_terminal_punct", filter_no_terminal_punct),
                           ("closing_quotes", closing_quotes),
+                          ("keep_unended_prose", keep_unended_prose),
                           ("keep_headings", keep_headings),
                           ("filter_javascript", filter_javascript),
                           ("filter_policy", filter_policy),
@@ -132,22 +140,23 @@ class C4Quality(Transform):
                 raise ValueError(f"{self.name}: {key} must be an integer or null, got "
                                  f"{value!r}")
             _check_number(self.name, key, value)
-        self.remove_citations = remove_citations
         self.closing_quotes = closing_quotes
+        self.keep_unended_prose = keep_unended_prose
         self.keep_headings = keep_headings
         self.max_word_length = max_word_length
-        self.filter_javascript = filter_javascript
         self.filter_policy = filter_policy
         self.filter_lorem_ipsum = filter_lorem_ipsum
         self.default_lang = _check_lang(self.name, default_lang)
         self.lang_params = LangParams(
-            self.name, {"filter_no_terminal_punct": filter_no_terminal_punct,
+            self.name, {"remove_citations": remove_citations,
+                        "filter_no_terminal_punct": filter_no_terminal_punct,
                         "min_words_per_line": min_words_per_line,
                         "filter_curly_bracket": filter_curly_bracket,
+                        "filter_javascript": filter_javascript,
                         "min_sentences": min_sentences}, overrides,
             source_overrides=source_overrides, default_lang=self.default_lang)
         for where, key, value in self.lang_params.entries():
-            if key.startswith("filter_"):
+            if key.startswith("filter_") or key == "remove_citations":
                 if not isinstance(value, bool):
                     raise ValueError(f"{self.name}: {where} must be true or false, got "
                                      f"{value!r}")
@@ -180,8 +189,9 @@ class C4Quality(Transform):
         if self.max_word_length is not None:
             apply("too_long_word", self._too_long(lines))
         text = lines.values
-        if self.remove_citations and n_lines:
-            text = pc.replace_substring_regex(text, CITATION, "")
+        if self.lang_params.is_set("remove_citations") and n_lines:
+            text = pc.if_else(pa.array(per_line("remove_citations")),
+                              pc.replace_substring_regex(text, CITATION, ""), text)
         cleaned = Pieces(text, lines.offsets)
         counts = whitespace_word_counts(lines.values)
         if self.lang_params.is_set("filter_no_terminal_punct"):
@@ -189,6 +199,9 @@ class C4Quality(Transform):
             if self.closing_quotes:
                 ends |= cleaned.matches(_TYPOGRAPHIC_END)
             ends &= ~cleaned.matches(_ELLIPSIS_END)
+            if self.keep_unended_prose and n_lines:
+                ends |= pc.count_substring_regex(cleaned.values, _SENTENCE_END).to_numpy(
+                    zero_copy_only=False) >= _UNENDED_SENTENCES
             unended = ~ends
             if self.keep_headings:
                 unended &= ~_introduces_prose(lines, ends & (counts >= _PROSE_WORDS))
@@ -203,8 +216,8 @@ class C4Quality(Transform):
         alive = ~drop
         lorem = (alive & lowered.matches("lorem ipsum")) if self.filter_lorem_ipsum \
             else np.zeros(n_lines, dtype=bool)
-        if self.filter_javascript:
-            apply("javascript", lowered.matches("javascript"))
+        if self.lang_params.is_set("filter_javascript"):
+            apply("javascript", lowered.matches("javascript") & per_line("filter_javascript"))
         curly = (~drop & cleaned.matches(r"\{") & per_line("filter_curly_bracket")) \
             if self.lang_params.is_set("filter_curly_bracket") else np.zeros(n_lines, dtype=bool)
         if self.filter_policy:

@@ -20,9 +20,14 @@ import pyarrow.compute as pc
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.langparams import LangParams, doc_langs, normalise_lang
 from corpusfilter.core.registry import register
+from corpusfilter.core.scripts import (
+    CHARS_PER_WORD,
+    IDEOGRAPHIC_LANGS,
+    SPACELESS_LANGS,
+    SYLLABIC_LANGS,
+)
 from corpusfilter.core.stage import Filter, Rule
 from corpusfilter.filters.text import (
-    SPACELESS_LANGS,
     NgramRepeats,
     Pieces,
     count_substring,
@@ -261,7 +266,7 @@ def _check_words(stage: str, name: str, words: Any) -> tuple[str, ...] | None:
 # Thai, Lao, Khmer, Myanmar and Tibetan are split into characters (no segmenter is shipped),
 # which are letters rather than words: repeated character n-grams there are ordinary
 # syllables, so the n-gram rules are off for them unless a pipeline file sets them.
-_LETTER_SPLIT_LANGS = ("th", "lo", "km", "my", "bo")
+_LETTER_SPLIT_LANGS = tuple(sorted(SYLLABIC_LANGS))
 _NGRAM_METRICS = [f"max_top_{m}gram_char_frac" for m in (2, 3, 4)] + [
     f"max_dup_{m}gram_char_frac" for m in range(5, 11)]
 _LETTER_SPLIT_DEFAULTS = {lang: dict.fromkeys(_NGRAM_METRICS) for lang in _LETTER_SPLIT_LANGS}
@@ -294,8 +299,10 @@ class GopherRepetition(Filter):
         max_dup_8gram_char_frac: same for 8-grams (0.12).
         max_dup_9gram_char_frac: same for 9-grams (0.11).
         max_dup_10gram_char_frac: same for 10-grams (0.10).
-            The n-gram rules are off for th, lo, km, my, bo (split into letters, see
-            `gopher_quality`) unless set in `overrides`.
+            The n-gram rules are off for th, lo, km, my, bo, dz (split into letters, see
+            `gopher_quality`) unless set in `overrides`. In zh and ja, where each character
+            is a word, an n-gram rule measures n x 2 characters (words there average about
+            two characters; core/scripts.py), so it covers the same span of text.
         default_lang: language assumed for `overrides` when `lang` is absent or null.
         overrides: per-language values of the thresholds above, e.g.
             {zh: {max_top_2gram_char_frac: 0.3}}.
@@ -352,15 +359,24 @@ class GopherRepetition(Filter):
         if not tops and not dups:
             return scores
         words = doc_words(docs.ids, text)
-        reps = ngram_repeats(words, max(tops + dups))
+        # In Chinese and Japanese our words are characters: an n-word n-gram is measured as
+        # an n x CHARS_PER_WORD character n-gram, so the rule measures the same span of text
+        # as in languages with spaces (core/scripts.py).
+        ideo = np.isin(doc_langs(docs.lang, n, self.default_lang), list(IDEOGRAPHIC_LANGS))
+        scales = (1, CHARS_PER_WORD) if ideo.any() else (1,)
+        reps = ngram_repeats(words, max(tops + dups) * scales[-1])
         wlen = words.lengths
         cum = np.concatenate([[0], np.cumsum(wlen)])
-        for m in tops:
-            scores[f"top_{m}gram_char_frac"] = ratio(
-                _top_ngram_chars(reps[m], cum, m, words.doc, n), chars)
-        for m in dups:
-            scores[f"dup_{m}gram_char_frac"] = ratio(
-                _dup_ngram_chars(reps[m], wlen, m, words), chars)
+        for m in tops + dups:
+            key = f"top_{m}gram_char_frac" if m in tops else f"dup_{m}gram_char_frac"
+            for scale in scales:
+                k = m * scale
+                value = ratio(_top_ngram_chars(reps[k], cum, k, words.doc, n) if m in tops
+                              else _dup_ngram_chars(reps[k], wlen, k, words), chars)
+                if scale == 1:
+                    scores[key] = value
+                else:
+                    scores[key][ideo] = value[ideo]
         return scores
 
     def rules(self, docs: Docs) -> list[Rule]:

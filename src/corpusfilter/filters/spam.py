@@ -51,11 +51,11 @@ import pyarrow.compute as pc
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.langparams import LangParams
 from corpusfilter.core.registry import register
+from corpusfilter.core.scripts import SPACELESS_CLASS, SPACELESS_RANGES
 from corpusfilter.core.stage import Filter, Outcome, Rule
 
 # Scripts written without spaces between words: each character is one token.
-_UNSPACED = (r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
-             r"\p{Tibetan}")
+_UNSPACED = SPACELESS_CLASS
 _NON_WORD = r"[^\p{L}\p{N}\p{M}]+"
 
 _TLDS = ("com|net|org|info|biz|edu|gov|io|co|uk|de|fr|es|it|nl|pl|ru|cn|jp|br|in|us|eu|ch|at|"
@@ -186,9 +186,7 @@ def _ratio(num: np.ndarray, den: np.ndarray, min_den: float = 1.0) -> np.ndarray
 # Character classes, one bit each, looked up per code point (table filled lazily from
 # `unicodedata` for the code points seen; deterministic, per process).
 SPACE, LETTER, UPPER, CASED, NUMBER, SYMBOL, UNSPACED = 1, 2, 4, 8, 16, 32, 64
-_UNSPACED_RANGES = ((0x0E00, 0x0EFF), (0x0F00, 0x0FFF), (0x1000, 0x109F), (0x1780, 0x17FF),
-                    (0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
-                    (0x20000, 0x3FFFF))
+_UNSPACED_RANGES = SPACELESS_RANGES
 _CLASS = np.full(0x110000, 255, dtype=np.uint8)
 
 

@@ -33,6 +33,11 @@ import pyarrow.compute as pc
 
 # Per-language parameters live in core/langparams.py; re-exported for the stages' imports.
 from corpusfilter.core.langparams import LangParams, doc_langs, normalise_lang  # noqa: F401
+from corpusfilter.core.scripts import (
+    SPACELESS_CLASS,
+    SPACELESS_LANGS,
+    SPACELESS_SCRIPTS,
+)
 
 # -- character classes (RE2 syntax, used by Arrow's regex kernels) ------------------------
 
@@ -63,9 +68,11 @@ SENTENCE_TERMINALS = (
 
 # Scripts written without spaces between words. Han, Hiragana and Katakana characters are one
 # word each; a Thai/Lao/Khmer/Myanmar/Tibetan character takes its combining marks with it.
-SPACELESS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}"
-_SPACELESS_UNIT = (r"(\p{Han}|\p{Hiragana}|\p{Katakana}"
-                   r"|[\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}]\p{M}*)")
+SPACELESS = SPACELESS_CLASS
+_SPACELESS_UNIT = ("(" + "|".join(rf"\p{{{s.name}}}" for s in SPACELESS_SCRIPTS
+                                  if s.kind == "ideographic")
+                   + "|[" + "".join(rf"\p{{{s.name}}}" for s in SPACELESS_SCRIPTS
+                                    if s.kind == "syllabic") + r"]\p{M}*)")
 _HAS_SPACELESS = f"[{SPACELESS}]"
 # Everything that separates words: not a letter, mark, digit or apostrophe.
 _WORD_SEPARATOR = r"[^\p{L}\p{M}\p{N}'’]+"
@@ -73,8 +80,6 @@ _APOSTROPHES = "'’"
 # Line breaks as Python's str.splitlines() knows them.
 LINE_BREAK = r"\r\n|[\n\r\x{0B}\x{0C}\x{1C}-\x{1E}\x{85}\x{2028}\x{2029}]"
 
-# Languages whose text is written without spaces between words (ISO 639-1).
-SPACELESS_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo"})
 
 
 # -- flattened pieces -------------------------------------------------------------------
