@@ -77,3 +77,40 @@ def test_lookup_order_and_errors() -> None:
         LangParams("s", {"a": 1.0}, None, source_overrides={"web": 3})
     assert normalise_lang("de_AT") == normalise_lang("DE-at") == "de"
     assert doc_langs(["de-AT", None], 2, "en").tolist() == ["de", "en"]
+
+
+def test_fineweb2_table_in_our_units() -> None:
+    from corpusfilter.core.langparams import fineweb2_overrides
+    from corpusfilter.core.scripts import SYLLABIC_LANGS
+
+    rep = fineweb2_overrides("gopher_repetition")
+    qual = fineweb2_overrides("gopher_quality")
+    fw = fineweb2_overrides("fineweb_quality")
+    assert len(rep) > 150  # nearly every label of the language stage
+    assert rep["de"]["max_dup_line_frac"] == 0.263  # FineWeb-2's deu_Latn.yml
+    assert rep["ja"]["max_dup_5gram_char_frac"] == 0.243  # jpn_Jpan: n-grams as 2n chars
+    assert not (SYLLABIC_LANGS & set(rep))  # Thai & co: our words are letters, no unit
+    assert "min_mean_word_length" not in qual["zh"] and "stop_words" in qual["de"]
+    for table in (rep, qual, fw):
+        for entry in table.values():
+            for key, value in entry.items():
+                if key.endswith(("frac", "ratio")) and value is not None:
+                    assert 0 <= value <= 1, (key, value)
+    # the table sits under the pipeline file's overrides, and reaches de-AT
+    p = LangParams("gopher_repetition", {"max_dup_line_frac": 0.3}, {"fr": {
+        "max_dup_line_frac": 0.5}}, table="fineweb2")
+    assert p.get("max_dup_line_frac", "de-AT") == 0.263
+    assert p.get("max_dup_line_frac", "fr") == 0.5
+    assert p.get("max_dup_line_frac", "en") == 0.3  # FineWeb-2 has no English table
+    with pytest.raises(ValueError, match="lang_table"):
+        LangParams("s", {"a": 1.0}, None, table="fineweb3")
+
+
+def test_fineweb2_thresholds_in_the_ledger() -> None:
+    table = pa.table({"id": ["a", "b"], "text": [GERMAN, GERMAN], "lang": ["de-AT", "en"]})
+    stage = {"stage": "gopher_repetition", "lang_table": "fineweb2", "max_dup_line_frac": 0.0,
+             **dict.fromkeys(["max_dup_para_frac", "max_dup_para_char_frac"])}
+    result = Pipeline({"stages": [stage]}).run(table)
+    by_id = {r["doc_id"]: r for r in result.ledger.to_pylist()}
+    assert by_id["b"]["threshold"] == 0.0 and by_id["b"]["reason"].endswith("dup_line_frac")
+    assert "a" not in by_id or by_id["a"]["threshold"] != 0.0

@@ -22,7 +22,10 @@ read as ``de``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -62,8 +65,9 @@ class LangParams:
 
     `defaults`: parameter -> value for every document (None: rule off). `builtin`: language ->
     {parameter: value} shipped with the stage (e.g. mean word length off for Chinese).
-    `overrides`: language tag -> {parameter: value} from the pipeline file; `source_overrides`:
-    source -> {parameter: value}. Unknown parameters and malformed entries are errors that name
+    `overrides`: language -> {parameter: value} from the pipeline file; `source_overrides`:
+    source -> {parameter: value}; `table`: a shipped per-language table (``fineweb2``) under
+    the built-in defaults. Unknown parameters and malformed entries are errors that name
     the stage and the valid parameters.
     """
 
@@ -71,13 +75,18 @@ class LangParams:
                  overrides: Mapping[str, Mapping[str, Any]] | None,
                  builtin: Mapping[str, Mapping[str, Any]] | None = None,
                  source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 default_lang: str | None = None, source_column: str = "source"):
+                 default_lang: str | None = None, source_column: str = "source",
+                 table: str | None = None):
         self.stage = stage
         self.defaults = dict(defaults)
         self.default_lang = default_lang
         self.source_column = source_column
         self.table: dict[str, dict[str, Any]] = {}
-        for where, source in (("overrides", builtin or {}), ("overrides", overrides or {})):
+        # a shipped table holds every parameter of the stage; keep those this one declares
+        shipped = {lang: {k: v for k, v in entry.items() if k in self.defaults}
+                   for lang, entry in lang_table(stage, table).items()}
+        for where, source in (("lang_table", shipped), ("overrides", builtin or {}),
+                              ("overrides", overrides or {})):
             for code, params in self._entries(where, source, normalise_lang):
                 self.table.setdefault(code, {}).update(params)
         self.sources: dict[str, dict[str, Any]] = {}
@@ -166,3 +175,63 @@ class LangParams:
     def lookup(self, name: str, docs: Any) -> list[Any]:
         """The parameter per document as Python values (for non-numeric parameters)."""
         return [self.get(name, *key) for key in self._keys(docs)]
+
+
+# -- FineWeb-2's per-language table ---------------------------------------------------------
+
+LANG_TABLES = ("fineweb2",)
+
+
+@cache
+def _fineweb2() -> dict[str, dict[str, Any]]:
+    path = resources.files("corpusfilter.resources") / "fineweb2" / "thresholds.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def fineweb2_overrides(stage: str) -> dict[str, dict[str, Any]]:
+    """FineWeb-2's per-language values (Penedo et al. 2025; resources/fineweb2/, Apache-2.0)
+    as built-in overrides of `stage`, in our parameter names.
+
+    Units: FineWeb-2 counts words of each language's own tokenizer. Our words match those in
+    languages written with spaces; in Chinese and Japanese our words are characters and
+    `gopher_repetition` measures an n-word rule over 2n characters (core/scripts.py), about
+    the same span; so n-gram values are taken for both. Mean word length is not taken where
+    our words are characters, nor any n-gram or word value for Thai, Lao, Khmer, Myanmar and
+    Tibetan (our words there are letters: no matching unit).
+    """
+    from corpusfilter.core.scripts import SPACELESS_LANGS, SYLLABIC_LANGS
+
+    out: dict[str, dict[str, Any]] = {}
+    for lang, c in _fineweb2().items():
+        entry: dict[str, Any] = {}
+        if stage == "gopher_repetition" and lang not in SYLLABIC_LANGS:
+            entry["max_dup_line_frac"] = c["dup_line_frac"]
+            entry.update({f"max_top_{n}gram_char_frac": v for n, v in c["top_n_grams"]})
+            entry.update({f"max_dup_{n}gram_char_frac": v for n, v in c["dup_n_grams"]})
+        elif stage == "fineweb_quality":
+            entry["min_line_punct_ratio"] = c["line_punct_thr"]
+            if lang not in SYLLABIC_LANGS:
+                entry["max_newline_word_ratio"] = c["new_line_ratio"]
+        elif stage == "gopher_quality":
+            entry["min_alpha_words_ratio"] = c["max_non_alpha_words_ratio"]
+            if lang not in SPACELESS_LANGS:
+                entry["min_mean_word_length"] = c["min_avg_word_length"]
+                entry["max_mean_word_length"] = c["max_avg_word_length"]
+                entry["stop_words"] = list(c["stopwords"]) or None
+        if entry:
+            # FineWeb-2 switches a rule off for a few small languages with a value that can
+            # never be met (a fraction above 1, a negative threshold): off here too
+            out[lang] = {k: None if isinstance(v, (int, float)) and not isinstance(v, bool)
+                         and (v < 0 or (k.endswith(("frac", "ratio")) and v > 1)) else v
+                         for k, v in entry.items()}
+    return out
+
+
+def lang_table(stage: str, name: str | None) -> dict[str, dict[str, Any]]:
+    """The built-in per-language table `name` for `stage` (None: none)."""
+    if name is None:
+        return {}
+    if name not in LANG_TABLES:
+        raise ValueError(f"{stage}: lang_table must be one of {', '.join(LANG_TABLES)} or "
+                         f"null, got {name!r}")
+    return fineweb2_overrides(stage)

@@ -24,7 +24,7 @@ class Script(NamedTuple):
 
 
 SPACELESS_SCRIPTS: tuple[Script, ...] = (
-    Script("Han", "ideographic", ("zh", "ja"),
+    Script("Han", "ideographic", ("zh", "ja", "yue", "wuu"),
            ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3FFFF))),
     Script("Hiragana", "ideographic", ("ja",), ((0x3040, 0x309F),)),
     Script("Katakana", "ideographic", ("ja",), ((0x30A0, 0x30FF),)),

@@ -58,6 +58,9 @@ class FineWebQuality(Filter):
             (``de`` also applies to ``de-AT``; see core/langparams.py).
         source_overrides: per-source values (by the `source` column), which win over
             `overrides`.
+        lang_table: a shipped per-language table under `overrides`: ``fineweb2``
+            (FineWeb-2's per-language values, resources/fineweb2/; units in
+            core/langparams.py) or null.
     """
 
     name = "fineweb_quality"
@@ -70,7 +73,8 @@ class FineWebQuality(Filter):
                  max_newline_word_ratio: float | None = 0.3,
                  default_lang: str | None = "en",
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None):
+                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 lang_table: str | None = None):
         thresholds = {"min_line_punct_ratio": min_line_punct_ratio,
                       "max_short_line_ratio": max_short_line_ratio,
                       "max_dup_line_char_ratio": max_dup_line_char_ratio,
@@ -89,7 +93,7 @@ class FineWebQuality(Filter):
         self.default_lang = _check_lang(self.name, default_lang)
         self.lang_params = LangParams(self.name, thresholds, overrides,
                                       source_overrides=source_overrides,
-                                      default_lang=self.default_lang)
+                                      default_lang=self.default_lang, table=lang_table)
         for where, _, value in self.lang_params.entries():
             _check_number(self.name, where, value)
 

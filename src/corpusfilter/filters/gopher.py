@@ -119,6 +119,9 @@ class GopherQuality(Filter):
             (``de`` also applies to ``de-AT``; see core/langparams.py).
         source_overrides: per-source values (by the `source` column), which win over
             `overrides`, e.g. {stackexchange: {min_alpha_words_ratio: null}}.
+        lang_table: a shipped per-language table under `overrides`: ``fineweb2``
+            (FineWeb-2's per-language values, resources/fineweb2/; units in
+            core/langparams.py) or null.
     """
 
     name = "gopher_quality"
@@ -133,7 +136,8 @@ class GopherQuality(Filter):
                  min_alpha_words_ratio: float | None = 0.8, min_stop_words: int | None = 2,
                  stop_words: Sequence[str] | None = None, default_lang: str | None = "en",
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None):
+                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 lang_table: str | None = None):
         thresholds = {
             "min_words": min_words, "max_words": max_words,
             "min_mean_word_length": min_mean_word_length,
@@ -152,7 +156,7 @@ class GopherQuality(Filter):
         self.lang_params = LangParams(self.name, {**thresholds, "stop_words": None}, overrides,
                                       builtin=_SPACELESS_DEFAULTS,
                                       source_overrides=source_overrides,
-                                      default_lang=self.default_lang)
+                                      default_lang=self.default_lang, table=lang_table)
         for where, key, value in self.lang_params.entries():
             if key == "stop_words":
                 _check_words(self.name, where, value)
@@ -308,6 +312,9 @@ class GopherRepetition(Filter):
             {zh: {max_top_2gram_char_frac: 0.3}}.
         source_overrides: per-source values (by the `source` column), e.g.
             {stackexchange: {max_dup_line_frac: null}}.
+        lang_table: a shipped per-language table under `overrides`: ``fineweb2``
+            (FineWeb-2's per-language values, resources/fineweb2/; units in
+            core/langparams.py) or null.
     """
 
     name = "gopher_repetition"
@@ -328,7 +335,8 @@ class GopherRepetition(Filter):
                  max_dup_10gram_char_frac: float | None = 0.10,
                  default_lang: str | None = "en",
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None):
+                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 lang_table: str | None = None):
         thresholds = {k: v for k, v in locals().items() if k.startswith("max_")}
         for key, value in thresholds.items():
             _check_number(self.name, key, value, hi=1.0)
@@ -336,7 +344,7 @@ class GopherRepetition(Filter):
         self.lang_params = LangParams(self.name, thresholds, overrides,
                                       builtin=_LETTER_SPLIT_DEFAULTS,
                                       source_overrides=source_overrides,
-                                      default_lang=self.default_lang)
+                                      default_lang=self.default_lang, table=lang_table)
         for where, _, value in self.lang_params.entries():
             _check_number(self.name, where, value, hi=1.0)
         self.metrics = [k[len("max_"):] for k in thresholds]
