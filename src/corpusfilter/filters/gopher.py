@@ -318,7 +318,8 @@ class GopherRepetition(Filter):
     """
 
     name = "gopher_repetition"
-    version = 1
+    # 2: zh/ja n-grams measured over 2n characters (issue 16)
+    version = 2
 
     def __init__(self, max_dup_para_frac: float | None = 0.30,
                  max_dup_para_char_frac: float | None = 0.20,

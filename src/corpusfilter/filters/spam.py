@@ -340,7 +340,8 @@ class Spam(Filter):
     """
 
     name = "spam"
-    version = 1
+    # 2: per_lang renamed overrides; de reaches de-AT (issue 16)
+    version = 2
 
     def __init__(self, max_url_density: float | None = 0.3,
                  max_boilerplate_density: float | None = 0.3,
