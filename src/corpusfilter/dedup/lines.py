@@ -35,6 +35,7 @@ from corpusfilter.core.docs import Docs
 from corpusfilter.core.langparams import LangParams
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Collected, GlobalStage, Outcome
+from corpusfilter.dedup.exact import normalize_text
 from corpusfilter.dedup.xxh64 import xxh64_strings
 from corpusfilter.filters.text import Pieces, as_text, split_lines
 from corpusfilter.utf8 import utf8_buffer
@@ -49,7 +50,7 @@ class _Lines(NamedTuple):
     line_hash: np.ndarray
     site_line: np.ndarray  # the line's hash mixed with its site's
     has_site: np.ndarray
-    doc_hash: np.ndarray  # per document: hash of its text
+    doc_hash: np.ndarray  # per document: hash of its text (lower-cased, whitespace collapsed)
 
 
 _SITE_MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -89,8 +90,9 @@ class BoilerplateLines(GlobalStage):
     line deduplication; Wenzek et al. 2020, section 3.1).
 
     Lines are compared after CCNet's normalisation (trimmed, lower-case, digits as 0,
-    whitespace collapsed); blank lines are ignored. Documents are counted by their text, so
-    exact copies of a page count once (exact_dedup's business). The owner of a repeated line
+    whitespace collapsed); blank lines are ignored. Documents are counted by their text as
+    exact_dedup compares it (lower-cased, whitespace collapsed), so copies of a page count once
+    and keep their lines alike (exact_dedup's business). The owner of a repeated line
     (the document with the smallest text hash) keeps it: nothing of the corpus disappears
     entirely, and the result does not depend on order or batching.
 
@@ -159,8 +161,13 @@ class BoilerplateLines(GlobalStage):
         included |= ~np.isnan(np.broadcast_to(np.asarray(
             self.lang_params.values("min_site_docs", docs), dtype=np.float64),
             (docs.num_rows,)))
+        # documents are told apart as exact_dedup tells them (case and whitespace ignored), so
+        # a re-crawl differing only in those keeps its lines and exact_dedup still finds it
+        same_text = normalize_text(as_text(docs.text), lowercase=True,
+                                   collapse_whitespace=True, strip_punctuation=False,
+                                   unicode_form=None)
         return _Lines(lines, lengths > 0, counted & included[lines.doc], line_hash,
-                      site_line, known[lines.doc], _hash(as_text(docs.text)))
+                      site_line, known[lines.doc], _hash(same_text))
 
     def collect(self, docs: Docs) -> pa.Table:
         ln = self._lines(docs)
