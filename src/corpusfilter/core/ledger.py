@@ -171,15 +171,14 @@ class Stats:
                 vc = pc.value_counts(sub)
                 for value, count in zip(vc.field("values").to_pylist(),
                                         vc.field("counts").to_pylist(), strict=True):
-                    entry = by.setdefault(value, {"in": 0, "removed": 0, "modified": 0,
-                                                   "chars_modified": 0})
+                    entry = by.setdefault(value, {"in": 0, "removed": 0, "modified": 0})
                     entry[kind] += int(count)
             if cut.any():
                 sub = col.filter(pa.array(cut != 0))
                 for value, n_chars in zip(sub.to_pylist(), cut[cut != 0], strict=True):
-                    entry = by.setdefault(value, {"in": 0, "removed": 0, "modified": 0,
-                                                   "chars_modified": 0})
-                    entry["chars_modified"] += int(n_chars)
+                    # only where a transform cut something (group entries stay small)
+                    entry = by.setdefault(value, {"in": 0, "removed": 0, "modified": 0})
+                    entry["chars_modified"] = entry.get("chars_modified", 0) + int(n_chars)
 
     def merge(self, other: Stats) -> Stats:
         _add_into(self.data, other.data)
