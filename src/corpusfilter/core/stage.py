@@ -149,20 +149,6 @@ class Stage:
     def reason(self, rule: str) -> str:
         return f"{self.label}.{rule}"
 
-    def per_lang(self, docs: Docs, default: float | None,
-                 overrides: Mapping[str, float | None] | None) -> float | np.ndarray | None:
-        """A threshold per document: `overrides[lang]` where the document's language has one,
-        else `default` (None entries become NaN: the rule is off for that language)."""
-        if not overrides or docs.lang is None:
-            return default
-        base = np.nan if default is None else float(default)
-        out = np.full(docs.num_rows, base)
-        for i, lang in enumerate(docs.lang):
-            if lang in overrides:
-                value = overrides[lang]
-                out[i] = np.nan if value is None else float(value)
-        return out
-
 
 def _recording_params(init: Callable[..., None]) -> Callable[..., None]:
     """Wrap a stage constructor so the instance records its bound arguments as `params`.

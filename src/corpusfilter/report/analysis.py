@@ -187,7 +187,7 @@ def funnel(stats: Mapping[str, Any], order: Sequence[str],
             "in": n, "removed": s["removed"], "modified": s.get("modified", 0),
             "out": n - s["removed"], "rate": s["removed"] / n if n else 0.0,
             "chars_in": s.get("chars_in"), "chars_removed": s.get("chars_removed"),
-            "chars_out": s.get("chars_out"),
+            "chars_modified": s.get("chars_modified", 0), "chars_out": s.get("chars_out"),
             "reasons": [{"reason": r, "count": c} for r, c in reasons],
         })
     return {"input": dict(stats.get("input", {})), "stages": stages,
@@ -211,7 +211,8 @@ def group_rates(stats: Mapping[str, Any], order: Sequence[str],
                 rate = x / n
                 rows.append({
                     "stage": label, "facet": f, "value": value, "in": n, "removed": x,
-                    "modified": c.get("modified", 0), "rate": rate, "lo": lo, "hi": hi,
+                    "modified": c.get("modified", 0),
+                    "chars_modified": c.get("chars_modified", 0), "rate": rate, "lo": lo, "hi": hi,
                     "overall": overall,
                     "ratio": rate / overall if overall > 0 else None,
                 })

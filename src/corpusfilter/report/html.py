@@ -236,13 +236,15 @@ def render_html(report: Mapping[str, Any]) -> str:
     # funnel
     a("<section id='funnel'><h2>Funnel</h2><div class='chart' data-chart='funnel'></div>")
     a("<table><tr><th class='l'>stage</th><th>in</th><th>removed</th><th>rate</th>"
-      "<th>modified</th><th>out</th><th>chars removed</th><th class='l'>reasons</th></tr>")
+      "<th>modified</th><th>out</th><th>chars removed</th><th>chars cut by edits</th>"
+      "<th class='l'>reasons</th></tr>")
     for s in fun["stages"]:
         reasons = ", ".join(f"{r['reason']} ({r['count']:,})" for r in s["reasons"][:5])
         chars = "" if s.get("chars_removed") is None else f"{s['chars_removed']:,}"
         a(f"<tr><td class='l'>{_e(s['stage'])}</td><td>{s['in']:,}</td><td>{s['removed']:,}</td>"
           f"<td>{_pct(s['rate'])}</td><td>{s['modified']:,}</td><td>{s['out']:,}</td>"
-          f"<td>{chars}</td><td class='l'>{_e(reasons)}</td></tr>")
+          f"<td>{chars}</td><td>{s.get('chars_modified', 0):,}</td>"
+          f"<td class='l'>{_e(reasons)}</td></tr>")
     a("</table></section>")
     # rates
     a("<section id='rates'><h2>Removal rate by stage × group</h2><p class='note'>Cell text: "

@@ -90,14 +90,15 @@ def render_funnel(fun: Mapping[str, Any], console: Console) -> None:
     t = Table(title="Funnel", title_justify="left")
     for col, j in (("stage", "left"), ("in", "right"), ("removed", "right"), ("rate", "right"),
                    ("modified", "right"), ("out", "right"), ("chars removed", "right"),
-                   ("top reasons", "left")):
+                   ("chars cut by edits", "right"), ("top reasons", "left")):
         t.add_column(col, justify=j)  # type: ignore[arg-type]
     for s in fun["stages"]:
         reasons = ", ".join(f"{r['reason'].split('.', 1)[-1]} {r['count']:,}"
                             for r in s["reasons"][:2])
         chars = "" if s.get("chars_removed") is None else f"{s['chars_removed']:,}"
         t.add_row(s["stage"], f"{s['in']:,}", f"{s['removed']:,}", _pct(s["rate"]),
-                  f"{s['modified']:,}", f"{s['out']:,}", chars, reasons)
+                  f"{s['modified']:,}", f"{s['out']:,}", chars,
+                  f"{s.get('chars_modified', 0):,}", reasons)
     console.print(t)
     inp, out = fun["input"], fun["output"]
     if inp.get("docs"):
