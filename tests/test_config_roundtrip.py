@@ -15,11 +15,17 @@ import pytest
 
 from corpusfilter import Pipeline
 from corpusfilter.core import registry
+from corpusfilter.filters.language import shipped_model_path
+
+# lid.176 read as a fastText classifier whose "good" label is English: a real model file
+# for the quality stages without training one here.
+LID = str(shipped_model_path())
 
 # One entry per registered stage: parameters that change what the stage decides on the
 # sample wherever the stage allows it (a test below checks that every stage is covered).
 NON_DEFAULT: dict[str, dict[str, Any]] = {
     "balance": {"alpha": 0.5, "seed": 3},
+    "boilerplate_lines": {"min_docs": 3, "min_site_docs": None},
     "c4_paragraph": {"min_paragraphs": 2, "min_paragraph_chars": 150},
     "c4_quality": {"min_sentences": 3, "filter_curly_bracket": False},
     "doc_length": {"min_chars": 2000, "max_chars": 40_000},
@@ -30,6 +36,9 @@ NON_DEFAULT: dict[str, dict[str, Any]] = {
     "gopher_repetition": {"max_dup_line_frac": 0.2, "max_top_2gram_char_frac": 0.15},
     "language": {"keep": ["en", "de"], "min_score": 0.5},
     "minhash_dedup": {"threshold": 0.6, "verify": "estimate"},
+    "quality_classifier": {"model_path": LID, "good_label": "en", "min_score": 0.5},
+    "quality_classifier_percentile": {"model_path": LID, "good_label": "en",
+                                      "keep_fraction": 0.5, "by_lang": True},
     "pii": {"mode": "label_only", "entities": ["EMAIL_ADDRESS", "PHONE_NUMBER"]},
     "spam": {"max_caps_ratio": 0.5, "min_words": 80},
     "toxicity": {"max_fraction": 0.01, "max_severe": 2},

@@ -7,7 +7,7 @@ distillations, ...). This is how DCLM-Baseline (Li et al. 2024, top 10% by fastT
 FineWeb-Edu (Penedo et al. 2024, educational score ≥ 3) and Nemotron-CC filter.
 
 * `quality_classifier` keeps documents at or above a threshold (``min_score``; per language
-  with ``min_score_by_lang``, through `Stage.per_lang`). A batch-local filter with one rule,
+  with ``min_score_by_lang``, through `core.langparams.LangParams`). A batch-local filter with one rule,
   so its logged scores serve ``corpusfilter whatif``.
 * `quality_classifier_percentile` keeps the top ``keep_fraction`` of the whole corpus (or of
   each language): a global stage whose threshold comes from every document's score, so the
@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.langparams import LangParams
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Collected, Filter, GlobalStage, Outcome, Rule
 from corpusfilter.filters.quality_model import QualityModel, load_quality_model
@@ -97,14 +98,16 @@ class QualityClassifier(_Scorer, Filter):
                                   or not 0 <= v <= 1):
                 raise ValueError(f"threshold {k!r} must be a probability in [0, 1], got {v!r}")
         self.min_score = min_score
-        self.min_score_by_lang = dict(min_score_by_lang or {})
+        self.lang_params = LangParams(
+            self.name, {"min_score": min_score},
+            {lang: {"min_score": v} for lang, v in (min_score_by_lang or {}).items()})
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         return {"quality_score": self.quality_scores(docs)}
 
     def rules(self, docs: Docs) -> list[Rule]:
         return [Rule("min_score", "quality_score",
-                     min=self.per_lang(docs, self.min_score, self.min_score_by_lang))]
+                     min=self.lang_params.values("min_score", docs))]
 
 
 @register
