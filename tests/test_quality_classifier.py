@@ -199,3 +199,49 @@ def test_train_quality_bad_input_names_file_and_row(tmp_path):
     assert proc.returncode != 0
     assert "x.parquet: row 1: text is null" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _kept_ids(out: Path) -> list[str]:
+    tables = [pq.read_table(p) for p in sorted((out / "data").rglob("*.parquet"))]
+    return sorted(pa.concat_tables(tables)["id"].to_pylist())
+
+
+def test_percentile_is_the_same_across_shards_and_workers(tmp_path, model_file, labeled):
+    whole = tmp_path / "whole.parquet"
+    pq.write_table(labeled, whole)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for k in range(3):  # uneven shards, interleaved rows
+        pq.write_table(labeled.take(list(range(k, labeled.num_rows, 3))),
+                       shards / f"part-{k}.parquet")
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(f"stages:\n  - stage: quality_classifier_percentile\n"
+                   f"    model_path: {model_file}\n    keep_fraction: 0.4\n")
+    outs = []
+    for name, inp, workers in (("a", whole, "1"), ("b", shards, "2")):
+        out = tmp_path / name
+        proc = subprocess.run([*EXE, "run", str(cfg), str(inp), "-o", str(out), "--workers",
+                               workers, "--batch-size", "17", "-q", "--no-progress"],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(_kept_ids(out))
+    assert outs[0] == outs[1]
+    assert abs(len(outs[0]) - 0.4 * labeled.num_rows) <= 1
+
+
+def test_whatif_redecides_the_threshold_from_logged_scores(tmp_path, model_file, labeled):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(f"stages:\n  - stage: quality_classifier\n    model_path: {model_file}\n"
+                   f"    min_score: 0.5\n")
+    out = tmp_path / "out"
+    run = subprocess.run([*EXE, "run", str(cfg), str(LABELED), "-o", str(out), "--score-all",
+                          "-q", "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    what = subprocess.run([*EXE, "whatif", str(out), "--set",
+                           "quality_classifier.min_score=0.9"],
+                          capture_output=True, text=True, timeout=600)
+    assert what.returncode == 0, what.stderr
+    s = load_quality_model(model_file, None, None).score(labeled["text"].to_pylist())
+    changed = int(((s >= 0.5) & (s < 0.9)).sum())
+    assert changed > 0
+    assert f"{changed} documents change fate" in what.stdout

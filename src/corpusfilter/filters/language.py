@@ -288,7 +288,8 @@ class Language(Filter):
         it, else the input's ``lang``), in corpusfilter's codes."""
         for name in (self.source_lang_column, docs.columns.lang):
             col = docs.column(name) if name else None
-            if col is not None and pa.types.is_string(col.type):
+            if col is not None and (pa.types.is_string(col.type)
+                                    or pa.types.is_large_string(col.type)):
                 return [lang_codes.declared(v) for v in col.to_pylist()]
         return None
 
