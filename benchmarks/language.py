@@ -13,6 +13,13 @@ Run: .venv/bin/python benchmarks/language.py [--repeat N] [--skip-accuracy]
 4. Accuracy per language on langid.parquet (sentences, word pairs, single words; model only,
    min_letters 0), the share removed as too_short by the default min_letters, and the share
    of correctly labelled sentences that a single 0.65 threshold would remove.
+5. Backends (issue 20): recall per language with Wilson 95% intervals, and precision, of
+   lid.176, CLD2 and the ensemble on the dev sentences and on 2 KB documents made of each
+   language's sentences; macro recall, languages below 0.5, es/fr/it/de/en/pt against
+   lid.176; speed of each backend's stage against lid.176's stage and the direct lid.176 call
+   (interleaved rounds, min/median/max of the ratio).
+
+Sections 1-4: --lid-only; section 5 only: --backends.
 
 Reads ../shared/data in place (not shipped with the package).
 """
@@ -26,6 +33,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.parquet as pq
 
 from corpusfilter.core.docs import Docs
@@ -50,7 +58,10 @@ def best_of(fn, repeat: int) -> float:
 
 
 def direct(model, texts: list[str]) -> list[str]:
-    return [model.predict(t.replace("\n", " "))[0][0].replace("__label__", "") for t in texts]
+    # model.predict(text) of fasttext-predict, on its binding (the full fasttext 0.9.3, when
+    # installed beside it, replaces that wrapper with one failing under NumPy 2)
+    return [model.f.predict(t.replace("\n", " ") + "\n", 1, 0.0, "strict")[0][1]
+            .replace("__label__", "") for t in texts]
 
 
 def batch_of(texts: list[str]) -> Docs:
@@ -173,11 +184,131 @@ def accuracy(model) -> None:
           + ", ".join(f"{g} {r:.2f}" for g, r in worst) + f"; en {rates.get('en', 0):.2f}")
 
 
+BIG = ("es", "fr", "it", "de", "en", "pt")
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / d
+    return max(0.0, c - h), min(1.0, c + h)
+
+
+def documents_2kb(texts: list[str], gold: list[str]) -> tuple[list[str], list[str]]:
+    """Each language's sentences joined (in table order) into documents of 2,000 chars."""
+    by_lang: dict[str, list[str]] = defaultdict(list)
+    for t, g in zip(texts, gold, strict=True):
+        by_lang[g].append(t)
+    docs, labels = [], []
+    for g in sorted(by_lang):
+        buf = ""
+        for t in by_lang[g]:
+            buf = f"{buf} {t}" if buf else t
+            if len(buf) >= 2000:
+                docs.append(buf[:2000])
+                labels.append(g)
+                buf = ""
+    return docs, labels
+
+
+def label_with(backend: str, texts: list[str]) -> list[str | None]:
+    stage = Language(label_only=True, min_letters=0, backend=backend)
+    outcome, _ = stage.process(batch_of(texts))
+    return outcome.annotations["lang"].to_pylist()
+
+
+def expected_code(g: str) -> str:
+    return "no" if g == "nb" else g  # Bokmål is labelled no by both models
+
+
+def recall_table(title: str, texts: list[str], gold: list[str]) -> None:
+    langs = sorted(set(gold))
+    preds = {b: label_with(b, texts) for b in ("fasttext", "cld2", "ensemble")}
+    print(f"\n{title}: {len(texts):,} texts, {len(langs)} languages; recall [Wilson 95%] "
+          "(precision) per backend")
+    print("| lang | n | lid.176 | CLD2 | ensemble |")
+    print("|---|---|---|---|---|")
+    summary: dict[str, dict[str, float]] = {b: {} for b in preds}
+    precision: dict[str, dict[str, float]] = {b: {} for b in preds}
+    for b, pred in preds.items():
+        for g in langs:
+            e = expected_code(g)
+            said = [p == e for p in pred]
+            right = [p == e and gg == g for p, gg in zip(pred, gold, strict=True)]
+            precision[b][g] = sum(right) / sum(said) if sum(said) else float("nan")
+    for g in langs:
+        e = expected_code(g)
+        idx = [i for i, gg in enumerate(gold) if gg == g]
+        cells = []
+        for b, pred in preds.items():
+            k = sum(pred[i] == e for i in idx)
+            lo, hi = wilson(k, len(idx))
+            summary[b][g] = k / len(idx)
+            cells.append(f"{k / len(idx):.3f} [{lo:.2f}, {hi:.2f}] ({precision[b][g]:.2f})")
+        print(f"| {g} | {len(idx)} | " + " | ".join(cells) + " |")
+    for b, rec in summary.items():
+        macro = sum(rec.values()) / len(rec)
+        prec = [v for v in precision[b].values() if v == v]
+        below = sorted(g for g, r in rec.items() if r < 0.5)
+        und = sum(p == "und" for p in preds[b]) / len(texts)
+        big = ", ".join(f"{g} {rec[g] - summary['fasttext'][g]:+.3f}" for g in BIG)
+        print(f"{b:9s}: macro recall {macro:.3f}, macro precision {sum(prec) / len(prec):.3f}, "
+              f"und {und:.3f}, below 0.5: {', '.join(below) or 'none'}; "
+              f"vs lid.176: {big}")
+
+
+def backend_speed(title: str, texts: list[str], repeat: int) -> None:
+    """Docs/s of each backend's stage and of the direct lid.176 call, interleaved rounds."""
+    stages = {b: Language(label_only=True, min_letters=0, backend=b)
+              for b in ("fasttext", "cld2", "ensemble")}
+    for st in stages.values():
+        st.setup()
+    model = stages["fasttext"]._model
+    times: dict[str, list[float]] = defaultdict(list)
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        direct(model, texts)
+        times["direct lid.176 call"].append(time.perf_counter() - t0)
+        for b, st in stages.items():
+            t0 = time.perf_counter()
+            st.process(batch_of(texts))
+            times[b].append(time.perf_counter() - t0)
+    print(f"\nspeed, {title}: {len(texts):,} docs, mean "
+          f"{statistics.mean(map(len, texts)):,.0f} chars, {repeat} interleaved rounds, one core")
+    for name, ts in times.items():
+        ratios = sorted(a / b for a, b in zip(times["fasttext"], ts, strict=True))
+        direct_r = sorted(a / b for a, b in zip(times["direct lid.176 call"], ts, strict=True))
+        print(f"  {name:20s}: {len(texts) / min(ts):8.0f} docs/s (best); relative to the "
+              f"lid.176 stage min/median/max {ratios[0]:.2f}/{statistics.median(ratios):.2f}/"
+              f"{ratios[-1]:.2f}x, to the direct lid.176 call {direct_r[0]:.2f}/"
+              f"{statistics.median(direct_r):.2f}/{direct_r[-1]:.2f}x")
+
+
+def backends(repeat: int) -> None:
+    table = pq.read_table(DATA / "langid.parquet")
+    sent = table.filter(pa.compute.equal(table["kind"], "sentence"))
+    texts, gold = sent["text"].to_pylist(), sent["lang"].to_pylist()
+    docs, doc_gold = documents_2kb(texts, gold)
+    recall_table("sentences", texts, gold)
+    recall_table("2 KB documents", docs, doc_gold)
+    backend_speed("sentences (75 languages)", texts, repeat)
+    backend_speed("2 KB documents (75 languages)", docs, repeat)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--lid-only", action="store_true", help="sections 1-4 only")
+    ap.add_argument("--backends", action="store_true", help="section 5 only")
     args = ap.parse_args()
+    if not args.lid_only:
+        backends(args.repeat)
+    if args.backends:
+        return
     model = load_model(shipped_model_path(), SHIPPED_SHA256)
     web = pq.read_table(DATA / "web_docs.parquet")
     texts = [t for t in web["text"].to_pylist() if t.strip()]

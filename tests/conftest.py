@@ -19,6 +19,17 @@ TEST_DATA = ROOT / "tests" / "data"
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+# A quick pipeline with a barrier (two phases): engines, resume and the command line use it.
+TWO_PHASE_RECIPE = """
+stages:
+  - stage: doc_length
+    min_chars: 300
+  - stage: exact_dedup
+  - stage: doc_length
+    name: too_long
+    max_chars: 15000
+"""
+
 # In CI the same examples every run (a failure is reproducible, never flaky); locally
 # hypothesis explores new examples each time.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)

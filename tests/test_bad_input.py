@@ -176,3 +176,93 @@ def test_50mb_document_is_removed_by_the_size_guard_and_processed_when_allowed(t
         "huge", "input.too_long", float(len(huge)), 10_000_000.0)
     res2 = Pipeline([DocLength(max_chars=60_000_000)], max_doc_chars=None).run(t)
     assert sorted(res2.kept["id"].to_pylist()) == ["huge", "small"]
+
+
+# -- inputs are never skipped silently ------------------------------------------------------
+
+def test_a_dangling_symlink_is_an_error_not_a_skip(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    pq.write_table(REAL, d / "a.parquet")
+    (d / "b.parquet").symlink_to(tmp_path / "gone.parquet")
+    for given in (d, d / "b.parquet", Path(str(d) + "/*.parquet")):
+        proc = _run(tmp_path, given)
+        _assert_clean_error(proc, f"input {d / 'b.parquet'} is a symbolic link to",
+                            "which does not exist; restore its target or remove the link")
+
+
+def test_odd_shard_names_are_read_and_visible_in_the_output(tmp_path):
+    """Upper-case suffixes are Parquet too; names Arrow's discovery would hide get a prefix."""
+    d = tmp_path / "in"
+    d.mkdir()
+    names = ["b.PARQUET", ".parquet", "_x.parquet", "c.Pq"]
+    for i, name in enumerate(names):
+        pq.write_table(REAL.slice(i * 5, 5), d / name)
+    proc = _run(tmp_path, d)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out"
+    assert sorted(p.name for p in (out / "data").iterdir()) == [
+        "b.parquet", "c.parquet", "shard.parquet", "shard_x.parquet"]
+    # what a user reads back with pyarrow's directory discovery is everything that was kept
+    kept = pq.read_table(out / "data").num_rows
+    removed = pc.sum(pc.equal(pq.read_table(out / "ledger")["action"], "removed")).as_py() or 0
+    assert kept + removed == 20
+    assert run_cli("verify", str(out)).returncode == 0
+
+
+# -- ids that cannot be ids: one line naming shard and row ----------------------------------
+
+def test_binary_ids_with_invalid_utf8_name_the_row(tmp_path):
+    ids = [i.encode() for i in REAL["id"].to_pylist()[:10]]
+    ids[6] = b"doc-\xff\xfe"
+    p = tmp_path / "binids.parquet"
+    pq.write_table(pa.table({"id": pa.array(ids, pa.binary()), "text": REAL["text"][:10]}), p)
+    _assert_clean_error(_run(tmp_path, p), "shard binids, row 6",
+                        "b'doc-\\xff\\xfe' in column 'id' is not valid UTF-8")
+
+
+def test_list_typed_ids_are_refused_naming_the_column(tmp_path):
+    p = tmp_path / "listids.parquet"
+    ids = pa.array([[i] for i in REAL["id"].to_pylist()])
+    pq.write_table(pa.table({"id": ids, "text": REAL["text"]}), p)
+    _assert_clean_error(_run(tmp_path, p), "shard listids",
+                        "id column 'id' has type list<",
+                        "an id is one string or integer per document")
+
+
+def test_binary_invalid_ids_in_a_script_name_the_row():
+    ids = pa.array([b"a", b"b", b"\xc3("], pa.binary())
+    t = pa.table({"id": ids, "text": REAL["text"][:3]})
+    with pytest.raises(InputError, match=r"row 2: id b'\\xc3\(' in column 'id' is not valid"):
+        Pipeline([DocLength()]).run(t)
+
+
+# -- text as Arrow encodes it ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def plain_default_run(tmp_path_factory) -> Path:
+    """The default recipe on 30 real documents with a plain string text column."""
+    d = tmp_path_factory.mktemp("plain")
+    pq.write_table(REAL, d / "plain.parquet")
+    proc = _run(d, d / "plain.parquet", recipe="default")
+    assert proc.returncode == 0, proc.stderr
+    return d / "out"
+
+
+@pytest.mark.parametrize("encode", ["dictionary", "string_view"])
+def test_dictionary_and_view_text_give_the_same_result_as_plain_text(tmp_path, encode,
+                                                                     plain_default_run):
+    text = REAL["text"].combine_chunks()
+    text = text.dictionary_encode() if encode == "dictionary" else text.cast(pa.string_view())
+    p = tmp_path / "plain.parquet"  # the same shard name as the reference
+    pq.write_table(REAL.set_column(1, "text", text), p)
+    assert pq.read_schema(p).field("text").type == text.type  # read back as written
+    got = _run(tmp_path, p, recipe="default")
+    assert got.returncode == 0, got.stderr
+    ref = plain_default_run
+    for sub in ("data", "ledger"):
+        a, b = pq.read_table(ref / sub), pq.read_table(tmp_path / "out" / sub)
+        assert a.equals(b), sub
+    assert pq.read_schema(tmp_path / "out" / "data" / "plain.parquet").field("text").type \
+        == pa.string()
+    assert pq.read_table(ref / "ledger").num_rows > 0

@@ -165,3 +165,57 @@ def test_chain_is_independent_of_batching_and_string_type() -> None:
     assert a.kept["text"].to_pylist() == b.kept["text"].to_pylist()
     assert a.kept.num_rows + sum(1 for r in a.ledger.to_pylist()
                                  if r["action"] == "removed") == table.num_rows
+
+
+PAGES = pq.read_table(Path(__file__).parent / "data" / "defaults" / "pages.parquet")
+TYPOGRAPHIC = {"en": ".”", "de": ".“"}
+
+
+def _quote_lines(lang: str) -> list[str]:
+    ending = TYPOGRAPHIC[lang]
+    return [line.strip() for text, page_lang in zip(PAGES["text"].to_pylist(),
+                                                    PAGES["lang"].to_pylist(), strict=True)
+            if page_lang == lang for line in text.splitlines()
+            if line.strip().endswith(ending) and len(line.split()) >= 5]
+
+
+@pytest.mark.parametrize("lang", sorted(TYPOGRAPHIC))
+def test_typographic_quote_lines_kept(lang: str) -> None:
+    lines = _quote_lines(lang)
+    assert lines, lang
+    text = "\n".join(lines)
+    kept, _, _ = run({"stage": "c4_quality", "min_sentences": None}, [text])
+    assert "d0" not in kept or kept["d0"] != text  # C4 drops them
+    kept, _, _ = run({"stage": "c4_quality", "min_sentences": None,
+                      "closing_quotes": True}, [text])
+    assert kept["d0"] == text
+
+
+def test_closing_quotes_still_need_a_terminal_mark() -> None:
+    kept, ledger, _ = run({"stage": "c4_quality", "min_sentences": None,
+                           "closing_quotes": True},
+                          ["Er sagte: „Das geht so nicht weiter.“\n„Ein Zitat ohne Punkt“\n"
+                           "Die Stimmung ist nicht gut. (Foto: Volkswagen)\n"
+                           "Gelatine fix (15 g)"])
+    assert kept["d0"] == ("Er sagte: „Das geht so nicht weiter.“\n"
+                          "Die Stimmung ist nicht gut. (Foto: Volkswagen)")
+    assert json.loads(ledger["d0"]["detail"])["no_terminal_punct"] == 2
+
+
+def test_headings_kept_before_prose_only() -> None:
+    rows = {r["id"]: r for r in PAGES.to_pylist()}
+    page = rows["html-dc557a5e22a23f9f"]["text"]  # wien.orf.at: headings over paragraphs
+    on = {"stage": "c4_quality", "min_sentences": None, "closing_quotes": True}
+    plain, _, _ = run(on, [page])
+    headed, _, _ = run({**on, "keep_headings": True}, [page])
+    extra = set(headed["d0"].splitlines()) - set(plain["d0"].splitlines())
+    assert extra  # some headings come back
+    lines = [ln.strip() for ln in page.splitlines() if ln.strip()]
+    for heading in extra:
+        nxt = lines[lines.index(heading) + 1]
+        assert len(nxt.split()) >= 10 and nxt[-1] in ".!?“”»)"
+    # a menu line followed by another menu line stays out
+    kept, _, _ = run({**on, "keep_headings": True},
+                     ["Home Page Link\nAbout Us Today\n" + c4_clean_page()])
+    assert "Home Page Link" not in kept["d0"]
+    assert "About Us Today" in kept["d0"] or c4_clean_page().splitlines()[0].count(" ") < 9

@@ -16,17 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, SAMPLE, run_cli, write_shards
+from conftest import ROOT, SAMPLE, TWO_PHASE_RECIPE, run_cli, write_shards
 
-RECIPE = """
-stages:
-  - stage: doc_length
-    min_chars: 300
-  - stage: exact_dedup
-  - stage: doc_length
-    name: too_long
-    max_chars: 15000
-"""
+RECIPE = TWO_PHASE_RECIPE
 
 
 def _digest(out: Path) -> dict[str, str]:
@@ -101,7 +93,7 @@ def test_rerun_of_complete_run_does_nothing_and_other_config_is_refused(referenc
     other.write_text(RECIPE.replace("300", "301"))
     proc = run_cli("run", str(other), str(shards[0].parent), "-o", str(reference), check=False)
     assert proc.returncode == 2
-    assert "different pipeline or input" in proc.stderr
+    assert "different pipeline, settings or engine" in proc.stderr
 
 
 def test_workers_and_batch_size_do_not_change_output(reference, shards, recipe, tmp_path):

@@ -92,9 +92,11 @@ GLOBAL_PARAMS: dict[str, dict[str, Any]] = {
 
 def global_stage_entries() -> list[dict[str, Any]]:
     """Every registered global stage that can be built with its defaults, dedup before
-    sampling, so global stages added later are covered without editing this test."""
+    line boilerplate (which rewrites text, here the re-crawls' split lines) before sampling,
+    so global stages added later are covered without editing this test."""
     entries: list[dict[str, Any]] = []
-    for name in sorted(registry.names(), key=lambda n: (n == "balance", n)):
+    for name in sorted(registry.names(),
+                       key=lambda n: (n == "balance", n == "boilerplate_lines", n)):
         cls = registry.get(name)
         if not cls.is_global or any(p.required for p in registry.params_of(cls)):
             continue
@@ -219,6 +221,12 @@ def test_ray_engine_matches_local_engine_through_interruption_and_killed_worker(
     assert victim in redone  # it was killed mid-unit, then retried by a restarted worker
     assert all(pid != int(killed_pid) for s, k, pid in second if k == victim and s == 0)
     assert_same_outputs(local_out, out)
+    # ... and `corpusfilter diff` says so: no document changed fate across engines
+    from corpusfilter.report.diff import diff_runs
+
+    across = diff_runs(local_out, out)
+    assert across["changed"] == 0 and across["documents"]["a"] == verify(local_out).input_docs
+    assert {"what": "engine", "a": "local", "b": "ray"} in across["config"]["execution"]
     # Every global stage really decided something (re-crawls, near-duplicates, sampling).
     assert removed_by(out, "exact_dedup") >= 200
     assert removed_by(out, "doc_length") >= 6
@@ -231,7 +239,7 @@ def test_ray_engine_matches_local_engine_through_interruption_and_killed_worker(
     assert run["engine"] == "ray" and run["status"] == "complete"
     assert not (out / "_work").exists()
     # The local engine never resumes a ray run's working directory (nor the reverse).
-    with pytest.raises(CorpusFilterError, match="different pipeline or input"):
+    with pytest.raises(CorpusFilterError, match="different pipeline, settings or engine"):
         LocalEngine(recipe(), progress=False).run([corpus], out)
 
 

@@ -57,13 +57,13 @@ def run(stage: Spam, table: pa.Table, batch_size: int = 1000):
 def test_registered_and_configurable_from_a_pipeline_file() -> None:
     assert registry.get("spam") is Spam
     pipe = Pipeline({"stages": [{"stage": "spam", "max_caps_ratio": None,
-                                 "per_lang": {"de": {"max_url_density": 0.5}}}]})
+                                 "overrides": {"de": {"max_url_density": 0.5}}}]})
     assert pipe is not None
 
 
 @pytest.mark.parametrize("params", [
     {"max_url_density": 1.5}, {"max_caps_ratio": -0.1}, {"max_top_token_share": "high"},
-    {"min_words": -1}, {"per_lang": {"de": {"max_colour": 0.3}}}, {"per_lang": {"de": 0.3}},
+    {"min_words": -1}, {"overrides": {"de": {"max_colour": 0.3}}}, {"overrides": {"de": 0.3}},
 ])
 def test_invalid_parameters_are_clear_errors(params: dict) -> None:
     with pytest.raises(ValueError):
@@ -168,11 +168,11 @@ def test_per_language_overrides(data: pa.Table) -> None:
     page = rows(data, "flagged:url_density").select(["id", "text"])
     for lang, expect in (("vi", 1), ("en", 0)):
         table = page.append_column("lang", pa.array([lang]))
-        stage = Spam(per_lang={"vi": {"max_url_density": None}})
+        stage = Spam(overrides={"vi": {"max_url_density": None}})
         assert run(stage, table).kept.num_rows == expect
     # a stricter override for one language: the good German page goes at 0 caps
     de = rows(data, "good_raw").filter(pa.compute.equal(rows(data, "good_raw")["lang"], "de"))
-    strict = Spam(per_lang={"de": {"max_caps_ratio": 0.0}})
+    strict = Spam(overrides={"de": {"max_caps_ratio": 0.0}})
     result = run(strict, de)
     assert result.ledger["reason"].to_pylist() == ["spam.caps_ratio"]
     assert result.ledger["threshold"].to_pylist() == [0.0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -186,7 +187,7 @@ _EXTRA_COMMANDS: list = []
 def _load_extra_commands() -> None:
     import importlib
 
-    for mod in ("corpusfilter.report.cli",):
+    for mod in ("corpusfilter.report.cli", "corpusfilter.train_quality"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:
@@ -211,11 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     except CorpusFilterError as e:
         print(f"corpusfilter: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        where = getattr(e, "where", "")
         out = getattr(args, "output", None)
         hint = f"; rerun the same command to resume {out}" if out and Path(out).exists() else ""
-        print(f"corpusfilter: interrupted{hint}", file=sys.stderr)
-        return 130
+        print(f"corpusfilter: interrupted by {signal.Signals(signum).name}"
+              f"{' ' + where if where else ''}{hint}", file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

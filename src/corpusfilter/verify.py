@@ -4,6 +4,10 @@ Every input document must be either in ``OUT/data`` (exactly once) or have exact
 ``removed`` row in ``OUT/ledger`` — never both, never neither, and nothing may appear that
 was not in the input. Up-sampled copies (``epoch`` > 0, id ``<id>#<epoch>``) are checked
 against their original.
+
+A finished run also holds nothing but its results: no `_work/` (intermediate files, which
+include text from before later stages such as PII redaction), no temporary files, and a
+`run.json` whose status is ``complete``.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ def verify(out: str | Path, max_examples: int = 5) -> VerifyReport:
     id_col = run["config"]["id_column"]
     storage = run["config"].get("storage_options")
     rep = VerifyReport()
+    rep.problems += leftovers(out, run, storage)
     inputs = [Shard(i["path"], i["shard"]) for i in run["inputs"]]
     missing = [s.path for s in inputs if not fs.exists(s.path, storage)]
     if missing:
@@ -117,3 +122,30 @@ def verify(out: str | Path, max_examples: int = 5) -> VerifyReport:
         rep.problems.append(f"kept ({rep.kept_docs}) + removed ({rep.removed_docs}) != input "
                             f"({rep.input_docs})")
     return rep
+
+
+def leftovers(out: str | Path, run: dict, storage: dict | None = None) -> list[str]:
+    """What a complete run must not hold: unfinished status, `_work/`, temporary files (and,
+    at a URL, the claim of a publication that did not finish)."""
+    from corpusfilter.io.publish import CLAIM
+
+    out = fs.absolute(out)
+    problems = []
+    if run.get("status") != "complete":
+        problems.append(f"run.json says status {run.get('status')!r}, not 'complete': the run "
+                        f"did not finish; rerun the same command to finish it")
+    work = fs.join(out, "_work")
+    files = [f[len(out):].lstrip("/") for f in fs.list_files(out, storage)]
+    in_work = [f for f in files if f.startswith("_work/")]
+    if in_work or (not fs.is_url(out) and Path(work).exists()):
+        problems.append(f"{work} still holds {len(in_work)} intermediate file(s), including "
+                        f"text from before later stages (e.g. PII redaction); rerun the same "
+                        f"command to finish the run, which removes them")
+    tmp = sorted(f for f in files if f.endswith(".tmp") and not f.startswith("_work/"))
+    if tmp:
+        problems.append(f"{len(tmp)} temporary file(s) left by an interrupted write, e.g. "
+                        f"{tmp[:3]}; rerun the same command")
+    if CLAIM in files:
+        problems.append(f"{fs.join(out, CLAIM)} is still there: publishing the run did not "
+                        f"finish; rerun the same command")
+    return problems

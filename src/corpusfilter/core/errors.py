@@ -35,3 +35,16 @@ class RemovalAlarm(CorpusFilterError):
 
 class StageError(CorpusFilterError):
     """A stage failed on a batch; wraps the original exception with its location."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a run; `where` says how far it got (for the message).
+
+    A `KeyboardInterrupt` so that code which already cleans up on Ctrl-C does so on SIGTERM;
+    the command line exits with ``128 + signum`` (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int, where: str = ""):
+        super().__init__(signum, where)
+        self.signum = signum
+        self.where = where

@@ -119,6 +119,7 @@ class Stats:
 
         {"input": {"docs", "chars", "shards"}, "output": {"docs", "chars"},
          "stages": {label: {"in", "removed", "modified", "chars_in", "chars_removed",
+                            "chars_modified" (cut from kept documents by a transform),
                             "chars_out", "reasons": {reason: n}, "counters": {...},
                             "seconds", "by": {facet: {value: {"in", "removed",
                                                               "modified"}}}}}}
@@ -134,7 +135,7 @@ class Stats:
     def stage(self, label: str) -> dict[str, Any]:
         return self.data["stages"].setdefault(label, {
             "in": 0, "removed": 0, "modified": 0, "chars_in": 0, "chars_removed": 0,
-            "chars_out": 0, "reasons": {}, "counters": {}, "seconds": 0.0, "by": {},
+            "chars_modified": 0, "chars_out": 0, "reasons": {}, "counters": {}, "seconds": 0.0, "by": {},
         })
 
     def record_stage(self, label: str, batch: pa.RecordBatch, keep: np.ndarray,
@@ -149,6 +150,9 @@ class Stats:
         s["chars_in"] += int(chars_in.sum())
         s["chars_removed"] += int(chars_in[removed].sum())
         s["chars_out"] += int(chars_out[keep].sum())
+        # characters a transform cut from the documents it kept (C4 lines, boilerplate lines)
+        cut = np.where(modified & keep, chars_in - chars_out, 0)
+        s["chars_modified"] += int(cut.sum())
         s["seconds"] += seconds
         changed = removed | (modified & keep)
         if changed.any():
@@ -169,6 +173,12 @@ class Stats:
                                         vc.field("counts").to_pylist(), strict=True):
                     entry = by.setdefault(value, {"in": 0, "removed": 0, "modified": 0})
                     entry[kind] += int(count)
+            if cut.any():
+                sub = col.filter(pa.array(cut != 0))
+                for value, n_chars in zip(sub.to_pylist(), cut[cut != 0], strict=True):
+                    # only where a transform cut something (group entries stay small)
+                    entry = by.setdefault(value, {"in": 0, "removed": 0, "modified": 0})
+                    entry["chars_modified"] = entry.get("chars_modified", 0) + int(n_chars)
 
     def merge(self, other: Stats) -> Stats:
         _add_into(self.data, other.data)

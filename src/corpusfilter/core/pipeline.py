@@ -89,13 +89,14 @@ class Pipeline:
             cfg = load_config(stages)
             for k, v in settings.items():
                 setattr(cfg, k, v)
+            cfg.validate()
             self.config = cfg
             registry.load_plugins(cfg.plugins)
             self.stages = [registry.build(e, i) for i, e in enumerate(cfg.stages)]
         else:
             self.stages = list(stages)
-            for s in self.stages:
-                _fill_direct_params(s)
+            for s in self.stages:  # `s.params` was recorded by its constructor
+                s.instance_name = s.instance_name or s.name
             entries = [{"stage": f"{s.name}@{s.version}", **s.params} for s in self.stages]
             self.config = PipelineConfig(stages=entries, source="<python>", **settings)
         labels = [s.label for s in self.stages]
@@ -150,9 +151,16 @@ class Pipeline:
                                  f"file to the column holding the document {role}",
                                  shard=shard)
         t = schema.field(cols.text).type
-        if not (pa.types.is_string(t) or pa.types.is_large_string(t)
-                or pa.types.is_binary(t) or pa.types.is_large_binary(t)):
-            raise InputError(f"text column {cols.text!r} has type {t}, expected a string",
+        if not _is_text_type(t):
+            raise InputError(f"text column {cols.text!r} has type {t}, expected a string "
+                             f"(string, large_string, string_view, binary, or a dictionary "
+                             f"of these); set `text_column:` to the column holding the text",
+                             shard=shard)
+        it = schema.field(cols.id).type
+        if pa.types.is_nested(it) or (pa.types.is_dictionary(it)
+                                      and pa.types.is_nested(it.value_type)):
+            raise InputError(f"id column {cols.id!r} has type {it}; an id is one string or "
+                             f"integer per document: set `id_column:` to such a column",
                              shard=shard)
 
     def process_segment(self, seg: Segment, batches: Iterable[pa.RecordBatch], shard: str,
@@ -230,6 +238,9 @@ class Pipeline:
             raise InputError(f"id column {cols.id!r} is null; every document needs an id",
                              shard=shard, row=first_row + bad)
         text = batch.column(cols.text)
+        if _needs_plain_text(text.type):
+            text = _plain_text(text)
+            batch = batch.set_column(batch.schema.get_field_index(cols.text), cols.text, text)
         reason = np.full(n, None, dtype=object)
         if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
             text, bad_utf8 = _decode_utf8(text)
@@ -402,7 +413,7 @@ class Pipeline:
             stats.data["input"]["shards"] += 1
         facets = facets or []
         check_unique_ids([(name, [b.column(self.columns.id) for b in batches])
-                          for name, batches in current])
+                          for name, batches in current], self.columns.id)
         for seg in self.segments:
             nxt: list[tuple[str, list[pa.RecordBatch]]] = []
             collected = []
@@ -457,14 +468,6 @@ def check_alarm(stats: Stats, pipeline: Pipeline) -> None:
                 "stage (or at the top of the pipeline file).")
 
 
-def _fill_direct_params(stage: Stage) -> None:
-    if not getattr(stage, "params", None):
-        stage.params = {p.name: getattr(stage, p.name, p.default)
-                        for p in registry.params_of(type(stage))}
-    if not stage.instance_name:
-        stage.instance_name = stage.name
-
-
 def _segments(stages: list[Stage]) -> list[Segment]:
     segs: list[Segment] = []
     head: GlobalStage | None = None
@@ -482,6 +485,52 @@ def _segments(stages: list[Stage]) -> list[Segment]:
 def _stage_error(stage: Stage, shard: str, e: Exception) -> StageError:
     return StageError(f"stage {stage.label} failed on shard {shard}: "
                       f"{type(e).__name__}: {e}")
+
+
+_TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
+               pa.types.is_large_binary, pa.types.is_string_view, pa.types.is_binary_view)
+
+
+def _is_text_type(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return any(is_type(t) for is_type in _TEXT_TYPES)
+
+
+def _needs_plain_text(t: pa.DataType) -> bool:
+    return pa.types.is_dictionary(t) or pa.types.is_string_view(t) or \
+        pa.types.is_binary_view(t)
+
+
+def _plain_text(arr: pa.Array) -> pa.Array:
+    """Dictionary-encoded and view text → plain (large_)string/binary, which every stage's
+    kernels take (Arrow has no `utf8_length` for views, for one). Same values, so the output
+    holds the text as an ordinary string column."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    if pa.types.is_string_view(arr.type):
+        return arr.cast(pa.string())
+    if pa.types.is_binary_view(arr.type):
+        return arr.cast(pa.binary())
+    return arr
+
+
+def id_strings(ids: pa.Array, column: str, shard: str, first_row: int) -> pa.Array:
+    """Ids as strings; an id that cannot be one raises `InputError` naming shard and row."""
+    try:
+        return ids.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    for i, v in enumerate(ids.to_pylist()):  # the slow path only finds the row to name
+        if isinstance(v, bytes):
+            try:
+                v.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"id {v[:40]!r} in column {column!r} is not valid UTF-8; "
+                                 f"ids must be text: fix this shard's ids",
+                                 shard=shard, row=first_row + i) from None
+    raise InputError(f"id column {column!r} has type {ids.type}, which cannot be read as "
+                     f"text; set `id_column:` to a string or integer column", shard=shard)
 
 
 def _decode_utf8(arr: pa.Array) -> tuple[pa.Array, list[int]]:
@@ -545,9 +594,15 @@ def _rebatch(table: pa.Table, batch_size: int) -> list[pa.RecordBatch]:
     return batches or [pa.RecordBatch.from_pylist([], schema=table.schema)]
 
 
-def check_unique_ids(shards: Sequence[tuple[str, Sequence[pa.Array]]]) -> None:
+def check_unique_ids(shards: Sequence[tuple[str, Sequence[pa.Array]]],
+                     column: str = "id") -> None:
     """Ids must be unique across the whole input, or conservation cannot be checked."""
-    arrays = [a.cast(pa.string()) for _, arrs in shards for a in arrs]
+    arrays = []
+    for name, arrs in shards:
+        row = 0
+        for a in arrs:
+            arrays.append(id_strings(a, column, name, row))
+            row += len(a)
     if not arrays:
         return
     dupe = first_duplicate(pa.chunked_array(arrays, type=pa.string()))

@@ -223,8 +223,6 @@ def build(entry: dict[str, Any], position: int | None = None) -> Stage:
         raise ConfigError(f"{where} ({cls.name}): {e}") from None
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{where} ({cls.name}): invalid parameter: {e}") from None
-    resolved = {p.name: params.get(p.name, p.default) for p in valid.values()}
-    stage.params = resolved
     stage.instance_name = str(entry.get("name") or cls.name)
     rate = entry.get("max_removal_rate")
     if rate is not None and not (isinstance(rate, (int, float)) and 0 <= rate <= 1):

@@ -19,7 +19,9 @@ Three flavours:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -121,7 +123,15 @@ class Stage:
     # Set by the registry when built from a pipeline file.
     instance_name: str = ""
     max_removal_rate: float | None = None
-    params: dict[str, Any]
+    # The constructor's arguments as given, defaults filled in: recorded by the base class
+    # (see `__init_subclass__`) so that a run's config rebuilds the same stages.
+    params: dict[str, Any] = {}  # noqa: RUF012 - replaced per instance, never mutated
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            cls.__init__ = _recording_params(init)  # type: ignore[method-assign]
 
     def setup(self) -> None:
         """Load heavy resources; called once per worker before the first batch."""
@@ -139,29 +149,48 @@ class Stage:
     def reason(self, rule: str) -> str:
         return f"{self.label}.{rule}"
 
-    def per_lang(self, docs: Docs, default: float | None,
-                 overrides: Mapping[str, float | None] | None) -> float | np.ndarray | None:
-        """A threshold per document: `overrides[lang]` where the document's language has one,
-        else `default` (None entries become NaN: the rule is off for that language)."""
-        if not overrides or docs.lang is None:
-            return default
-        base = np.nan if default is None else float(default)
-        out = np.full(docs.num_rows, base)
-        for i, lang in enumerate(docs.lang):
-            if lang in overrides:
-                value = overrides[lang]
-                out[i] = np.nan if value is None else float(value)
-        return out
+
+def _recording_params(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a stage constructor so the instance records its bound arguments as `params`.
+
+    Only the constructor of the instance's own class records (a subclass calling
+    ``super().__init__`` does not overwrite what its caller gave). Reading the values back
+    from attributes instead would record defaults for renamed attributes and methods for
+    parameters that share a method's name."""
+    sig = inspect.signature(init)
+    named = [n for n, p in sig.parameters.items()
+             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)][1:]  # without self
+
+    @functools.wraps(init)
+    def __init__(self: Stage, *args: Any, **kwargs: Any) -> None:
+        if type(self).__init__ is __init__:
+            bound = sig.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            self.params = {n: bound.arguments[n] for n in named}
+        init(self, *args, **kwargs)
+
+    return __init__
 
 
 class Filter(Stage):
-    """A batch-local stage that keeps or removes documents by their scores."""
+    """A batch-local stage that keeps or removes documents by their scores.
+
+    A filter implements `score()` and `rules()`; the base decides. A filter that also
+    explains its removals (matched terms, a predicted label) overrides `measure()` to return
+    the scores together with a JSON-able detail per row, and still decides through
+    `rules()`, so a report can re-decide it from logged scores with other thresholds.
+    """
 
     kind: ClassVar[str] = "filter"
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         """Named metrics, one float array per metric, each of the batch's length."""
         raise NotImplementedError
+
+    def measure(self, docs: Docs) -> tuple[dict[str, np.ndarray],
+                                           list[dict[str, Any] | None] | None]:
+        """Scores and an optional detail per row (written to the ledger for removed rows)."""
+        return self.score(docs), None
 
     def rules(self, docs: Docs) -> list[Rule]:
         """Thresholds applied by the default `decide()`, in order; first violated rule wins."""
@@ -191,8 +220,11 @@ class Filter(Stage):
         return Outcome(keep=keep, reason=reason, score=score, threshold=threshold)
 
     def process(self, docs: Docs) -> tuple[Outcome, dict[str, np.ndarray]]:
-        scores = self.score(docs)
-        return self.decide(docs, scores), scores
+        scores, detail = self.measure(docs)
+        outcome = self.decide(docs, scores)
+        if detail is not None:
+            outcome.detail = detail
+        return outcome, scores
 
 
 class Transform(Stage):

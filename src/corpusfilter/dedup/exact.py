@@ -18,6 +18,7 @@ import xxhash
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Collected, GlobalStage, Outcome
+from corpusfilter.dedup.lookup import IdIndexCache
 
 KEEP_RULES = ("smallest_id", "longest")
 
@@ -68,6 +69,7 @@ class ExactDedup(GlobalStage):
         self.strip_punctuation = strip_punctuation
         self.unicode_form = unicode_form
         self.keep = keep
+        self._index = IdIndexCache()
 
     def collect(self, docs: Docs) -> pa.Table:
         norm = normalize_text(docs.text, self.lowercase, self.collapse_whitespace,
@@ -116,15 +118,15 @@ class ExactDedup(GlobalStage):
         n = docs.num_rows
         if plan.num_rows == 0 or n == 0:
             return Outcome.keep_all(n)
-        pos_arr = pc.index_in(docs.ids, value_set=plan["doc_id"])
-        hit = pos_arr.is_valid().to_numpy(zero_copy_only=False)
+        pos = self._index.get(plan).positions(docs.ids)
+        hit = pos >= 0
         keep = ~hit
         reason = np.full(n, None, dtype=object)
         reason[hit] = self.reason("duplicate")
         detail: list[dict[str, Any] | None] = [None] * n
         if hit.any():
             rows = np.flatnonzero(hit)
-            idx = pos_arr.filter(pa.array(hit))
+            idx = pa.array(pos[hit])
             dup_of = plan["duplicate_of"].take(idx).to_pylist()
             sizes = plan["group_size"].take(idx).to_pylist()
             for r, d, s in zip(rows, dup_of, sizes, strict=True):

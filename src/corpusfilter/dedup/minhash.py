@@ -50,6 +50,7 @@ import pyarrow.compute as pc
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Collected, GlobalStage, Outcome
+from corpusfilter.dedup.lookup import IdIndexCache
 from corpusfilter.dedup.lsh import SCHEMES, Permutations, band_keys, optimal_params
 from corpusfilter.dedup.shingles import HASHES, SHINGLE_KINDS, ShingleHashes, shingle_hashes
 
@@ -297,6 +298,7 @@ class MinHashDedup(GlobalStage):
         self.annotate = annotate
         if not annotate:
             self.writes = ()
+        self._removed_index, self._heads_index = IdIndexCache(), IdIndexCache()
 
     # -- collect ------------------------------------------------------------------------
 
@@ -551,11 +553,11 @@ class MinHashDedup(GlobalStage):
         detail: list[dict[str, Any] | None] = [None] * n
         annotations: dict[str, pa.Array] = {}
         if n and plan.removed.num_rows:
-            pos = pc.index_in(docs.ids, value_set=plan.removed["doc_id"])
-            hit = pos.is_valid().to_numpy(zero_copy_only=False)
+            pos = self._removed_index.get(plan.removed).positions(docs.ids)
+            hit = pos >= 0
             if hit.any():
                 rows = np.flatnonzero(hit)
-                idx = pos.filter(pa.array(hit))
+                idx = pa.array(pos[hit])
                 dup_of = plan.removed["duplicate_of"].take(idx).to_pylist()
                 sizes = plan.removed["cluster_size"].take(idx).to_pylist()
                 jac = plan.removed["jaccard"].take(idx).to_numpy()
@@ -570,10 +572,10 @@ class MinHashDedup(GlobalStage):
             cid = pa.nulls(n, pa.string())
             csize = np.ones(n, dtype=np.int64)
             if n and plan.heads.num_rows:
-                pos = pc.index_in(docs.ids, value_set=plan.heads["doc_id"])
-                hit = pos.is_valid().to_numpy(zero_copy_only=False)
+                pos = self._heads_index.get(plan.heads).positions(docs.ids)
+                hit = pos >= 0
                 if hit.any():
-                    idx = pos.filter(pa.array(hit))
+                    idx = pa.array(pos[hit])
                     csize[hit] = plan.heads["cluster_size"].take(idx).to_numpy()
                     cid = pc.if_else(pa.array(hit), docs.ids.cast(pa.string()), cid)
             annotations = {"cluster_id": cid, "cluster_size": pa.array(csize, pa.int64())}

@@ -11,21 +11,31 @@ Layout of an output directory::
 
 Every unit of work (one segment of one shard) writes its files atomically and then a `.done`
 marker; a rerun skips units with a marker, so a crash at any moment neither loses nor redoes a
-finished shard. `_work/` is removed once the final files are in place.
+finished shard. `_work/` is removed once the final files are in place: `run.json` first says
+``cleanup``, then ``complete`` once `_work/` (which holds text from before later stages, such
+as PII redaction) is gone, so a kill in between is finished by the rerun.
+
+Each input shard is fingerprinted by content (`io/fingerprint.py`); a shard changed since its
+units ran is redone (and global plans made from the old input are remade), a complete run
+whose input changed is refused by name. `OUT/.corpusfilter.lock` keeps a second run out
+(`io/lock.py`); signals and lost workers are handled by `engines/processes.py`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing as mp
 import os
 import pickle
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,11 +48,27 @@ import xxhash
 
 from corpusfilter import __version__
 from corpusfilter.core.config import PipelineConfig, load_config
-from corpusfilter.core.errors import CorpusFilterError, InputError
+from corpusfilter.core.errors import CorpusFilterError, InputError, Interrupted
 from corpusfilter.core.ledger import Stats, empty_ledger
-from corpusfilter.core.pipeline import Pipeline, Segment, check_alarm, first_duplicate
+from corpusfilter.core.pipeline import (
+    Pipeline,
+    Segment,
+    check_alarm,
+    first_duplicate,
+    id_strings,
+)
 from corpusfilter.core.stage import Collected
+from corpusfilter.engines.processes import (
+    init_pool_worker,
+    lost_worker_error,
+    mark_unit_started,
+    new_children,
+    stop_signals,
+    stop_workers,
+)
 from corpusfilter.io import fs, publish
+from corpusfilter.io.fingerprint import describe_change, shard_fingerprint
+from corpusfilter.io.lock import LOCK_NAME, OutputLock
 from corpusfilter.io.shards import (
     GENERATED_ID_RULE,
     Shard,
@@ -53,7 +79,6 @@ from corpusfilter.io.shards import (
     shard_keys,
     shard_rows,
     shard_schema,
-    shard_size,
     write_json_atomic,
     write_parquet_atomic,
     write_text_atomic,
@@ -62,6 +87,10 @@ from corpusfilter.io.shards import (
 log = logging.getLogger("corpusfilter")
 
 WORK = "_work"
+CLEANUP, COMPLETE = "cleanup", "complete"  # run.json statuses, in the order they are written
+# The files of one unit (segment x shard) under _work/seg-k/, `.done` (the marker) first.
+UNIT_FILES = ("done", "kept.parquet", "ledger.parquet", "collect.parquet", "scores.parquet",
+              "idh.npy", "stats.json", "pid")
 
 
 @dataclass
@@ -85,6 +114,11 @@ def _init_worker(config: dict[str, Any]) -> None:
     _worker_plans.clear()
 
 
+def _init_pool_worker(config: dict[str, Any]) -> None:
+    init_pool_worker()
+    _init_worker(config)
+
+
 def _plan_path(out: Path, seg: int) -> Path:
     return out / WORK / f"plan-{seg}.pkl"
 
@@ -103,10 +137,12 @@ def _run_unit(seg_index: int, shard: Shard, out: Path, batch_size: int,
     if seg.head is not None:
         idx = pipeline.stages.index(seg.head)
         if idx not in _worker_plans:
+            _worker_plans.clear()  # the pool outlives phases: hold only this phase's plan
             with open(_plan_path(out, seg_index - 1), "rb") as f:
                 _worker_plans[idx] = pickle.load(f)
         plans[idx] = _worker_plans[idx]
     udir = _unit_dir(out, seg_index)
+    mark_unit_started(udir, shard.key)
     src = shard.path if seg_index == 0 else \
         _unit_dir(out, seg_index - 1) / f"{shard.key}.kept.parquet"
     batches = read_shard_batches(src, batch_size, name=shard.key,
@@ -138,11 +174,14 @@ def _checked(batches: Iterator[pa.RecordBatch], pipeline: Pipeline, shard: Shard
              id_hashes: list[np.ndarray]) -> Iterator[pa.RecordBatch]:
     """Check the schema on the first batch; hash ids on the way (cross-shard uniqueness)."""
     first = True
+    row = 0
     for b in batches:
         if first:
             pipeline.check_schema(b.schema, shard.key)
             first = False
-        ids = b.column(pipeline.columns.id).cast(pa.string()).to_pylist()
+        col = pipeline.columns.id
+        ids = id_strings(b.column(col), col, shard.key, row).to_pylist()
+        row += b.num_rows
         id_hashes.append(np.fromiter((xxhash.xxh64_intdigest(str(v).encode()) for v in ids),
                                      dtype=np.uint64, count=len(ids)))
         yield b
@@ -160,6 +199,7 @@ class LocalEngine:
         for k, v in settings.items():
             if v is not None:
                 setattr(self.config, k, v)
+        self.config.validate()
         self.pipeline = Pipeline(self.config)  # validates every stage up front
         self.workers = max(1, int(workers))
         self.batch_size = int(batch_size)
@@ -169,26 +209,46 @@ class LocalEngine:
 
     def run(self, inputs: Sequence[str | Path], out: str | Path,
             overwrite: bool = False) -> dict[str, Any]:
-        """Run over ``inputs`` (local paths or URLs) into ``out`` (a directory or a URL)."""
+        """Run over ``inputs`` (local paths or URLs) into ``out`` (a directory or a URL).
+
+        A URL output is run in a local staging directory (locked, resumed and committed like
+        a local one) and published with run.json last (io/publish.py)."""
         storage = self.config.storage_options
         shards = shard_keys(expand_inputs(inputs, storage))
+        prints = {s.key: shard_fingerprint(s.path, storage) for s in shards}
         fingerprint = self._fingerprint(shards)
         target = fs.absolute(out)
-        if fs.is_url(target):
-            return publish.run_staged(target, fingerprint, overwrite, storage,
-                                      lambda local: self._run_in(shards, local, fingerprint,
-                                                                 overwrite))
-        return self._run_in(shards, Path(target), fingerprint, overwrite)
+        url = fs.is_url(target)
+        local = publish.staging_dir(target) if url else Path(target)
+        if not url and local.exists() and not local.is_dir():
+            raise CorpusFilterError(f"output {local} is a file; -o names a directory (created "
+                                    f"if missing)")
+        with OutputLock(local), stop_signals():
+            try:
+                if url:
+                    return publish.run_staged(
+                        target, fingerprint, overwrite, storage,
+                        lambda d: self._run_in(shards, prints, d, fingerprint, overwrite),
+                        check_complete=lambda run: _refuse_changed_input(
+                            target, run.get("input_fingerprints"), prints))
+                return self._run_in(shards, prints, local, fingerprint, overwrite)
+            except KeyboardInterrupt as e:
+                signum = getattr(e, "signum", signal.SIGINT)
+                raise Interrupted(signum, self._standing(shards, local)) from None
 
-    def _run_in(self, shards: list[Shard], out: Path, fingerprint: str,
+    def _run_in(self, shards: list[Shard], prints: dict[str, str], out: Path, fingerprint: str,
                 overwrite: bool) -> dict[str, Any]:
         storage = self.config.storage_options
         rows = {s.key: shard_rows(s, storage) for s in shards}
         self._prepare_out(out, fingerprint, overwrite)
-        run_json = out / "run.json"
-        if run_json.exists() and json.loads(run_json.read_text()).get("status") == "complete":
+        run = _read_json(out / "run.json")
+        if run.get("status") in (CLEANUP, COMPLETE):
+            _refuse_changed_input(out, run.get("input_fingerprints"), prints)
+            if run["status"] == CLEANUP or (out / WORK).exists():
+                _commit(out, run)  # a kill interrupted the commit: finish it
             log.info("%s already holds a complete run of this pipeline; nothing to do", out)
             return json.loads((out / "stats.json").read_text())
+        self._reconcile(out, fingerprint, prints)
         schema = shard_schema(shards[0], storage) if shards else pa.schema([])
         facets = self.pipeline.facets_for(schema)
         generated = self._generated_ids(shards)
@@ -201,25 +261,22 @@ class LocalEngine:
         stats = Stats()
         stats.data["input"]["shards"] = len(shards)
         with _Progress(self.progress, sum(rows.values()), len(shards),
-                       len(self.pipeline.segments)) as bar:
+                       len(self.pipeline.segments)) as bar, self._pool(len(shards)) as pool:
             for seg in self.pipeline.segments:
                 bar.start_segment(seg, rows)
-                self._run_segment(seg, shards, out, facets, stats, bar)
+                self._run_segment(seg, shards, out, facets, stats, bar, pool)
                 if seg.index == 0:
                     self._check_ids_unique(shards, out)
                 if seg.tail is not None:
                     self._make_plan(seg, shards, out)
-        stats = self._finalize(shards, out, facets, fingerprint, started,
-                               time.perf_counter() - t0)
-        return stats
+        return self._finalize(shards, out, facets, fingerprint, started,
+                              time.perf_counter() - t0, prints)
 
     # -- pieces -------------------------------------------------------------------------
 
     def _fingerprint(self, shards: list[Shard]) -> str:
-        storage = self.config.storage_options
-        inputs = [[s.key, s.path, shard_size(s, storage)] for s in shards]
-        blob = json.dumps([self.config.fingerprint(), inputs], sort_keys=True)
-        return xxhash.xxh64_hexdigest(blob.encode())
+        """The run's identity: the configuration (inputs are checked per shard on resume)."""
+        return xxhash.xxh64_hexdigest(json.dumps(self.config.fingerprint()).encode())
 
     def _prepare_out(self, out: Path, fingerprint: str, overwrite: bool) -> None:
         manifest = out / WORK / "manifest.json"
@@ -227,32 +284,87 @@ class LocalEngine:
         if out.exists() and not out.is_dir():
             raise CorpusFilterError(f"output {out} is a file; -o names a directory (created "
                                     f"if missing)")
-        if overwrite and out.exists():
-            shutil.rmtree(out)
-        if out.exists() and any(out.iterdir()):
-            previous = None
-            if manifest.exists():
-                previous = json.loads(manifest.read_text()).get("fingerprint")
-            elif run_json.exists():
-                previous = json.loads(run_json.read_text()).get("fingerprint")
+        out.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            for p in out.iterdir():  # everything but the lock this run holds
+                if p.name != LOCK_NAME:
+                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        if any(p.name != LOCK_NAME for p in out.iterdir()):
+            previous = (_read_json(manifest) or _read_json(run_json)).get("fingerprint")
             if previous is None:
                 raise CorpusFilterError(f"output directory {out} is not empty and holds no "
                                         f"corpusfilter run; choose another or pass --overwrite")
             if previous != fingerprint:
                 raise CorpusFilterError(f"output directory {out} holds a run of a different "
-                                        f"pipeline or input; choose another directory or pass "
-                                        f"--overwrite to start again")
+                                        f"pipeline, settings or engine; choose another "
+                                        f"directory or pass --overwrite to start again")
             if manifest.exists():
                 log.info("resuming the run in %s", out)
-        for sub in ("data", "ledger", "scores"):  # temp files of a run killed while finishing
-            for tmp in (out / sub).glob(".*.tmp") if (out / sub).exists() else ():
-                tmp.unlink()
-        (out / WORK).mkdir(parents=True, exist_ok=True)
-        if not manifest.exists():
-            write_json_atomic({"fingerprint": fingerprint}, manifest)
+        # temp files of a run killed while writing: its units, plans and final files
+        for d in (out / "data", out / "ledger", out / "scores", out / WORK,
+                  *(out / WORK).glob("seg-*")):
+            _remove_temp_files(d)
+
+    def _reconcile(self, out: Path, fingerprint: str, prints: dict[str, str]) -> None:
+        """Forget work done on input that has changed since, then record the current input.
+
+        A shard whose fingerprint differs from the one recorded when its units ran has its
+        units removed (so they are redone). If any shard changed, appeared or disappeared, the
+        plans of global stages (made from every shard's records) and all units after the first
+        barrier are removed too. Unchanged shards keep their finished first-phase units.
+        """
+        work = out / WORK
+        manifest = work / "manifest.json"
+        recorded: dict[str, str] = _read_json(manifest).get("shards", {})
+        changed = sorted(k for k in prints if k in recorded and recorded[k] != prints[k])
+        for key in changed:
+            log.warning("shard %s changed since it was processed (%s); redoing it", key,
+                        describe_change(recorded[key], prints[key]))
+            for udir in work.glob("seg-*"):
+                for suffix in UNIT_FILES:
+                    (udir / f"{key}.{suffix}").unlink(missing_ok=True)
+        plans = sorted(work.glob("plan-*.pkl"))
+        if plans and recorded != prints:
+            log.warning("the input changed since the plans of global stages were made; "
+                        "redoing every phase after the first")
+            for p in plans:
+                p.unlink()
+                p.with_suffix(".json").unlink(missing_ok=True)
+            for udir in work.glob("seg-*"):
+                if udir.name != "seg-0":
+                    shutil.rmtree(udir)
+        work.mkdir(parents=True, exist_ok=True)
+        write_json_atomic({"fingerprint": fingerprint, "shards": prints}, manifest)
+
+    def _standing(self, shards: list[Shard], out: Path) -> str:
+        """Where an interrupted run stands, for the message."""
+        if _read_json(out / "run.json").get("status") in (CLEANUP, COMPLETE):
+            return "while removing intermediate files (the rerun finishes this)"
+        n = len(self.pipeline.segments)
+        for seg in self.pipeline.segments:
+            udir = _unit_dir(out, seg.index)
+            done = sum((udir / f"{s.key}.done").exists() for s in shards)
+            if done < len(shards):
+                return f"in phase {seg.index + 1}/{n} with {done} of {len(shards)} shards " \
+                       f"finished"
+        return "while writing the final files"
+
+    def _pool(self, n_shards: int) -> contextlib.AbstractContextManager[Any]:
+        """ONE process pool for every phase of the run (workers and their models start once:
+        a pool per phase cost ~9 CPU-seconds per run with 2 workers); in-process with one
+        worker or one shard."""
+        if self.workers == 1 or n_shards <= 1:
+            _init_worker(self.config.to_dict())
+            return contextlib.nullcontext(None)
+        # the pool's workers are the children started after this (signals, lost workers)
+        self._children_before_pool = mp.active_children()
+        return ProcessPoolExecutor(max_workers=min(self.workers, n_shards),
+                                   mp_context=mp.get_context("spawn"),
+                                   initializer=_init_pool_worker,
+                                   initargs=(self.config.to_dict(),))
 
     def _run_segment(self, seg: Segment, shards: list[Shard], out: Path, facets: list[str],
-                     stats: Stats, bar: _Progress) -> None:
+                     stats: Stats, bar: _Progress, pool: ProcessPoolExecutor | None) -> None:
         udir = _unit_dir(out, seg.index)
         udir.mkdir(parents=True, exist_ok=True)
         todo = []
@@ -270,26 +382,35 @@ class LocalEngine:
             bar.shard_done(r.key)
             check_alarm(stats, self.pipeline)
 
-        cfg = self.config.to_dict()
-        if self.workers == 1 or len(todo) <= 1:
-            _init_worker(cfg)
+        phase = f"phase {seg.index + 1}/{len(self.pipeline.segments)}"
+        if pool is None:
             for s in todo:
-                finished(_run_unit(seg.index, s, out, self.batch_size, facets))
+                try:
+                    finished(_run_unit(seg.index, s, out, self.batch_size, facets))
+                except OSError as e:
+                    raise _write_error(e, s.key, phase) from None
             return
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(todo)), mp_context=ctx,
-                                 initializer=_init_worker, initargs=(cfg,)) as pool:
-            pending: set[Future[UnitResult]] = {
-                pool.submit(_run_unit, seg.index, s, out, self.batch_size, facets) for s in todo}
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
+        keys: dict[Future[UnitResult], str] = {
+            pool.submit(_run_unit, seg.index, s, out, self.batch_size, facets): s.key
+            for s in todo}
+        workers = new_children(self._children_before_pool)
+        pending = set(keys)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    try:
                         finished(fut.result())
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
+                    except BrokenProcessPool:
+                        raise lost_worker_error(workers, udir, keys.values(),
+                                                phase) from None
+                    except OSError as e:
+                        raise _write_error(e, keys[fut], phase) from None
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            stop_workers(workers)
+            _remove_temp_files(udir)  # of units the stopped workers were writing
+            raise
 
     def _check_ids_unique(self, shards: list[Shard], out: Path) -> None:
         udir = _unit_dir(out, 0)
@@ -342,7 +463,7 @@ class LocalEngine:
         return {"column": col, "rule": GENERATED_ID_RULE, "shards": keys} if keys else None
 
     def _finalize(self, shards: list[Shard], out: Path, facets: list[str], fingerprint: str,
-                  started: str, seconds: float) -> dict[str, Any]:
+                  started: str, seconds: float, prints: dict[str, str]) -> dict[str, Any]:
         last = len(self.pipeline.segments) - 1
         stats = Stats()
         stats.data["input"]["shards"] = len(shards)
@@ -381,7 +502,7 @@ class LocalEngine:
         import pyarrow
 
         run = {
-            "status": "complete",
+            "status": CLEANUP,
             "fingerprint": fingerprint,
             "corpusfilter": __version__,
             "pyarrow": pyarrow.__version__,
@@ -397,10 +518,68 @@ class LocalEngine:
             "facets": facets,
             "inputs": [{"shard": s.key, "path": s.path} for s in shards],
             "generated_ids": self._generated_ids(shards),
+            "input_fingerprints": prints,
         }
         write_json_atomic(run, out / "run.json")
-        shutil.rmtree(out / WORK, ignore_errors=True)
+        _commit(out, run)
         return stats.data
+
+
+def _commit(out: Path, run: dict[str, Any]) -> None:
+    """The last step of a run: remove `_work/`, then mark `run.json` complete.
+
+    `_work/` holds every phase's text, including text a later stage changed (e.g. before PII
+    redaction), so a complete run must not keep it. `run.json` says ``cleanup`` until the
+    removal is done; a rerun after a kill in between calls this again.
+    """
+    try:
+        shutil.rmtree(out / WORK)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise CorpusFilterError(f"cannot remove {out / WORK} ({e.strerror}: {e.filename}); it "
+                                f"holds intermediate text from before later stages (such as "
+                                f"PII redaction): fix the cause and rerun the same command "
+                                f"to finish") from None
+    write_json_atomic({**run, "status": COMPLETE}, out / "run.json")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a file, or {} if the file does not exist."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def _refuse_changed_input(out: Path, recorded: dict[str, str] | None,
+                          prints: dict[str, str]) -> None:
+    """A complete run cannot be redone in part (its `_work/` is gone): name what changed."""
+    if recorded is None:  # written by a version without input fingerprints
+        return
+    what = [f"{k} ({describe_change(recorded[k], prints[k])})" for k in sorted(prints)
+            if k in recorded and recorded[k] != prints[k]]
+    what += [f"{k} (new)" for k in sorted(set(prints) - set(recorded))]
+    what += [f"{k} (no longer in the input)" for k in sorted(set(recorded) - set(prints))]
+    if what:
+        raise CorpusFilterError(f"{out} holds a complete run, but its input changed since: "
+                                f"shard {', '.join(what)}; pass --overwrite to run again on "
+                                f"the current input, or write to another directory")
+
+
+def _write_error(e: OSError, shard: str, phase: str) -> CorpusFilterError:
+    """An OS error while a unit wrote its results (disk full, permissions, ...)."""
+    where = f" ({e.filename})" if e.filename else ""
+    return CorpusFilterError(f"shard {shard}: {e.strerror or e}{where} in {phase}; fix the "
+                             f"cause (e.g. free disk space) and rerun the same command to "
+                             f"resume: finished shards are kept")
+
+
+def _remove_temp_files(d: Path) -> None:
+    """Remove the temporary files of interrupted atomic writes (never a finished file)."""
+    for pattern in ("*.tmp", "*.tmp.npy"):
+        for tmp in d.glob(pattern):
+            tmp.unlink(missing_ok=True)
 
 
 class _Progress:

@@ -27,6 +27,7 @@ How the work is laid out (see docs/scale.md):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -171,7 +172,16 @@ class RayEngine(LocalEngine):
             kwargs["address"] = address or "local"
             if not address and self.requested_workers > 1:
                 kwargs["num_cpus"] = self.requested_workers
-            ray.init(**kwargs)
+            try:
+                ray.init(**kwargs)
+            except ValueError as e:  # Ray's refusal to size a cluster it only connects to
+                if "existing cluster" not in str(e):
+                    raise
+                raise CorpusFilterError(
+                    f"a Ray cluster is already running on this machine, so --workers "
+                    f"{self.requested_workers} cannot start one of that size; run on it with "
+                    f"--address auto (its CPUs set the workers), or stop it with `ray stop`"
+                ) from None
             started_here = True
         elif self.address:
             log.info("already connected to a Ray cluster; ignoring --address %s", self.address)
@@ -209,8 +219,11 @@ class RayEngine(LocalEngine):
         # sharded plans) is never resumed by the local engine, nor the other way round.
         return xxhash.xxh64_hexdigest(f"ray:{super()._fingerprint(shards)}".encode())
 
+    def _pool(self, n_shards: int) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext(None)  # Ray's actors are the workers
+
     def _run_segment(self, seg: Segment, shards: list[Shard], out: Path, facets: list[str],
-                     stats: Stats, bar: Any) -> None:
+                     stats: Stats, bar: Any, pool: Any = None) -> None:
         ray = self._ray
         udir = _unit_dir(out, seg.index)
         udir.mkdir(parents=True, exist_ok=True)

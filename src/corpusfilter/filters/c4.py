@@ -19,14 +19,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.langparams import LangParams
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Outcome, Rule, Transform
 from corpusfilter.filters.gopher import _check_lang, _check_number
 from corpusfilter.filters.text import (
     SENTENCE_TERMINALS,
-    LangParams,
     Pieces,
-    doc_langs,
     seg_max,
     split_lines,
     split_pieces,
@@ -39,6 +38,17 @@ CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
 # a line in the languages that use them.
 _LINE_END = f"([.?!\"']|[{SENTENCE_TERMINALS}])$"
 _ELLIPSIS_END = r"\.\.\.$"
+# Quotation marks and brackets that close a sentence in some script: after a terminal mark
+# they still end the line (`.”` as `."`, `!“` in German, `?»` in French, `。」` in Japanese).
+CLOSERS = "\"'”“’‘»«›‹」』）)\\]】〕〉》"
+# With `closing_quotes`: a terminal mark, then closers, then optionally a trailing
+# parenthetical such as a photo credit ("... ist gut. (Foto: dpa)").
+_TYPOGRAPHIC_END = (f"[{SENTENCE_TERMINALS}][{CLOSERS}]*(\\s*\\([^()]*\\))?$")
+# A line of prose that a heading (or a line ending in ":") may introduce: ends like a
+# sentence and has at least this many words.
+_PROSE_WORDS = 10
+# Complete sentences that make a line without a terminal mark at its end prose.
+_UNENDED_SENTENCES = 2
 # A sentence ends at terminal punctuation (optionally followed by closing quotes/brackets)
 # that is followed by whitespace or the end of the line.
 _SENTENCE_END = f"[{SENTENCE_TERMINALS}]+[\"'”’»)\\]]*(\\s|$)"
@@ -72,6 +82,16 @@ class C4Quality(Transform):
         remove_citations: strip Wikipedia-style citation markers (C4: true).
         filter_no_terminal_punct: remove lines not ending in terminal punctuation (C4: true;
             FineWeb: false).
+        closing_quotes: a terminal mark followed by closing quotes or brackets (`.”`, `!“`,
+            `?»`, `。」`), or by a trailing parenthetical (`... gut. (Foto: dpa)`), ends a
+            line (C4: false, it keeps `."` but drops `.”`; default recipe: true).
+        keep_unended_prose: keep a line without terminal punctuation at its end when it
+            holds at least two complete sentences (a paragraph cut off mid-sentence, as
+            crawls and dumps truncate them) (C4: false; default recipe: true).
+        keep_headings: keep a line without terminal punctuation (a heading, or a line ending
+            in ":") when the next non-blank line is prose: it ends like a sentence and has
+            at least 10 words (C4: false; default recipe: true). The other line rules still
+            apply to it.
         min_words_per_line: remove lines with fewer words (C4: 3). None: off.
         max_word_length: remove lines with a longer whitespace-separated token (C4: 1000).
             None: off.
@@ -82,21 +102,31 @@ class C4Quality(Transform):
         min_sentences: remove pages with fewer sentences after line removal (C4: 5). None:
             off.
         default_lang: language assumed for `overrides` when `lang` is absent or null.
-        overrides: per-language values of min_words_per_line and min_sentences, e.g.
-            {zh: {min_words_per_line: 10}}.
+        overrides: per-language values of remove_citations, filter_no_terminal_punct,
+            min_words_per_line,
+            filter_javascript, filter_curly_bracket and min_sentences, e.g. {zh: {min_words_per_line: 10}}
+            (``de`` also applies to ``de-AT``; see core/langparams.py).
+        source_overrides: the same per source (by the `source` column), which win over
+            `overrides`, e.g. {stackexchange: {filter_curly_bracket: false}}.
     """
 
     name = "c4_quality"
     version = 1
 
     def __init__(self, remove_citations: bool = True, filter_no_terminal_punct: bool = True,
+                 closing_quotes: bool = False, keep_unended_prose: bool = False,
+                 keep_headings: bool = False,
                  min_words_per_line: int | None = 3, max_word_length: int | None = 1000,
                  filter_javascript: bool = True, filter_policy: bool = True,
                  filter_lorem_ipsum: bool = True, filter_curly_bracket: bool = True,
                  min_sentences: int | None = 5, default_lang: str | None = "en",
-                 overrides: Mapping[str, Mapping[str, Any]] | None = None):
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None):
         for key, flag in (("remove_citations", remove_citations),
                           ("filter_no_terminal_punct", filter_no_terminal_punct),
+                          ("closing_quotes", closing_quotes),
+                          ("keep_unended_prose", keep_unended_prose),
+                          ("keep_headings", keep_headings),
                           ("filter_javascript", filter_javascript),
                           ("filter_policy", filter_policy),
                           ("filter_lorem_ipsum", filter_lorem_ipsum),
@@ -110,26 +140,40 @@ class C4Quality(Transform):
                 raise ValueError(f"{self.name}: {key} must be an integer or null, got "
                                  f"{value!r}")
             _check_number(self.name, key, value)
-        self.remove_citations = remove_citations
-        self.filter_no_terminal_punct = filter_no_terminal_punct
+        self.closing_quotes = closing_quotes
+        self.keep_unended_prose = keep_unended_prose
+        self.keep_headings = keep_headings
         self.max_word_length = max_word_length
-        self.filter_javascript = filter_javascript
         self.filter_policy = filter_policy
         self.filter_lorem_ipsum = filter_lorem_ipsum
-        self.filter_curly_bracket = filter_curly_bracket
         self.default_lang = _check_lang(self.name, default_lang)
-        self.lang_params = LangParams(self.name, {"min_words_per_line": min_words_per_line,
-                                                  "min_sentences": min_sentences}, overrides)
-        for lang, entry in self.lang_params.table.items():
-            for key, value in entry.items():
-                _check_number(self.name, f"overrides[{lang!r}].{key}", value)
+        self.lang_params = LangParams(
+            self.name, {"remove_citations": remove_citations,
+                        "filter_no_terminal_punct": filter_no_terminal_punct,
+                        "min_words_per_line": min_words_per_line,
+                        "filter_curly_bracket": filter_curly_bracket,
+                        "filter_javascript": filter_javascript,
+                        "min_sentences": min_sentences}, overrides,
+            source_overrides=source_overrides, default_lang=self.default_lang)
+        for where, key, value in self.lang_params.entries():
+            if key.startswith("filter_") or key == "remove_citations":
+                if not isinstance(value, bool):
+                    raise ValueError(f"{self.name}: {where} must be true or false, got "
+                                     f"{value!r}")
+            else:
+                _check_number(self.name, where, value)
 
     def transform(self, docs: Docs) -> Outcome:
         n = docs.num_rows
         if n == 0:
             return Outcome.keep_all(0)
-        langs = doc_langs(docs.lang, n, self.default_lang) if self.lang_params.table \
-            else np.full(n, None, dtype=object)
+
+        def per_line(name: str) -> np.ndarray:
+            """A switch of this stage per line (by its document's language and source)."""
+            value = self.lang_params.values(name, docs)
+            on = np.broadcast_to(np.asarray(value if value is not None else 0.0), (n,)) == 1
+            return on[line_doc]
+
         raw = split_lines(docs.text)
         lines = Pieces(pc.utf8_trim_whitespace(raw.values), raw.offsets)
         line_doc = lines.doc
@@ -145,15 +189,25 @@ class C4Quality(Transform):
         if self.max_word_length is not None:
             apply("too_long_word", self._too_long(lines))
         text = lines.values
-        if self.remove_citations and n_lines:
-            text = pc.replace_substring_regex(text, CITATION, "")
+        if self.lang_params.is_set("remove_citations") and n_lines:
+            text = pc.if_else(pa.array(per_line("remove_citations")),
+                              pc.replace_substring_regex(text, CITATION, ""), text)
         cleaned = Pieces(text, lines.offsets)
-        if self.filter_no_terminal_punct:
-            apply("no_terminal_punct", ~cleaned.matches(_LINE_END) | cleaned.matches(
-                _ELLIPSIS_END))
-        min_words = self.lang_params.values("min_words_per_line", langs)
+        counts = whitespace_word_counts(lines.values)
+        if self.lang_params.is_set("filter_no_terminal_punct"):
+            ends = cleaned.matches(_LINE_END)
+            if self.closing_quotes:
+                ends |= cleaned.matches(_TYPOGRAPHIC_END)
+            ends &= ~cleaned.matches(_ELLIPSIS_END)
+            if self.keep_unended_prose and n_lines:
+                ends |= pc.count_substring_regex(cleaned.values, _SENTENCE_END).to_numpy(
+                    zero_copy_only=False) >= _UNENDED_SENTENCES
+            unended = ~ends
+            if self.keep_headings:
+                unended &= ~_introduces_prose(lines, ends & (counts >= _PROSE_WORDS))
+            apply("no_terminal_punct", unended & per_line("filter_no_terminal_punct"))
+        min_words = self.lang_params.values("min_words_per_line", docs)
         if min_words is not None:
-            counts = whitespace_word_counts(lines.values)
             limit = np.broadcast_to(np.asarray(min_words, dtype=np.float64), (n,))[line_doc]
             with np.errstate(invalid="ignore"):
                 apply("too_few_words", counts < limit)
@@ -162,10 +216,10 @@ class C4Quality(Transform):
         alive = ~drop
         lorem = (alive & lowered.matches("lorem ipsum")) if self.filter_lorem_ipsum \
             else np.zeros(n_lines, dtype=bool)
-        if self.filter_javascript:
-            apply("javascript", lowered.matches("javascript"))
-        curly = (~drop & cleaned.matches(r"\{")) if self.filter_curly_bracket \
-            else np.zeros(n_lines, dtype=bool)
+        if self.lang_params.is_set("filter_javascript"):
+            apply("javascript", lowered.matches("javascript") & per_line("filter_javascript"))
+        curly = (~drop & cleaned.matches(r"\{") & per_line("filter_curly_bracket")) \
+            if self.lang_params.is_set("filter_curly_bracket") else np.zeros(n_lines, dtype=bool)
         if self.filter_policy:
             apply("policy", lowered.matches("|".join(POLICY_PHRASES)))
         kept = ~drop & ~curly & ~lorem
@@ -195,7 +249,7 @@ class C4Quality(Transform):
                 else keep & (first < big) & (first <= other)
             keep[hit] = False
             reason[hit] = self.reason(name)
-        min_sent = self.lang_params.values("min_sentences", langs)
+        min_sent = self.lang_params.values("min_sentences", docs)
         if min_sent is not None:
             limit = np.broadcast_to(np.asarray(min_sent, dtype=np.float64), (n,))
             with np.errstate(invalid="ignore"):
@@ -236,6 +290,22 @@ class C4Quality(Transform):
             line = lines.values[int(i)].as_py()
             out[i] = any(len(w) > self.max_word_length for w in line.split())
         return out
+
+
+def _introduces_prose(lines: Pieces, prose: np.ndarray) -> np.ndarray:
+    """Per line: the next non-blank line of the same document is prose."""
+    n_lines = len(prose)
+    out = np.zeros(n_lines, dtype=bool)
+    nonblank = np.flatnonzero(lines.lengths > 0)
+    if not len(nonblank):
+        return out
+    # position in `nonblank` of the first non-blank line after each line
+    nxt = np.searchsorted(nonblank, np.arange(n_lines), side="right")
+    has_next = nxt < len(nonblank)
+    j = nonblank[np.minimum(nxt, len(nonblank) - 1)]
+    same_doc = lines.doc[j] == lines.doc
+    out[has_next & same_doc] = prose[j[has_next & same_doc]]
+    return out
 
 
 @register

@@ -15,15 +15,14 @@ import numpy as np
 import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.langparams import LangParams
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Rule
 from corpusfilter.filters.gopher import _check_lang, _check_number
 from corpusfilter.filters.text import (
     SENTENCE_TERMINALS,
-    LangParams,
     Pieces,
     count_substring,
-    doc_langs,
     doc_words,
     ratio,
     split_pieces,
@@ -55,7 +54,13 @@ class FineWebQuality(Filter):
             (FineWeb: 0.01).
         max_newline_word_ratio: most newlines per word (FineWeb: 0.3).
         default_lang: language assumed for `overrides` when `lang` is absent or null.
-        overrides: per-language threshold values, e.g. {ja: {min_line_punct_ratio: 0.1}}.
+        overrides: per-language threshold values, e.g. {ja: {min_line_punct_ratio: 0.1}}
+            (``de`` also applies to ``de-AT``; see core/langparams.py).
+        source_overrides: per-source values (by the `source` column), which win over
+            `overrides`.
+        lang_table: a shipped per-language table under `overrides`: ``fineweb2``
+            (FineWeb-2's per-language values, resources/fineweb2/; units in
+            core/langparams.py) or null.
     """
 
     name = "fineweb_quality"
@@ -67,7 +72,9 @@ class FineWebQuality(Filter):
                  max_dup_line_char_ratio: float | None = 0.01,
                  max_newline_word_ratio: float | None = 0.3,
                  default_lang: str | None = "en",
-                 overrides: Mapping[str, Mapping[str, Any]] | None = None):
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 lang_table: str | None = None):
         thresholds = {"min_line_punct_ratio": min_line_punct_ratio,
                       "max_short_line_ratio": max_short_line_ratio,
                       "max_dup_line_char_ratio": max_dup_line_char_ratio,
@@ -84,10 +91,11 @@ class FineWebQuality(Filter):
         self.line_punct_exclude_zero = line_punct_exclude_zero
         self.short_line_length = short_line_length
         self.default_lang = _check_lang(self.name, default_lang)
-        self.lang_params = LangParams(self.name, thresholds, overrides)
-        for lang, entry in self.lang_params.table.items():
-            for key, value in entry.items():
-                _check_number(self.name, f"overrides[{lang!r}].{key}", value)
+        self.lang_params = LangParams(self.name, thresholds, overrides,
+                                      source_overrides=source_overrides,
+                                      default_lang=self.default_lang, table=lang_table)
+        for where, _, value in self.lang_params.entries():
+            _check_number(self.name, where, value)
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         text = docs.text
@@ -108,8 +116,7 @@ class FineWebQuality(Filter):
             "dup_line_char_ratio": ratio(lines.sum(lines.lengths * ~lines.first),
                                          docs.text_chars - newlines),
         }
-        if self.lang_params.defaults["max_newline_word_ratio"] is not None or any(
-                "max_newline_word_ratio" in e for e in self.lang_params.table.values()):
+        if self.lang_params.is_set("max_newline_word_ratio"):
             words = doc_words(docs.ids, text)
             nl = ratio(newlines, words.counts)
             nl[(words.counts == 0) & (newlines > 0)] = np.inf
@@ -119,15 +126,14 @@ class FineWebQuality(Filter):
         return scores
 
     def rules(self, docs: Docs) -> list[Rule]:
-        langs = doc_langs(docs.lang, docs.num_rows, self.default_lang) \
-            if self.lang_params.table else np.full(docs.num_rows, None, dtype=object)
-        v = self.lang_params.values
+        def v(name: str) -> float | np.ndarray | None:
+            return self.lang_params.values(name, docs)
+
         return [
             Rule("empty", "lines", min=1),
-            Rule("line_punct_ratio", "line_punct_ratio", min=v("min_line_punct_ratio", langs)),
-            Rule("short_line_ratio", "short_line_ratio", max=v("max_short_line_ratio", langs)),
+            Rule("line_punct_ratio", "line_punct_ratio", min=v("min_line_punct_ratio")),
+            Rule("short_line_ratio", "short_line_ratio", max=v("max_short_line_ratio")),
             Rule("dup_line_char_ratio", "dup_line_char_ratio",
-                 max=v("max_dup_line_char_ratio", langs)),
-            Rule("newline_word_ratio", "newline_word_ratio",
-                 max=v("max_newline_word_ratio", langs)),
+                 max=v("max_dup_line_char_ratio")),
+            Rule("newline_word_ratio", "newline_word_ratio", max=v("max_newline_word_ratio")),
         ]

@@ -18,19 +18,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.langparams import LangParams, doc_langs, normalise_lang
 from corpusfilter.core.registry import register
+from corpusfilter.core.scripts import (
+    CHARS_PER_WORD,
+    IDEOGRAPHIC_LANGS,
+    SPACELESS_LANGS,
+    SYLLABIC_LANGS,
+)
 from corpusfilter.core.stage import Filter, Rule
 from corpusfilter.filters.text import (
-    SPACELESS_LANGS,
-    LangParams,
     NgramRepeats,
     Pieces,
     count_substring,
-    doc_langs,
     doc_words,
     first_in_doc,
     ngram_repeats,
-    normalise_lang,
     ratio,
     seg_max,
     split_lines,
@@ -112,7 +115,13 @@ class GopherQuality(Filter):
         default_lang: language assumed when the `lang` column is absent or null ("en", as
             Gopher; None: such documents skip the stop-word rule and are counted).
         overrides: per-language values of the parameters above, e.g.
-            {de: {min_mean_word_length: 3.5}, ja: {min_words: 100, stop_words: [...]}}.
+            {de: {min_mean_word_length: 3.5}, ja: {min_words: 100, stop_words: [...]}}
+            (``de`` also applies to ``de-AT``; see core/langparams.py).
+        source_overrides: per-source values (by the `source` column), which win over
+            `overrides`, e.g. {stackexchange: {min_alpha_words_ratio: null}}.
+        lang_table: a shipped per-language table under `overrides`: ``fineweb2``
+            (FineWeb-2's per-language values, resources/fineweb2/; units in
+            core/langparams.py) or null.
     """
 
     name = "gopher_quality"
@@ -126,7 +135,9 @@ class GopherQuality(Filter):
                  max_ellipsis_lines_ratio: float | None = 0.3,
                  min_alpha_words_ratio: float | None = 0.8, min_stop_words: int | None = 2,
                  stop_words: Sequence[str] | None = None, default_lang: str | None = "en",
-                 overrides: Mapping[str, Mapping[str, Any]] | None = None):
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 lang_table: str | None = None):
         thresholds = {
             "min_words": min_words, "max_words": max_words,
             "min_mean_word_length": min_mean_word_length,
@@ -143,18 +154,19 @@ class GopherQuality(Filter):
         self.stop_words = _check_words(self.name, "stop_words", stop_words)
         self.default_lang = _check_lang(self.name, default_lang)
         self.lang_params = LangParams(self.name, {**thresholds, "stop_words": None}, overrides,
-                                      builtin=_SPACELESS_DEFAULTS)
-        for lang, entry in self.lang_params.table.items():
-            for key, value in entry.items():
-                if key == "stop_words":
-                    _check_words(self.name, f"overrides[{lang!r}].stop_words", value)
-                else:
-                    _check_number(self.name, f"overrides[{lang!r}].{key}", value)
+                                      builtin=_SPACELESS_DEFAULTS,
+                                      source_overrides=source_overrides,
+                                      default_lang=self.default_lang, table=lang_table)
+        for where, key, value in self.lang_params.entries():
+            if key == "stop_words":
+                _check_words(self.name, where, value)
+            else:
+                _check_number(self.name, where, value)
         self._stop_cache: dict[str | None, frozenset[str] | None] = {}
 
     def _stop_list(self, lang: str | None) -> frozenset[str] | None:
         if lang not in self._stop_cache:
-            custom = self.lang_params.table.get(lang, {}).get("stop_words") if lang else None
+            custom = self.lang_params.get("stop_words", lang) if lang else None
             if custom is not None:
                 words: frozenset[str] | None = frozenset(w.lower() for w in custom)
             elif self.stop_words is not None:
@@ -199,8 +211,7 @@ class GopherQuality(Filter):
     def _stop_word_counts(self, docs: Docs, words: Pieces, langs: np.ndarray,
                           n: int) -> np.ndarray:
         out = np.full(n, np.nan)
-        if self.lang_params.defaults["min_stop_words"] is None and not any(
-                "min_stop_words" in e for e in self.lang_params.table.values()):
+        if not self.lang_params.is_set("min_stop_words"):
             return out
         lower = pc.utf8_lower(words.values)
         is_stop = np.zeros(len(lower), dtype=bool)
@@ -230,22 +241,20 @@ class GopherQuality(Filter):
         return out
 
     def rules(self, docs: Docs) -> list[Rule]:
-        langs = self._langs(docs)
-        v = self.lang_params.values
+        def v(name: str) -> float | np.ndarray | None:
+            return self.lang_params.values(name, docs)
+
         return [
-            Rule("word_count", "word_count", min=v("min_words", langs),
-                 max=v("max_words", langs)),
-            Rule("mean_word_length", "mean_word_length", min=v("min_mean_word_length", langs),
-                 max=v("max_mean_word_length", langs)),
-            Rule("hash_ratio", "hash_ratio", max=v("max_hash_ratio", langs)),
-            Rule("ellipsis_ratio", "ellipsis_ratio", max=v("max_ellipsis_ratio", langs)),
-            Rule("bullet_lines_ratio", "bullet_lines_ratio",
-                 max=v("max_bullet_lines_ratio", langs)),
+            Rule("word_count", "word_count", min=v("min_words"), max=v("max_words")),
+            Rule("mean_word_length", "mean_word_length", min=v("min_mean_word_length"),
+                 max=v("max_mean_word_length")),
+            Rule("hash_ratio", "hash_ratio", max=v("max_hash_ratio")),
+            Rule("ellipsis_ratio", "ellipsis_ratio", max=v("max_ellipsis_ratio")),
+            Rule("bullet_lines_ratio", "bullet_lines_ratio", max=v("max_bullet_lines_ratio")),
             Rule("ellipsis_lines_ratio", "ellipsis_lines_ratio",
-                 max=v("max_ellipsis_lines_ratio", langs)),
-            Rule("alpha_words_ratio", "alpha_words_ratio",
-                 min=v("min_alpha_words_ratio", langs)),
-            Rule("stop_words", "stop_words", min=v("min_stop_words", langs)),
+                 max=v("max_ellipsis_lines_ratio")),
+            Rule("alpha_words_ratio", "alpha_words_ratio", min=v("min_alpha_words_ratio")),
+            Rule("stop_words", "stop_words", min=v("min_stop_words")),
         ]
 
 
@@ -261,7 +270,7 @@ def _check_words(stage: str, name: str, words: Any) -> tuple[str, ...] | None:
 # Thai, Lao, Khmer, Myanmar and Tibetan are split into characters (no segmenter is shipped),
 # which are letters rather than words: repeated character n-grams there are ordinary
 # syllables, so the n-gram rules are off for them unless a pipeline file sets them.
-_LETTER_SPLIT_LANGS = ("th", "lo", "km", "my", "bo")
+_LETTER_SPLIT_LANGS = tuple(sorted(SYLLABIC_LANGS))
 _NGRAM_METRICS = [f"max_top_{m}gram_char_frac" for m in (2, 3, 4)] + [
     f"max_dup_{m}gram_char_frac" for m in range(5, 11)]
 _LETTER_SPLIT_DEFAULTS = {lang: dict.fromkeys(_NGRAM_METRICS) for lang in _LETTER_SPLIT_LANGS}
@@ -294,15 +303,23 @@ class GopherRepetition(Filter):
         max_dup_8gram_char_frac: same for 8-grams (0.12).
         max_dup_9gram_char_frac: same for 9-grams (0.11).
         max_dup_10gram_char_frac: same for 10-grams (0.10).
-            The n-gram rules are off for th, lo, km, my, bo (split into letters, see
-            `gopher_quality`) unless set in `overrides`.
+            The n-gram rules are off for th, lo, km, my, bo, dz (split into letters, see
+            `gopher_quality`) unless set in `overrides`. In zh and ja, where each character
+            is a word, an n-gram rule measures n x 2 characters (words there average about
+            two characters; core/scripts.py), so it covers the same span of text.
         default_lang: language assumed for `overrides` when `lang` is absent or null.
         overrides: per-language values of the thresholds above, e.g.
             {zh: {max_top_2gram_char_frac: 0.3}}.
+        source_overrides: per-source values (by the `source` column), e.g.
+            {stackexchange: {max_dup_line_frac: null}}.
+        lang_table: a shipped per-language table under `overrides`: ``fineweb2``
+            (FineWeb-2's per-language values, resources/fineweb2/; units in
+            core/langparams.py) or null.
     """
 
     name = "gopher_repetition"
-    version = 1
+    # 2: zh/ja n-grams measured over 2n characters (issue 16)
+    version = 2
 
     def __init__(self, max_dup_para_frac: float | None = 0.30,
                  max_dup_para_char_frac: float | None = 0.20,
@@ -318,22 +335,23 @@ class GopherRepetition(Filter):
                  max_dup_9gram_char_frac: float | None = 0.11,
                  max_dup_10gram_char_frac: float | None = 0.10,
                  default_lang: str | None = "en",
-                 overrides: Mapping[str, Mapping[str, Any]] | None = None):
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 lang_table: str | None = None):
         thresholds = {k: v for k, v in locals().items() if k.startswith("max_")}
         for key, value in thresholds.items():
             _check_number(self.name, key, value, hi=1.0)
         self.default_lang = _check_lang(self.name, default_lang)
         self.lang_params = LangParams(self.name, thresholds, overrides,
-                                      builtin=_LETTER_SPLIT_DEFAULTS)
-        for lang, entry in self.lang_params.table.items():
-            for key, value in entry.items():
-                _check_number(self.name, f"overrides[{lang!r}].{key}", value, hi=1.0)
+                                      builtin=_LETTER_SPLIT_DEFAULTS,
+                                      source_overrides=source_overrides,
+                                      default_lang=self.default_lang, table=lang_table)
+        for where, _, value in self.lang_params.entries():
+            _check_number(self.name, where, value, hi=1.0)
         self.metrics = [k[len("max_"):] for k in thresholds]
 
     def _on(self, metric: str) -> bool:
-        key = f"max_{metric}"
-        return self.lang_params.defaults[key] is not None or any(
-            e.get(key) is not None for e in self.lang_params.table.values())
+        return self.lang_params.is_set(f"max_{metric}")
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         n = docs.num_rows
@@ -350,20 +368,28 @@ class GopherRepetition(Filter):
         if not tops and not dups:
             return scores
         words = doc_words(docs.ids, text)
-        reps = ngram_repeats(words, max(tops + dups))
+        # In Chinese and Japanese our words are characters: an n-word n-gram is measured as
+        # an n x CHARS_PER_WORD character n-gram, so the rule measures the same span of text
+        # as in languages with spaces (core/scripts.py).
+        ideo = np.isin(doc_langs(docs.lang, n, self.default_lang), list(IDEOGRAPHIC_LANGS))
+        scales = (1, CHARS_PER_WORD) if ideo.any() else (1,)
+        reps = ngram_repeats(words, max(tops + dups) * scales[-1])
         wlen = words.lengths
         cum = np.concatenate([[0], np.cumsum(wlen)])
-        for m in tops:
-            scores[f"top_{m}gram_char_frac"] = ratio(
-                _top_ngram_chars(reps[m], cum, m, words.doc, n), chars)
-        for m in dups:
-            scores[f"dup_{m}gram_char_frac"] = ratio(
-                _dup_ngram_chars(reps[m], wlen, m, words), chars)
+        for m in tops + dups:
+            key = f"top_{m}gram_char_frac" if m in tops else f"dup_{m}gram_char_frac"
+            for scale in scales:
+                k = m * scale
+                value = ratio(_top_ngram_chars(reps[k], cum, k, words.doc, n) if m in tops
+                              else _dup_ngram_chars(reps[k], wlen, k, words), chars)
+                if scale == 1:
+                    scores[key] = value
+                else:
+                    scores[key][ideo] = value[ideo]
         return scores
 
     def rules(self, docs: Docs) -> list[Rule]:
-        langs = doc_langs(docs.lang, docs.num_rows, self.default_lang)
-        return [Rule(m, m, max=self.lang_params.values(f"max_{m}", langs))
+        return [Rule(m, m, max=self.lang_params.values(f"max_{m}", docs))
                 for m in self.metrics]
 
 

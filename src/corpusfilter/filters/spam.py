@@ -49,12 +49,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.langparams import LangParams
 from corpusfilter.core.registry import register
+from corpusfilter.core.scripts import SPACELESS_CLASS, SPACELESS_RANGES
 from corpusfilter.core.stage import Filter, Outcome, Rule
 
 # Scripts written without spaces between words: each character is one token.
-_UNSPACED = (r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
-             r"\p{Tibetan}")
+_UNSPACED = SPACELESS_CLASS
 _NON_WORD = r"[^\p{L}\p{N}\p{M}]+"
 
 _TLDS = ("com|net|org|info|biz|edu|gov|io|co|uk|de|fr|es|it|nl|pl|ru|cn|jp|br|in|us|eu|ch|at|"
@@ -185,9 +186,7 @@ def _ratio(num: np.ndarray, den: np.ndarray, min_den: float = 1.0) -> np.ndarray
 # Character classes, one bit each, looked up per code point (table filled lazily from
 # `unicodedata` for the code points seen; deterministic, per process).
 SPACE, LETTER, UPPER, CASED, NUMBER, SYMBOL, UNSPACED = 1, 2, 4, 8, 16, 32, 64
-_UNSPACED_RANGES = ((0x0E00, 0x0EFF), (0x0F00, 0x0FFF), (0x1000, 0x109F), (0x1780, 0x17FF),
-                    (0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
-                    (0x20000, 0x3FFFF))
+_UNSPACED_RANGES = SPACELESS_RANGES
 _CLASS = np.full(0x110000, 255, dtype=np.uint8)
 
 
@@ -332,13 +331,17 @@ class Spam(Filter):
         min_words: top-token share needs at least this many words of space-delimited scripts.
         min_cased_letters: caps ratio needs at least this many cased letters.
         max_boilerplate_line_chars: longer lines are never boilerplate lines.
-        per_lang: per-language overrides, ``{lang: {max_caps_ratio: 0.4, ...}}`` (keys are the
-            ``max_*`` parameters; null switches the rule off for that language), chosen by the
-            document's ``lang`` column.
+        overrides: per-language values of the ``max_*`` parameters, ``{lang: {max_caps_ratio:
+            0.4, ...}}`` (null switches the rule off for that language), chosen by the
+            document's ``lang`` column; ``de`` also applies to ``de-AT`` (core/langparams.py,
+            the mechanism of every stage).
+        source_overrides: the same per source (by the `source` column), which win over
+            `overrides`.
     """
 
     name = "spam"
-    version = 1
+    # 2: per_lang renamed overrides; de reaches de-AT (issue 16)
+    version = 2
 
     def __init__(self, max_url_density: float | None = 0.3,
                  max_boilerplate_density: float | None = 0.3,
@@ -348,7 +351,8 @@ class Spam(Filter):
                  max_digit_symbol_ratio: float | None = 0.4,
                  min_chars: int = 20, min_lines: int = 10, min_words: int = 50,
                  min_cased_letters: int = 20, max_boilerplate_line_chars: int = 100,
-                 per_lang: Mapping[str, Mapping[str, float | None]] | None = None):
+                 overrides: Mapping[str, Mapping[str, float | None]] | None = None,
+                 source_overrides: Mapping[str, Mapping[str, float | None]] | None = None):
         limits = {"max_url_density": max_url_density,
                   "max_boilerplate_density": max_boilerplate_density,
                   "max_top_token_share": max_top_token_share,
@@ -362,27 +366,18 @@ class Spam(Filter):
                            ("max_boilerplate_line_chars", max_boilerplate_line_chars)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{key} must be a non-negative integer, got {value!r}")
-        overrides: dict[str, dict[str, float | None]] = {}
-        for lang, entry in (per_lang or {}).items():
-            if not isinstance(entry, Mapping):
-                raise ValueError(f"per_lang[{lang!r}] must be a mapping of max_* thresholds, "
-                                 f"got {entry!r}")
-            for key, value in entry.items():
-                if key not in limits:
-                    raise ValueError(f"per_lang[{lang!r}] has unknown key {key!r}; valid keys: "
-                                     f"{', '.join(limits)}")
-                _check_ratio(f"per_lang[{lang!r}].{key}", value)
-                overrides.setdefault(key, {})[str(lang)] = value
         self.limits = limits
-        self.overrides = overrides
+        # No default language: a document without one takes the top-level limits.
+        self.lang_params = LangParams(self.name, limits, overrides,
+                                      source_overrides=source_overrides)
+        for where, _, value in self.lang_params.entries():
+            _check_ratio(where, value)
         self.min_chars, self.min_lines, self.min_words = min_chars, min_lines, min_words
         self.min_cased_letters = min_cased_letters
         self.max_boilerplate_line_chars = max_boilerplate_line_chars
 
     def _active(self, metric: str) -> bool:
-        key = _THRESHOLDS[metric]
-        return self.limits[key] is not None or any(
-            v is not None for v in self.overrides.get(key, {}).values())
+        return self.lang_params.is_set(_THRESHOLDS[metric])
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         text = docs.text
@@ -420,8 +415,7 @@ class Spam(Filter):
         return scores
 
     def rules(self, docs: Docs) -> list[Rule]:
-        return [Rule(metric, metric, max=self.per_lang(docs, self.limits[key],
-                                                       self.overrides.get(key)))
+        return [Rule(metric, metric, max=self.lang_params.values(key, docs))
                 for metric, key in _THRESHOLDS.items()]
 
     def decide(self, docs: Docs, scores: Mapping[str, np.ndarray]) -> Outcome:

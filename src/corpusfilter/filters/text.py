@@ -17,22 +17,27 @@ flattened pieces of all documents), so a stage never loops over documents in Pyt
   level, each level only over the survivors of the previous one), for repetition counts.
 * `stop_words(lang)`: stop-word list per language (Gopher's eight English words for ``en``;
   spaCy's lists, MIT licence, for the others).
-* `LangParams`: per-language thresholds (``overrides: {de: {min_mean_word_length: 2.5}}``).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import threading
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+# Per-language parameters live in core/langparams.py; re-exported for the stages' imports.
+from corpusfilter.core.langparams import LangParams, doc_langs, normalise_lang  # noqa: F401
+from corpusfilter.core.scripts import (
+    SPACELESS_CLASS,
+    SPACELESS_LANGS,
+    SPACELESS_SCRIPTS,
+)
 
 # -- character classes (RE2 syntax, used by Arrow's regex kernels) ------------------------
 
@@ -63,9 +68,11 @@ SENTENCE_TERMINALS = (
 
 # Scripts written without spaces between words. Han, Hiragana and Katakana characters are one
 # word each; a Thai/Lao/Khmer/Myanmar/Tibetan character takes its combining marks with it.
-SPACELESS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}"
-_SPACELESS_UNIT = (r"(\p{Han}|\p{Hiragana}|\p{Katakana}"
-                   r"|[\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}]\p{M}*)")
+SPACELESS = SPACELESS_CLASS
+_SPACELESS_UNIT = ("(" + "|".join(rf"\p{{{s.name}}}" for s in SPACELESS_SCRIPTS
+                                  if s.kind == "ideographic")
+                   + "|[" + "".join(rf"\p{{{s.name}}}" for s in SPACELESS_SCRIPTS
+                                    if s.kind == "syllabic") + r"]\p{M}*)")
 _HAS_SPACELESS = f"[{SPACELESS}]"
 # Everything that separates words: not a letter, mark, digit or apostrophe.
 _WORD_SEPARATOR = r"[^\p{L}\p{M}\p{N}'’]+"
@@ -73,8 +80,6 @@ _APOSTROPHES = "'’"
 # Line breaks as Python's str.splitlines() knows them.
 LINE_BREAK = r"\r\n|[\n\r\x{0B}\x{0C}\x{1C}-\x{1E}\x{85}\x{2028}\x{2029}]"
 
-# Languages whose text is written without spaces between words (ISO 639-1).
-SPACELESS_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo"})
 
 
 # -- flattened pieces -------------------------------------------------------------------
@@ -393,14 +398,6 @@ def ngram_repeats(words: Pieces, n_max: int) -> dict[int, NgramRepeats]:
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 
 
-def normalise_lang(code: str | None) -> str | None:
-    """``en``, ``EN``, ``en-US``, ``en_Latn`` -> ``en``; empty -> None."""
-    if code is None:
-        return None
-    code = str(code).strip().lower().replace("-", "_").split("_")[0]
-    return code or None
-
-
 @cache
 def stop_words(lang: str) -> frozenset[str] | None:
     """The stop words of a language (lower-case), or None when none are known.
@@ -439,78 +436,3 @@ def _spacy_stop_words(lang: str) -> set[str] | None:
     mod_spec.loader.exec_module(module)
     words = getattr(module, "STOP_WORDS", None)
     return set(words) if words else None
-
-
-def doc_langs(lang_column: Sequence[str | None] | None, num_rows: int,
-              default_lang: str | None) -> np.ndarray:
-    """The language of every document: the normalised `lang` column, or `default_lang` where
-    the column is absent or the value is null (None stays None: language unknown)."""
-    default = normalise_lang(default_lang)
-    if lang_column is None:
-        return np.full(num_rows, default, dtype=object)
-    out = np.empty(num_rows, dtype=object)
-    cache: dict[Any, str | None] = {}
-    for i, code in enumerate(lang_column):
-        if code not in cache:
-            norm = normalise_lang(code)
-            cache[code] = default if norm is None else norm
-        out[i] = cache[code]
-    return out
-
-
-class LangParams:
-    """Thresholds of a stage with per-language overrides (FineWeb-2 style).
-
-    `defaults`: parameter name -> value for every language (None: rule off).
-    `builtin`: language -> {parameter: value} shipped by the stage (e.g. mean word length off
-    for Chinese); `overrides` (from the pipeline file) win over both, e.g.
-    ``{"de": {"min_mean_word_length": 2.5}, "zh": {"min_words": 100}}``.
-    """
-
-    def __init__(self, stage: str, defaults: Mapping[str, Any],
-                 overrides: Mapping[str, Mapping[str, Any]] | None,
-                 builtin: Mapping[str, Mapping[str, Any]] | None = None):
-        self.defaults = dict(defaults)
-        table: dict[str, dict[str, Any]] = {}
-        for source in (builtin or {}, overrides or {}):
-            if not isinstance(source, Mapping):
-                raise ValueError(f"{stage}: overrides must map a language code to "
-                                 f"{{parameter: value}}, got {source!r}")
-            for lang, params in source.items():
-                if not isinstance(lang, str):
-                    raise ValueError(f"{stage}: overrides key {lang!r} is not a language code; "
-                                     f"quote it in YAML (e.g. 'no': YAML reads no/on/off "
-                                     f"as booleans)")
-                code = normalise_lang(lang)
-                if code is None or not isinstance(params, Mapping):
-                    raise ValueError(f"{stage}: overrides[{lang!r}] must be a mapping of "
-                                     f"parameter to value, got {params!r}")
-                for key in params:
-                    if key not in self.defaults:
-                        raise ValueError(
-                            f"{stage}: overrides[{lang!r}] has unknown parameter {key!r}; "
-                            f"per-language parameters: {', '.join(sorted(self.defaults))}")
-                table.setdefault(code, {}).update(params)
-        self.table = table
-
-    def get(self, name: str, lang: str | None) -> Any:
-        entry = self.table.get(lang) if lang is not None else None
-        if entry is not None and name in entry:
-            return entry[name]
-        return self.defaults[name]
-
-    def values(self, name: str, langs: np.ndarray) -> float | np.ndarray | None:
-        """The threshold `name` per document (scalar when all documents share it; NaN in an
-        array, or None as a scalar, means the rule is off)."""
-        present = {lang for lang in self.table if name in self.table[lang]}
-        default = self.defaults[name]
-        if not present or not len(langs):
-            return None if default is None else float(default)
-        hit = np.isin(langs, list(present))
-        if not hit.any():
-            return None if default is None else float(default)
-        out = np.full(len(langs), np.nan if default is None else float(default))
-        for lang in present:
-            value = self.table[lang][name]
-            out[langs == lang] = np.nan if value is None else float(value)
-        return out

@@ -46,7 +46,7 @@ import numpy as np
 
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.registry import register
-from corpusfilter.core.stage import Filter, Outcome, Rule
+from corpusfilter.core.stage import Filter, Rule
 
 LISTS = ("ldnoobw", "surge")
 SEVERITIES = ("mild", "strong", "severe", "unrated")
@@ -436,9 +436,6 @@ class Toxicity(Filter):
             Rule("matches", "matches", max=self.max_matches),
         ]
 
-    def process(self, docs: Docs) -> tuple[Outcome, dict[str, np.ndarray]]:
-        scores, details = self._analyse(docs)
-        outcome = self.decide(docs, scores)
-        outcome.detail = [d if not k else None for d, k in zip(details, outcome.keep,
-                                                                  strict=True)]
-        return outcome, scores
+    def measure(self, docs: Docs) -> tuple[dict[str, np.ndarray],
+                                           list[dict[str, Any] | None] | None]:
+        return self._analyse(docs)

@@ -25,7 +25,7 @@ import numpy as np
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.errors import ConfigError
 from corpusfilter.core.registry import register
-from corpusfilter.core.stage import Filter, Outcome, Rule
+from corpusfilter.core.stage import Filter, Rule
 
 
 def host_of(url: str | None) -> str | None:
@@ -132,9 +132,7 @@ class UrlBlocklist(Filter):
     def rules(self, docs: Docs) -> list[Rule]:
         return [Rule("blocked", "blocked", max=0.0)]
 
-    def process(self, docs: Docs) -> tuple[Outcome, dict[str, np.ndarray]]:
+    def measure(self, docs: Docs) -> tuple[dict[str, np.ndarray],
+                                           list[dict[str, Any] | None] | None]:
         blocked, detail = self._scan(docs)
-        scores = {"blocked": blocked}
-        outcome = self.decide(docs, scores)
-        outcome.detail = detail
-        return outcome, scores
+        return {"blocked": blocked}, detail

@@ -52,14 +52,19 @@ def _read_json(location: str, storage: dict | None) -> dict[str, Any] | None:
 
 
 def run_staged(target: str, fingerprint: str, overwrite: bool, storage: dict | None,
-               run_local: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    """Run into the staging directory with ``run_local`` and publish to ``target``."""
+               run_local: Callable[[Path], dict[str, Any]],
+               check_complete: Callable[[dict[str, Any]], None] | None = None
+               ) -> dict[str, Any]:
+    """Run into the staging directory with ``run_local`` and publish to ``target``.
+
+    The caller holds the staging directory's lock; ``run_local`` empties it on ``overwrite``
+    (all but the lock). ``check_complete`` sees a complete run already at ``target`` and
+    raises if it cannot stand for this one (its input changed since)."""
     committed = _read_json(fs.join(target, COMMIT), storage)
     claim = _read_json(fs.join(target, CLAIM), storage)
     previous = (committed or claim or {}).get("fingerprint")
     if overwrite:
         fs.delete(target, storage)
-        shutil.rmtree(staging_dir(target), ignore_errors=True)
     elif previous is not None and previous != fingerprint:
         raise CorpusFilterError(f"{target} holds a run of a different pipeline or input; choose "
                                 f"another location or pass --overwrite to start again")
@@ -67,6 +72,8 @@ def run_staged(target: str, fingerprint: str, overwrite: bool, storage: dict | N
         raise CorpusFilterError(f"{target} is not empty and holds no corpusfilter run; choose "
                                 f"another location or pass --overwrite")
     elif committed is not None and committed.get("status") == "complete" and claim is None:
+        if check_complete is not None:
+            check_complete(committed)
         log.info("%s already holds a complete run of this pipeline; nothing to do", target)
         return json.loads(fs.read_bytes(fs.join(target, "stats.json"), storage))
     local = staging_dir(target)

@@ -3,6 +3,7 @@ the kept-documents files of a run's ``data/``, and atomic writes."""
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -41,7 +42,8 @@ class Shard:
 
 
 def file_format(name: str) -> tuple[str, str | None] | None:
-    """``("parquet", None)`` or ``("jsonl", compression)`` from a file name; None if neither."""
+    """``("parquet", None)`` or ``("jsonl", compression)`` from a file name (any letter case:
+    ``b.PARQUET``); None if neither."""
     lower = name.lower()
     compression = None
     for suffix, codec in COMPRESSIONS.items():
@@ -61,7 +63,7 @@ def _stem(name: str) -> str:
     for suffix in (*COMPRESSIONS, *PARQUET_SUFFIXES, *JSONL_SUFFIXES):
         if lower.endswith(suffix):
             base, lower = base[:-len(suffix)], lower[:-len(suffix)]
-    return base or name.rsplit("/", 1)[-1]
+    return base  # empty for a file named `.parquet` (`_visible` names it)
 
 
 def _listed(name: str) -> bool:
@@ -73,35 +75,73 @@ def _listed(name: str) -> bool:
     return not (name.lower().endswith(".json") and fmt[1] is None)
 
 
+def _broken_link(p: str) -> InputError:
+    return InputError(f"input {p} is a symbolic link to {os.readlink(p)}, which does not "
+                      f"exist; restore its target or remove the link")
+
+
+def _local_directory_files(d: str) -> list[str]:
+    """A local directory's input files (recursively); a dangling link among them is an error,
+    never skipped: it usually stands for a shard that should be there."""
+    found = []
+    for q in sorted(Path(d).rglob("*")):
+        if not _listed(q.name):
+            continue
+        if q.is_symlink() and not q.exists():
+            raise _broken_link(str(q))
+        if q.is_file():
+            found.append(str(q))
+    return found
+
+
 def expand_inputs(inputs: Sequence[str | Path], storage_options: StorageOptions = None
                   ) -> list[str]:
     """Files, directories (recursively) and globs, local or URLs → unique locations in order."""
     out: list[str] = []
     for item in inputs:
         s = fs.absolute(item)
+        local = not fs.is_url(s)
+        if local and os.path.islink(s) and not os.path.exists(s):
+            raise _broken_link(s)
         kind = fs.info(s, storage_options).type
         if kind == fs.pafs.FileType.Directory:
-            found = [f for f in fs.list_files(s, storage_options) if _listed(f)]
+            found = (_local_directory_files(s) if local else
+                     [f for f in fs.list_files(s, storage_options) if _listed(f)])
             if not found:
                 raise InputError(f"directory {item} contains no Parquet files "
-                                 f"({', '.join(PARQUET_SUFFIXES)}) or JSON Lines files (.jsonl, "
-                                 f".ndjson, each also .gz / .zst; .json.gz, .json.zst)")
+                                 f"({', '.join(PARQUET_SUFFIXES)}, in any letter case) or JSON "
+                                 f"Lines files (.jsonl, .ndjson, each also .gz / .zst; "
+                                 f".json.gz, .json.zst)")
             out.extend(found)
         elif kind == fs.pafs.FileType.File:
             out.append(s)
         elif any(ch in str(item) for ch in "*?["):
-            found = fs.glob(s, storage_options)
+            if local:
+                matches = sorted(glob.glob(s, recursive=True))
+                for q in matches:
+                    if os.path.islink(q) and not os.path.exists(q):
+                        raise _broken_link(q)
+                found = [q for q in matches if os.path.isfile(q)]
+            else:
+                found = fs.glob(s, storage_options)
             if not found:
                 raise InputError(f"pattern {item} matches no files")
             out.extend(found)
         else:
             raise InputError(f"input {item} does not exist")
-    return list(dict.fromkeys(out))
+    unique: dict[str, str] = {}  # one file named twice (also through a link) is one shard
+    for loc in out:
+        unique.setdefault(loc if fs.is_url(loc) else os.path.realpath(loc), loc)
+    return list(unique.values())
 
 
 def shard_keys(paths: Sequence[str]) -> list[Shard]:
-    """Name each shard by its file stem; stems shared by several inputs get a path hash."""
-    stems = [_stem(p) for p in paths]
+    """Name each shard by its file stem; stems shared by several inputs get a path hash.
+
+    Output files are named ``<key>.parquet``, and Arrow's dataset discovery (what
+    ``pq.read_table(OUT / "data")`` uses) ignores names starting with ``.`` or ``_``, so such
+    stems (and the empty stem of a file named ``.parquet``) get a ``shard`` prefix."""
+    stems = [_visible(_stem(p)) for p in paths]
     out = []
     for p, stem in zip(paths, stems, strict=True):
         key = stem
@@ -109,6 +149,10 @@ def shard_keys(paths: Sequence[str]) -> list[Shard]:
             key = f"{stem}-{hashlib.sha1(p.encode()).hexdigest()[:8]}"
         out.append(Shard(p, key))
     return out
+
+
+def _visible(stem: str) -> str:
+    return f"shard{stem}" if not stem or stem[0] in "._" else stem
 
 
 def _fmt(path: str) -> tuple[str, str | None]:
@@ -223,7 +267,8 @@ def _parquet_batches(path: str, batch_size: int, name: str, columns: list[str] |
             yield pa.RecordBatch.from_pylist([], schema=pf.schema_arrow)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
         raise InputError(f"failed while reading ({fs._short(e)}); the file is corrupt or "
-                         f"truncated", shard=name) from None
+                         f"truncated: repair or remove it and rerun the same command "
+                         f"(finished shards are not redone)", shard=name) from None
 
 
 def _jsonl_batches(path: str, batch_size: int, name: str, columns: list[str] | None,

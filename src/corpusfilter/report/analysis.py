@@ -11,7 +11,7 @@ rate and flag.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
@@ -44,6 +44,9 @@ class Options:
     margin: float = 0.05
     min_support: int = 30
     alpha: float = 0.05
+    # confounders (report/confounders.py): flags also get a ratio adjusted for length
+    adjust_by: tuple[str, ...] = ()  # ...and for these facets
+    length_bins: int = 5
 
     def __post_init__(self) -> None:
         if not self.k > 1:
@@ -54,6 +57,8 @@ class Options:
             raise CorpusFilterError(f"--alpha must be in (0, 1), got {self.alpha}")
         if self.min_support < 1:
             raise CorpusFilterError(f"--min-support must be at least 1, got {self.min_support}")
+        if self.length_bins < 1:
+            raise CorpusFilterError(f"--length-bins must be at least 1, got {self.length_bins}")
 
 
 # -- per-document view of a run --------------------------------------------------------------
@@ -182,7 +187,7 @@ def funnel(stats: Mapping[str, Any], order: Sequence[str],
             "in": n, "removed": s["removed"], "modified": s.get("modified", 0),
             "out": n - s["removed"], "rate": s["removed"] / n if n else 0.0,
             "chars_in": s.get("chars_in"), "chars_removed": s.get("chars_removed"),
-            "chars_out": s.get("chars_out"),
+            "chars_modified": s.get("chars_modified", 0), "chars_out": s.get("chars_out"),
             "reasons": [{"reason": r, "count": c} for r, c in reasons],
         })
     return {"input": dict(stats.get("input", {})), "stages": stages,
@@ -206,7 +211,8 @@ def group_rates(stats: Mapping[str, Any], order: Sequence[str],
                 rate = x / n
                 rows.append({
                     "stage": label, "facet": f, "value": value, "in": n, "removed": x,
-                    "modified": c.get("modified", 0), "rate": rate, "lo": lo, "hi": hi,
+                    "modified": c.get("modified", 0),
+                    "chars_modified": c.get("chars_modified", 0), "rate": rate, "lo": lo, "hi": hi,
                     "overall": overall,
                     "ratio": rate / overall if overall > 0 else None,
                 })
@@ -349,9 +355,21 @@ class Redecided:
     skipped: dict[str, str]  # stage -> why it cannot be re-decided
 
 
-def redecide(run: Run, table: DocTable,
-             overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Redecided:
-    """Apply each filter's thresholds (possibly changed) to its logged scores."""
+@dataclass
+class ScoredFilter:
+    """A filter rebuilt from run.json (with any overrides) and the scores it logged."""
+
+    stage: Any  # the Filter instance
+    scored: np.ndarray  # bool mask over the DocTable: the stage logged scores for the doc
+    rows: np.ndarray  # DocTable indices of the scored documents
+    metrics: dict[str, np.ndarray]  # metric -> value per scored document (NaN if not logged)
+    docs: Any  # Docs of the scored documents (id and lang columns only)
+
+
+def scored_filters(run: Run, table: DocTable,
+                   overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                   ) -> Iterator[tuple[str, ScoredFilter | str]]:
+    """Per stage of the run: its rebuilt filter with logged scores, or why there is none."""
     from corpusfilter.core import registry
     from corpusfilter.core.docs import Columns, Docs
     from corpusfilter.core.stage import Filter
@@ -359,28 +377,26 @@ def redecide(run: Run, table: DocTable,
     overrides = overrides or {}
     scores = run.scores
     entries = run.config.get("stages", [])
-    described = run.stage_entries
     cfg = run.config
     cols = Columns(cfg.get("text_column", "text"), cfg.get("id_column", "id"),
                    cfg.get("lang_column", "lang"))
-    res = Redecided({}, {}, {}, {})
     n = len(table)
-    for i, desc in enumerate(described):
+    for i, desc in enumerate(run.stage_entries):
         label = desc["label"]
         entry = dict(entries[i]) if i < len(entries) else {"stage": desc["stage"]}
         entry["stage"] = f"{desc['stage']}@{desc['version']}"
         entry.update(overrides.get(label, {}))
         stage = registry.build(entry, i)
         if not isinstance(stage, Filter):
-            res.skipped[label] = f"a {desc.get('kind', 'non-filter')} stage: no scores to re-decide"
+            yield label, f"a {desc.get('kind', 'non-filter')} stage: no scores to re-decide"
             continue
         if type(stage).process is not Filter.process:
-            res.skipped[label] = ("decides in process() rather than rules()/decide(), so its "
-                                  "decisions cannot be re-applied to logged scores")
+            yield label, ("decides in process() rather than rules()/decide(), so its "
+                          "decisions cannot be re-applied to logged scores")
             continue
         sub = scores.filter(pc.equal(scores["stage"], label))
         if sub.num_rows == 0:
-            res.skipped[label] = "no scores logged"
+            yield label, "no scores logged"
             continue
         idx = table.index_of(sub["doc_id"].combine_chunks())
         scored = np.zeros(n, dtype=bool)
@@ -402,21 +418,33 @@ def redecide(run: Run, table: DocTable,
             batch_cols[cols.lang] = pa.array([None if v == NONE_VALUE else v for v in lv],
                                              pa.string())
         docs = Docs(pa.RecordBatch.from_pydict(batch_cols), cols)
+        yield label, ScoredFilter(stage, scored, rows, metrics, docs)
+
+
+def redecide(run: Run, table: DocTable,
+             overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Redecided:
+    """Apply each filter's thresholds (possibly changed) to its logged scores."""
+    res = Redecided({}, {}, {}, {})
+    n = len(table)
+    for label, sf in scored_filters(run, table, overrides):
+        if isinstance(sf, str):
+            res.skipped[label] = sf
+            continue
         try:
-            outcome = stage.decide(docs, metrics)
+            outcome = sf.stage.decide(sf.docs, sf.metrics)
         except KeyError as e:
             raise CorpusFilterError(
                 f"stage {label} did not log metric {e.args[0]!r} in this run (logged: "
-                f"{', '.join(sorted(metrics))}); enable that rule in the pipeline and rerun "
+                f"{', '.join(sorted(sf.metrics))}); enable that rule in the pipeline and rerun "
                 f"with --score-all to explore it") from None
         except Exception as e:  # a decide() that needs more than scores
             res.skipped[label] = f"cannot re-decide from scores alone ({type(e).__name__}: {e})"
             continue
         removes = np.zeros(n, dtype=bool)
-        removes[rows] = ~outcome.keep
+        removes[sf.rows] = ~outcome.keep
         reasons = np.full(n, None, dtype=object)
-        reasons[rows] = outcome.reason
-        res.scored[label] = scored
+        reasons[sf.rows] = outcome.reason
+        res.scored[label] = sf.scored
         res.removes[label] = removes
         res.reasons[label] = reasons
     return res
@@ -465,17 +493,11 @@ def independent(run: Run, table: DocTable, opts: Options) -> dict[str, Any]:
             "skipped": red.skipped}
 
 
-def whatif(run: Run, overrides: Mapping[str, Mapping[str, Any]], opts: Options,
-           by: Sequence[str] | None = None) -> dict[str, Any]:
-    """Removal rates and flags as they would be with changed stage parameters."""
-    labels = [d["label"] for d in run.stage_entries]
-    for label, _params in overrides.items():
-        if label not in labels:
-            raise CorpusFilterError(f"--set: no stage {label!r} in this run (stages: "
-                                    f"{', '.join(labels)})")
-    table = doc_table(run)
-    facets = list(by) if by else list(table.facets)
-    _check_facets(facets, table.facets)
+def replay(run: Run, table: DocTable, overrides: Mapping[str, Mapping[str, Any]],
+           ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Per document, the stage (index into `table.stages`, -1 = kept) and reason that would
+    remove it with the changed parameters, and per stage how many documents it never saw or
+    scored (assumed kept). The what-if attribution, also used by `diff` and `review`."""
     red = redecide(run, table, overrides)
     for label in overrides:
         if label not in red.removes:
@@ -507,6 +529,21 @@ def whatif(run: Run, overrides: Mapping[str, Mapping[str, Any]], opts: Options,
         removed_at[hit] = i
         reasons[hit] = why[hit]
         alive &= ~hit
+    return removed_at, reasons, unscored
+
+
+def whatif(run: Run, overrides: Mapping[str, Mapping[str, Any]], opts: Options,
+           by: Sequence[str] | None = None) -> dict[str, Any]:
+    """Removal rates and flags as they would be with changed stage parameters."""
+    labels = [d["label"] for d in run.stage_entries]
+    for label, _params in overrides.items():
+        if label not in labels:
+            raise CorpusFilterError(f"--set: no stage {label!r} in this run (stages: "
+                                    f"{', '.join(labels)})")
+    table = doc_table(run)
+    facets = list(by) if by else list(table.facets)
+    _check_facets(facets, table.facets)
+    removed_at, reasons, unscored = replay(run, table, overrides)
     before = report_from_table(run, table, table.removed_at, table.reason, facets, opts)
     after = report_from_table(run, table, removed_at, reasons, facets, opts)
     return {"overrides": {k: dict(v) for k, v in overrides.items()},
@@ -608,6 +645,12 @@ def build_report(out: str | Any, by: Sequence[str] | None = None,
         return [{"reason": r, "count": c} for r, c in pairs[:3]]
 
     flags, too_few = disparity(rates, opts, reasons_of)
+    if flags:
+        from corpusfilter.report.confounders import adjust_flags
+
+        if table is None:
+            table = doc_table(run)
+        adjust_flags(run, flags, table, opts.adjust_by, opts.length_bins, opts.alpha)
     after = after_counts(run, [f for f in facets if f in run.facets])
     if missing and table is not None:
         kept = table.removed_at == -1
@@ -627,6 +670,14 @@ def build_report(out: str | Any, by: Sequence[str] | None = None,
         "mix": mix(stats, order, facets, after, _writers(run)),
         "independent": None,
     }
+    from corpusfilter.report.coverage import und_count, und_fate
+
+    lang_col = run.config.get("lang_column", "lang")
+    report["undetermined"] = None
+    if lang_col in run.facets and und_count(run):
+        if table is None:
+            table = doc_table(run)
+        report["undetermined"] = und_fate(table, lang_col)
     if run.has_scores:
         if table is None:
             table = doc_table(run)

@@ -210,7 +210,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     else:
         a("<table><tr><th>#</th><th class='l'>stage</th><th class='l'>group</th><th>removed</th>"
           "<th>rate</th><th>95% CI</th><th>overall</th><th>×</th><th>excess</th>"
-          "<th class='l'>top reasons</th></tr>")
+          "<th class='l'>top reasons</th><th class='l'>adjusted (vs the rest)</th></tr>")
         for i, f in enumerate(flags, 1):
             reasons = ", ".join(f"{r['reason']} ({r['count']:,})"
                                 for r in f.get("top_reasons", []))
@@ -219,8 +219,9 @@ def render_html(report: Mapping[str, Any]) -> str:
               f"<td>{f['removed']:,}/{f['in']:,}</td><td class='flag'>{_pct(f['rate'])}</td>"
               f"<td>{_pct(f['lo'])}–{_pct(f['hi'])}</td><td>{_pct(f['overall'])}</td>"
               f"<td>{f['rate'] / f['overall']:.1f}</td><td>{f['excess']:,.0f}</td>"
-              f"<td class='l'>{_e(reasons)}</td></tr>")
+              f"<td class='l'>{_e(reasons)}</td><td class='l'>{_adjusted(f)}</td></tr>")
         a("</table>")
+    a(_undetermined(report.get("undetermined")))
     few = report.get("too_few", [])
     if few:
         a("<h3>Too few to judge</h3><p class='note'>High removal rate, but fewer than "
@@ -235,13 +236,15 @@ def render_html(report: Mapping[str, Any]) -> str:
     # funnel
     a("<section id='funnel'><h2>Funnel</h2><div class='chart' data-chart='funnel'></div>")
     a("<table><tr><th class='l'>stage</th><th>in</th><th>removed</th><th>rate</th>"
-      "<th>modified</th><th>out</th><th>chars removed</th><th class='l'>reasons</th></tr>")
+      "<th>modified</th><th>out</th><th>chars removed</th><th>chars cut by edits</th>"
+      "<th class='l'>reasons</th></tr>")
     for s in fun["stages"]:
         reasons = ", ".join(f"{r['reason']} ({r['count']:,})" for r in s["reasons"][:5])
         chars = "" if s.get("chars_removed") is None else f"{s['chars_removed']:,}"
         a(f"<tr><td class='l'>{_e(s['stage'])}</td><td>{s['in']:,}</td><td>{s['removed']:,}</td>"
           f"<td>{_pct(s['rate'])}</td><td>{s['modified']:,}</td><td>{s['out']:,}</td>"
-          f"<td>{chars}</td><td class='l'>{_e(reasons)}</td></tr>")
+          f"<td>{chars}</td><td>{s.get('chars_modified', 0):,}</td>"
+          f"<td class='l'>{_e(reasons)}</td></tr>")
     a("</table></section>")
     # rates
     a("<section id='rates'><h2>Removal rate by stage × group</h2><p class='note'>Cell text: "
@@ -316,6 +319,30 @@ def render_html(report: Mapping[str, Any]) -> str:
     a(f"</main><script type='application/json' id='report-data'>{data}</script>"
       f"<script>{_JS}</script></body></html>")
     return "".join(parts)
+
+
+def _undetermined(und: Mapping[str, Any] | None) -> str:
+    """The `und` documents' fate in every stage (report/coverage.py)."""
+    if not und:
+        return ""
+    rows = "".join(f"<tr><td class='l'>{_e(s['stage'])}</td><td>{s['removed']:,}/{s['in']:,}"
+                   f"</td><td>{_pct(s['rate'])}</td><td>{_pct(s['overall'])}</td></tr>"
+                   for s in und["stages"] if s["in"])
+    return (f"<h3 id='undetermined'>{und['docs']:,} documents ({_pct(und['share'])}) with "
+            f"{_e(und['facet'])}=und</h3><p class='note'>The language model cannot label "
+            f"their language; {und['kept']:,} kept. Their fate in every stage:</p><table><tr>"
+            f"<th class='l'>stage</th><th>removed</th><th>rate</th><th>all documents</th></tr>"
+            f"{rows}</table>")
+
+
+def _adjusted(flag: Mapping[str, Any]) -> str:
+    """The flag's confounder-adjusted ratio (report/confounders.py), if computed."""
+    if not flag.get("adjusted"):
+        return ""
+    from corpusfilter.report.confounders import describe
+
+    cls = "flag" if flag["adjusted"]["holds"] else "ok"
+    return f"<span class='{cls}'>{_e(describe(flag['adjusted']))}</span>"
 
 
 def clean_json(x: Any) -> Any:

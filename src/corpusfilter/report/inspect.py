@@ -125,7 +125,7 @@ def samples(run: Run, stage: str, reason: str | None = None,
     total = sub.num_rows
     sub = sub.slice(0, n)
     ids = [str(x) for x in sub["doc_id"].to_pylist()]
-    texts = _texts(run, ids)
+    texts = texts_of(run, ids)
     scores = _scores(run, ids, stage)
     out = []
     for row in sub.to_pylist():
@@ -140,7 +140,7 @@ def samples(run: Run, stage: str, reason: str | None = None,
     return out, total
 
 
-def _texts(run: Run, ids: list[str]) -> dict[str, str]:
+def texts_of(run: Run, ids: list[str]) -> dict[str, str]:
     """The input text of the given documents (from the shards listed in run.json)."""
     if not ids:
         return {}

@@ -56,3 +56,9 @@ def print_summary(out: str | Path, console: Console | None = None) -> None:
                   f"{inp['chars']:,} characters → kept {outp['docs']:,} ({kept:.1%}), "
                   f"{outp['chars']:,} characters ({chars:.1%})"
                   + (f" in {stats['wall_seconds']:.1f}s" if "wall_seconds" in stats else ""))
+    from corpusfilter.report.coverage import und_warning
+    from corpusfilter.report.data import Run
+
+    warning = und_warning(Run.open(out))
+    if warning:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)

@@ -26,11 +26,29 @@ def render(report: Mapping[str, Any], console: Console | None = None,
                   f"{opts.get('alpha', 0.05):g}; support ≥ {opts['min_support']})[/dim]",
                   highlight=False)
     render_flags(report, console)
+    if report.get("undetermined"):
+        render_undetermined(report["undetermined"], console)
     render_funnel(report["funnel"], console)
     render_rates(report, console, max_groups)
     render_mix(report["mix"], console)
     if report.get("independent"):
         render_independent(report["independent"], console)
+
+
+def render_undetermined(und: Mapping[str, Any], console: Console) -> None:
+    """The `und` documents (language not labelled) and their fate in every stage."""
+    console.print(f"[bold yellow]{und['docs']:,} documents ({und['share']:.1%}) with "
+                  f"{escape(und['facet'])}=und[/bold yellow] (the language model cannot label "
+                  f"their language); kept {und['kept']:,}. Their fate per stage:",
+                  highlight=False)
+    for s in und["stages"]:
+        if not s["in"]:
+            continue
+        reasons = ", ".join(f"{r.split('.', 1)[-1]} {c}" for r, c in
+                            list(s["reasons"].items())[:3])
+        console.print(f"  {escape(s['stage'])}: removed {s['removed']:,} of {s['in']:,} "
+                      f"({s['rate']:.1%}; all documents {s['overall']:.1%})"
+                      + (f" — {escape(reasons)}" if reasons else ""), highlight=False)
 
 
 def render_flags(report: Mapping[str, Any], console: Console) -> None:
@@ -51,6 +69,12 @@ def render_flags(report: Mapping[str, Any], console: Console) -> None:
                 f"{f['rate'] / f['overall']:.1f}×, ~{f['excess']:,.0f} more than the overall "
                 f"rate predicts" + (f"; reasons: {escape(reasons)}" if reasons else ""),
                 highlight=False)
+            if f.get("adjusted"):
+                from corpusfilter.report.confounders import describe
+
+                style = "bold" if f["adjusted"]["holds"] else "yellow"
+                console.print(f"     [{style}]{escape(describe(f['adjusted']))}[/{style}]",
+                              highlight=False)
     few = report.get("too_few", [])
     if few:
         n = 3 if console.width < 120 else 8  # a line or two, not a paragraph
@@ -68,8 +92,8 @@ def render_funnel(fun: Mapping[str, Any], console: Console) -> None:
     chars_col = console.width >= NARROW
     for col, j in (("stage", "left"), ("in", "right"), ("removed", "right"), ("rate", "right"),
                    ("modified", "right"), ("out", "right"), ("chars removed", "right"),
-                   ("top reasons", "left")):
-        if col != "chars removed" or chars_col:
+                   ("chars cut by edits", "right"), ("top reasons", "left")):
+        if col not in ("chars removed", "chars cut by edits") or chars_col:
             t.add_column(col, justify=j, no_wrap=col != "top reasons",  # type: ignore[arg-type]
                          overflow="fold")
     for s in fun["stages"]:
@@ -77,8 +101,8 @@ def render_funnel(fun: Mapping[str, Any], console: Console) -> None:
                             for r in s["reasons"][:2])
         chars = "" if s.get("chars_removed") is None else f"{s['chars_removed']:,}"
         t.add_row(s["stage"], f"{s['in']:,}", f"{s['removed']:,}", _pct(s["rate"]),
-                  f"{s['modified']:,}", f"{s['out']:,}", *([chars] if chars_col else []),
-                  reasons)
+                  f"{s['modified']:,}", f"{s['out']:,}",
+                  *([chars, f"{s.get('chars_modified', 0):,}"] if chars_col else []), reasons)
     console.print(t)
     inp, out = fun["input"], fun["output"]
     if inp.get("docs"):

@@ -1,0 +1,250 @@
+"""`boilerplate_lines`: remove lines repeated across many documents of a corpus or of a site.
+
+Global stage, after the idea of CCNet's paragraph deduplication (Wenzek et al. 2020, "CCNet:
+Extracting High Quality Monolingual Datasets from Web Crawl Data", section 3.1: lines are
+normalised, hashed, and lines seen in other documents are removed), dolma's paragraph dedup
+and data-juicer's line deduplicator. Navigation, share buttons, cookie banners and footers
+repeat across the pages of a site and across sites; an article's sentences do not. Removing
+them as lines *before* the quality rules judge a page lets those rules see the content, not
+the menu.
+
+Three phases, each independent of order, batching and worker count:
+
+* collect: per document, the 64-bit XXH64 of each distinct normalised non-blank line (once per
+  document), of the site and of the document's text;
+* plan: per line, the number of distinct documents that hold it, in the corpus and within its
+  site; a line held by at least `min_docs` documents (or `min_site_docs` of one site) is
+  boilerplate. Its **owner** (the document with the smallest text hash) keeps it, so every
+  distinct line of the corpus survives at least once and exact copies of a page behave alike;
+* apply: every other document drops those lines (ledger: ``modified``, reason
+  ``boilerplate_lines.lines_removed``, with line and character counts per scope). A document
+  left with no line is removed (``boilerplate_lines.all_repeated``): all its lines are kept
+  in their owners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from corpusfilter.core.docs import Docs
+from corpusfilter.core.langparams import LangParams
+from corpusfilter.core.registry import register
+from corpusfilter.core.stage import Collected, GlobalStage, Outcome
+from corpusfilter.dedup.exact import normalize_text
+from corpusfilter.dedup.xxh64 import xxh64_strings
+from corpusfilter.filters.text import Pieces, as_text, split_lines
+from corpusfilter.utf8 import utf8_buffer
+
+
+class _Lines(NamedTuple):
+    """The lines of a batch and, per line, what the plan needs."""
+
+    pieces: Pieces
+    nonblank: np.ndarray
+    counted: np.ndarray  # non-blank and at least min_chars long
+    line_hash: np.ndarray
+    site_line: np.ndarray  # the line's hash mixed with its site's
+    has_site: np.ndarray
+    doc_hash: np.ndarray  # per document: hash of its text (lower-cased, whitespace collapsed)
+
+
+_SITE_MIX = np.uint64(0x9E3779B97F4A7C15)
+_NO_SITE = np.uint64(0)
+
+
+def _hash(values: pa.Array) -> np.ndarray:
+    """XXH64 of the UTF-8 bytes of every string (no nulls)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    buf = utf8_buffer(values)
+    return xxh64_strings(buf.data, buf.offsets)
+
+
+def normalize_lines(values: pa.Array) -> pa.Array:
+    """CCNet's line normalisation: trimmed, lower-cased, every digit replaced by 0, runs of
+    whitespace collapsed (so "© 2019 Acme" and "© 2021  Acme" are the same line)."""
+    out = pc.utf8_lower(pc.utf8_trim_whitespace(values))
+    out = pc.replace_substring_regex(out, r"\d", "0")
+    return pc.replace_substring_regex(out, r"\s+", " ")
+
+
+def site_of(urls: pa.Array | None, n: int) -> pa.Array:
+    """The host of every URL, lower-cased, without "www." (empty when unknown)."""
+    if urls is None:
+        return pa.array([""] * n, pa.string())
+    urls = as_text(urls).cast(pa.string()).fill_null("")
+    host = pc.extract_regex(urls, r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//(?:[^@/?#]*@)?"
+                                  r"(?P<host>[^/?#:]*)")
+    host = pc.struct_field(host, "host").fill_null("")
+    return pc.replace_substring_regex(pc.utf8_lower(host), r"^www\.", "")
+
+
+@register
+class BoilerplateLines(GlobalStage):
+    """Remove lines repeated across documents of the corpus or of one site (CCNet-style
+    line deduplication; Wenzek et al. 2020, section 3.1).
+
+    Lines are compared after CCNet's normalisation (trimmed, lower-case, digits as 0,
+    whitespace collapsed); blank lines are ignored. Documents are counted by their text as
+    exact_dedup compares it (lower-cased, whitespace collapsed), so copies of a page count once
+    and keep their lines alike (exact_dedup's business). The owner of a repeated line
+    (the document with the smallest text hash) keeps it: nothing of the corpus disappears
+    entirely, and the result does not depend on order or batching.
+
+    Defaults measured on real pages with annotated boilerplate (``benchmarks/defaults.py``,
+    docs/heuristics.md): a line in 5 documents of the corpus is boilerplate; within one site
+    (the host of the `url_column`), 3. CCNet removes every repeated paragraph of a 5 GB
+    shard; counts this low suit small corpora, raise them for web-scale runs.
+
+    Args:
+        min_docs: a line held by at least this many distinct documents of the corpus is
+            removed from all but its owner (null: corpus-wide counting off).
+        min_site_docs: the same within one site (null: off; also off without a URL column).
+        url_column: column holding each document's URL (its host is the site).
+        min_chars: lines shorter than this (after normalisation) are never removed (0: all).
+        source_overrides: sources whose documents are left out (neither counted nor
+            changed), e.g. {stackexchange: {min_docs: null, min_site_docs: null}}: code
+            repeats lines such as "}" across posts. Only null is accepted here.
+    """
+
+    name = "boilerplate_lines"
+    version = 1
+
+    def __init__(self, min_docs: int | None = 5, min_site_docs: int | None = 3,
+                 url_column: str = "url", min_chars: int = 0,
+                 source_overrides: Mapping[str, Mapping[str, Any]] | None = None):
+        for key, value in (("min_docs", min_docs), ("min_site_docs", min_site_docs)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 2):
+                raise ValueError(f"{self.name}: {key} must be an integer >= 2 or null, got "
+                                 f"{value!r}")
+        if isinstance(min_chars, bool) or not isinstance(min_chars, int) or min_chars < 0:
+            raise ValueError(f"{self.name}: min_chars must be a non-negative integer, got "
+                             f"{min_chars!r}")
+        if not isinstance(url_column, str) or not url_column:
+            raise ValueError(f"{self.name}: url_column must be a column name, got "
+                             f"{url_column!r}")
+        self.min_docs = min_docs
+        self.min_site_docs = min_site_docs
+        self.url_column = url_column
+        self.min_chars = min_chars
+        self.lang_params = LangParams(self.name, {"min_docs": min_docs,
+                                                  "min_site_docs": min_site_docs},
+                                      None, source_overrides=source_overrides)
+        for where, _, value in self.lang_params.entries():
+            if value is not None:
+                raise ValueError(f"{self.name}: {where} can only be null (leave the source "
+                                 f"out), got {value!r}")
+
+    # -- per batch: the lines of every document ---------------------------------------------
+
+    def _lines(self, docs: Docs) -> _Lines:
+        lines = split_lines(docs.text)
+        norm = normalize_lines(lines.values) if len(lines.values) else lines.values
+        lengths = pc.utf8_length(norm).to_numpy(zero_copy_only=False).astype(np.int64) \
+            if len(norm) else np.zeros(0, dtype=np.int64)
+        sites = site_of(docs.column(self.url_column), docs.num_rows)
+        site_hash = _hash(sites)
+        known = pc.not_equal(sites, "").to_numpy(zero_copy_only=False).astype(bool)
+        line_hash = _hash(norm)
+        with np.errstate(over="ignore"):
+            site_line = (site_hash[lines.doc] * _SITE_MIX) ^ line_hash
+        counted = (lengths > 0) & (lengths >= self.min_chars)
+        # documents of sources left out (source_overrides) are neither counted nor changed
+        included = ~np.isnan(np.broadcast_to(np.asarray(
+            self.lang_params.values("min_docs", docs), dtype=np.float64), (docs.num_rows,)))
+        included |= ~np.isnan(np.broadcast_to(np.asarray(
+            self.lang_params.values("min_site_docs", docs), dtype=np.float64),
+            (docs.num_rows,)))
+        # documents are told apart as exact_dedup tells them (case and whitespace ignored), so
+        # a re-crawl differing only in those keeps its lines and exact_dedup still finds it
+        same_text = normalize_text(as_text(docs.text), lowercase=True,
+                                   collapse_whitespace=True, strip_punctuation=False,
+                                   unicode_form=None)
+        return _Lines(lines, lengths > 0, counted & included[lines.doc], line_hash,
+                      site_line, known[lines.doc], _hash(same_text))
+
+    def collect(self, docs: Docs) -> pa.Table:
+        ln = self._lines(docs)
+        c = ln.counted
+        table = pa.table({"line": pa.array(ln.line_hash[c], pa.uint64()),
+                          "site_line": pa.array(ln.site_line[c], pa.uint64()),
+                          "has_site": pa.array(ln.has_site[c], pa.bool_()),
+                          "doc": pa.array(ln.doc_hash[ln.pieces.doc][c], pa.uint64())})
+        return table.group_by(["line", "site_line", "has_site", "doc"]).aggregate([])
+
+    # -- once: which lines are boilerplate, and who keeps them ------------------------------
+
+    def plan(self, collected: Collected) -> dict[str, pa.Table]:
+        table = collected.read(["line", "site_line", "has_site", "doc"])
+        empty = pa.table({"key": pa.array([], pa.uint64()), "owner": pa.array([], pa.uint64()),
+                          "docs": pa.array([], pa.int64())})
+        out = {"corpus": empty, "site": empty}
+        if table is None or table.num_rows == 0:
+            return out
+        table = table.group_by(["line", "site_line", "has_site", "doc"]).aggregate([])
+        for scope, key, limit in (("corpus", "line", self.min_docs),
+                                  ("site", "site_line", self.min_site_docs)):
+            if limit is None:
+                continue
+            rows = table if scope == "corpus" else table.filter(table["has_site"])
+            agg = rows.group_by(key).aggregate([("doc", "count"), ("doc", "min")])
+            agg = agg.filter(pc.greater_equal(agg["doc_count"], limit))
+            out[scope] = pa.table({"key": agg[key], "owner": agg["doc_min"],
+                                   "docs": agg["doc_count"]}).sort_by("key")
+        return out
+
+    # -- per batch again: drop the boilerplate lines ----------------------------------------
+
+    def apply(self, docs: Docs, plan: dict[str, pa.Table]) -> Outcome:
+        n = docs.num_rows
+        if n == 0 or all(t.num_rows == 0 for t in plan.values()):
+            return Outcome.keep_all(n)
+        ln = self._lines(docs)
+        lines = ln.pieces
+        line_doc_hash = ln.doc_hash[lines.doc]
+        drop = np.zeros(len(ln.line_hash), dtype=bool)
+        per_scope = {}
+        for scope, keys in (("corpus", ln.line_hash), ("site", ln.site_line)):
+            table = plan[scope]
+            hit = np.zeros(len(keys), dtype=bool)
+            if table.num_rows:
+                pos = pc.index_in(pa.array(keys, pa.uint64()), value_set=table["key"])
+                found = pos.is_valid().to_numpy(zero_copy_only=False).astype(bool) & ln.counted
+                if scope == "site":
+                    found &= ln.has_site
+                if found.any():
+                    owner = table["owner"].combine_chunks().to_numpy()[
+                        pos.filter(pa.array(found)).to_numpy(zero_copy_only=False)]
+                    idx = np.flatnonzero(found)
+                    hit[idx[owner != line_doc_hash[idx]]] = True
+            per_scope[scope] = hit & ~drop
+            drop |= hit
+        removed = lines.sum(drop)
+        if not removed.any():
+            return Outcome.keep_all(n)
+        kept_lines = lines.select(~drop)
+        changed = removed > 0
+        new_text = kept_lines.join("\n")
+        text = as_text(docs.text).cast(pa.string())
+        new_text = pc.if_else(pa.array(changed), new_text, text)
+        left = lines.sum(~drop & ln.nonblank)
+        keep = ~(changed & (left == 0))
+        reason = np.full(n, None, dtype=object)
+        reason[changed] = self.reason("lines_removed")
+        reason[~keep] = self.reason("all_repeated")
+        chars = lines.sum(lines.lengths * drop)
+        counts = {scope: lines.sum(hit) for scope, hit in per_scope.items()}
+        detail: list[dict[str, Any] | None] = [None] * n
+        for i in np.flatnonzero(changed):
+            detail[i] = {"lines_removed": int(removed[i]), "chars_removed": int(chars[i]),
+                         **{scope: int(c[i]) for scope, c in counts.items() if c[i]}}
+        docs.count("lines_removed", int(removed[keep].sum()))
+        docs.count("chars_removed", int(chars[keep].sum()))
+        return Outcome(keep=keep, reason=reason, score=np.where(changed, removed, np.nan),
+                       detail=detail, text=new_text, modified=changed & keep)

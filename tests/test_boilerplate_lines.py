@@ -1,0 +1,133 @@
+"""`boilerplate_lines`: repeated navigation goes as lines, the articles stay (real pages)."""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import TEST_DATA
+from corpusfilter import Pipeline
+from corpusfilter.dedup.lines import BoilerplateLines, normalize_lines, site_of
+
+PAGES = TEST_DATA / "defaults" / "pages.parquet"
+
+
+@pytest.fixture(scope="module")
+def pages() -> pa.Table:
+    return pq.read_table(PAGES)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _site(pages: pa.Table, host: str) -> pa.Table:
+    return pages.filter(pc.match_substring(pages["url"].fill_null(""), host))
+
+
+def test_site_navigation_removed_as_lines_articles_stay(pages: pa.Table) -> None:
+    fox = _site(pages, "foxnews.com")
+    assert fox.num_rows == 5
+    result = Pipeline([BoilerplateLines(min_docs=None, min_site_docs=3)]).run(fox)
+    assert result.kept.num_rows == 5  # no page removed
+    before = dict(zip(fox["id"].to_pylist(), fox["text"].to_pylist(), strict=True))
+    after = dict(zip(result.kept["id"].to_pylist(), result.kept["text"].to_pylist(),
+                     strict=True))
+    shrunk = [i for i in before if len(after[i]) < len(before[i])]
+    assert len(shrunk) >= 4  # all but the owner of the navigation lose it
+    # the curated article text of these pages is all still there
+    checked = 0
+    for doc_id, main in zip(fox["id"].to_pylist(), fox["main_text"].to_pylist(), strict=True):
+        if main is None:
+            continue
+        page, out = _norm(before[doc_id]), _norm(after[doc_id])
+        for line in main.splitlines():
+            if len(line.strip()) >= 40 and _norm(line) in page:
+                assert _norm(line) in out, line
+                checked += 1
+    assert checked >= 20
+    # a navigation line repeated on every page of the site survives only in its owner
+    lines_per_page = [{_norm(x) for x in t.splitlines() if x.strip()} for t in before.values()]
+    common = set.intersection(*lines_per_page)
+    assert common
+    for line in common:
+        holders = [i for i in after if line in {_norm(x) for x in after[i].splitlines()}]
+        assert len(holders) == 1
+    # ledger: one modified row per shrunk page, with counts per scope
+    led = result.ledger.filter(pc.equal(result.ledger["stage"], "boilerplate_lines"))
+    assert sorted(led["doc_id"].to_pylist()) == sorted(shrunk)
+    assert set(led["action"].to_pylist()) == {"modified"}
+    assert set(led["reason"].to_pylist()) == {"boilerplate_lines.lines_removed"}
+    for row in led.to_pylist():
+        assert '"site":' in row["detail"] and '"chars_removed":' in row["detail"]
+
+
+def test_pages_of_different_sites_keep_their_lines(pages: pa.Table) -> None:
+    # one page per site: nothing repeats within a site; corpus-wide counting off
+    one_each = pages.filter(pc.invert(pc.match_substring(pages["url"].fill_null(""),
+                                                         "foxnews.com")))
+    result = Pipeline([BoilerplateLines(min_docs=None, min_site_docs=2)]).run(one_each)
+    assert result.kept["text"].to_pylist() == one_each["text"].to_pylist()
+    assert result.ledger.num_rows == 0
+
+
+def test_batch_size_and_order_invariant(pages: pa.Table) -> None:
+    stage = {"stage": "boilerplate_lines", "min_docs": 2, "min_site_docs": 2}
+    ref = Pipeline({"stages": [stage]}).run(pages, batch_size=1000)
+    for batch_size in (1, 4):
+        out = Pipeline({"stages": [stage]}).run(pages, batch_size=batch_size)
+        assert out.kept.equals(ref.kept)
+        assert out.ledger.equals(ref.ledger)
+    reordered = pages.take(pa.array(list(range(pages.num_rows))[::-1]))
+    out = Pipeline({"stages": [stage]}).run(reordered)
+    assert dict(zip(out.kept["id"].to_pylist(), out.kept["text"].to_pylist(), strict=True)) \
+        == dict(zip(ref.kept["id"].to_pylist(), ref.kept["text"].to_pylist(), strict=True))
+
+
+def test_exact_copies_behave_alike(pages: pa.Table) -> None:
+    fox = _site(pages, "foxnews.com").slice(0, 1)
+    copies = pa.concat_tables([fox, fox, fox]).set_column(
+        0, "id", pa.array(["a", "b", "c"]))
+    result = Pipeline([BoilerplateLines(min_docs=2, min_site_docs=2)]).run(copies)
+    # three copies are one document for counting: no line is repeated, nothing changes
+    assert result.kept["text"].to_pylist() == copies["text"].to_pylist()
+
+
+_LINES = ["Home", "Share on Facebook", "Das ist ein Satz.", "Menü", "© 2019 Acme",
+          "「こんにちは」と言った。", "Read more »", ""]
+
+
+@given(st.lists(st.lists(st.sampled_from(_LINES), min_size=1, max_size=6), min_size=1,
+                max_size=8))
+def test_every_distinct_line_survives_somewhere(docs: list[list[str]]) -> None:
+    texts = ["\n".join(d) for d in docs]
+    table = pa.table({"id": [f"d{i}" for i in range(len(texts))], "text": texts})
+    result = Pipeline([BoilerplateLines(min_docs=2, min_site_docs=None)]).run(table)
+    removed = set(result.removed_ids)
+    before = {x for t in texts for x in normalize_lines(pa.array(t.split("\n"))).to_pylist()
+              if x}
+    after = {x for t in result.kept["text"].to_pylist()
+             for x in normalize_lines(pa.array(t.split("\n"))).to_pylist() if x}
+    assert before == after
+    # nothing is lost: a removed document's lines are all kept in other documents
+    assert len(removed) + result.kept.num_rows == table.num_rows
+
+
+def test_normalisation_and_sites() -> None:
+    assert normalize_lines(pa.array(["  © 2019   Acme ", "© 2021 ACME"])).to_pylist() == \
+        ["© 0000 acme", "© 0000 acme"]
+    assert site_of(pa.array(["https://www.Example.org/a?b", "hard::x.html", None]),
+                   3).to_pylist() == ["example.org", "", ""]
+
+
+def test_bad_parameters() -> None:
+    with pytest.raises(ValueError, match="min_docs"):
+        BoilerplateLines(min_docs=1)
+    with pytest.raises(ValueError, match="min_chars"):
+        BoilerplateLines(min_chars=-1)

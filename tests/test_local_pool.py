@@ -1,0 +1,54 @@
+"""The local engine starts ONE process pool for the whole run (every phase), and its output is
+byte-identical to the in-process run with one worker."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from conftest import write_shards
+from corpusfilter.engines import local
+from corpusfilter.engines.local import LocalEngine
+
+SPEC = {"max_removal_rate": 1.0,
+        "stages": [{"stage": "unicode_fix"}, {"stage": "exact_dedup"}, {"stage": "doc_length"},
+                   {"stage": "minhash_dedup"}, {"stage": "doc_length", "name": "long_enough", "min_chars": 200}]}
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes()
+            for p in sorted(out.rglob("*.parquet"))}
+
+
+@pytest.fixture(scope="module")
+def shards(sample_table: pa.Table, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    # 414 real documents plus a copy of 40 (exact duplicates across shards).
+    copies = sample_table.slice(0, 40)
+    copies = copies.set_column(copies.schema.get_field_index("id"), "id",
+                               pa.array([f"zz-{i}" for i in range(40)]))
+    table = pa.concat_tables([sample_table, copies])
+    return write_shards(table, tmp_path_factory.mktemp("pool-in"), 4)
+
+
+def test_one_pool_for_all_phases(monkeypatch: pytest.MonkeyPatch, shards: list[Path],
+                                 tmp_path: Path) -> None:
+    created: list[int] = []
+
+    class CountingPool(ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            created.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(local, "ProcessPoolExecutor", CountingPool)
+    engine = LocalEngine(SPEC, workers=2, batch_size=50, progress=False)
+    assert len(engine.pipeline.segments) == 3
+    stats = engine.run(shards, tmp_path / "w2")
+    assert created == [1]
+    assert stats["stages"]["exact_dedup"]["removed"] >= 40  # + the sample's own copies
+    ref = LocalEngine(SPEC, workers=1, batch_size=50, progress=False)
+    ref.run(shards, tmp_path / "w1")
+    assert created == [1]  # one worker: in process, no pool at all
+    assert _files(tmp_path / "w2") == _files(tmp_path / "w1")
