@@ -221,8 +221,8 @@ class LocalEngine:
         url = fs.is_url(target)
         local = publish.staging_dir(target) if url else Path(target)
         if not url and local.exists() and not local.is_dir():
-            raise CorpusFilterError(f"output {local} is a file; -o names a directory (created "
-                                    f"if missing)")
+            raise CorpusFilterError(f"output {local} is a file: cannot use {local} as the output "
+                                    f"directory; -o names a directory (created if missing)")
         with OutputLock(local), stop_signals():
             try:
                 if url:
@@ -282,8 +282,8 @@ class LocalEngine:
         manifest = out / WORK / "manifest.json"
         run_json = out / "run.json"
         if out.exists() and not out.is_dir():
-            raise CorpusFilterError(f"output {out} is a file; -o names a directory (created "
-                                    f"if missing)")
+            raise CorpusFilterError(f"output {out} is a file: cannot use {out} as the output "
+                                    f"directory; -o names a directory (created if missing)")
         out.mkdir(parents=True, exist_ok=True)
         if overwrite:
             for p in out.iterdir():  # everything but the lock this run holds
