@@ -216,7 +216,7 @@ SCORE_IP = 0.6  # Presidio's IpRecognizer score
 
 def find_ips(text: str) -> Iterator[Hit]:
     """IPv4 and IPv6 addresses `ipaddress` accepts, except version strings: not after a
-    reference word (``version``, ``v``, ``build``), four one-digit parts (``1.2.0.3``) only
+    version word (``version``, ``v``, ``build``), four one-digit parts (``1.2.0.3``) only
     after an IP cue word; IPv6 with fewer than two groups written out or no digit (Fortran's ``::a``, C++'s
     ``a::b``) only after an IP cue word."""
     if "." in text:
@@ -230,7 +230,7 @@ def find_ips(text: str) -> Iterator[Hit]:
             except ValueError:
                 continue
             cue = nearest_cue(text, m.start())
-            if cue == "reference":
+            if cue == "version":
                 continue
             if all(len(p) == 1 for p in parts) and cue != "ip" and len(set(parts)) > 1:
                 continue  # "1.2.0.3" is a version; "1.1.1.1", "8.8.8.8" are resolvers
@@ -244,7 +244,7 @@ def find_ips(text: str) -> Iterator[Hit]:
             except ValueError:
                 continue
             cue = nearest_cue(text, m.start())
-            if cue == "reference" or ((len(groups) < 2 or not any(c.isdigit() for c in s))
+            if cue == "version" or ((len(groups) < 2 or not any(c.isdigit() for c in s))
                                       and cue != "ip"):
                 continue
             yield m.start(), m.end(), SCORE_IP
