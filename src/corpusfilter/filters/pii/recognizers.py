@@ -21,9 +21,10 @@ Hit = tuple[int, int, float]
 
 # Local part and domain labels in any script (internationalised addresses, RFC 6531), the
 # top-level label letters only; soft hyphens (U+00AD, invisible line-break hints) may sit in
-# the local part.
+# the local part. Not the tail of a token glued on by a symbol that no address starts after
+# (``<c40sdm$mov$1@smc.vnet.net>``, a Message-ID, is not the address ``1@smc.vnet.net``).
 _EMAIL = re.compile(
-    r"(?<![\w.%+@\xad-])[^\W_](?:[\w.%+\xad-]{0,63})@"
+    r"(?<![\w.%+@\xad$!#^~*`{-])[^\W_](?:[\w.%+\xad-]{0,63})@"
     r"((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24})(?![\w-])")
 
 
