@@ -20,7 +20,9 @@ and each ratio is printed as min / median / max over rounds.
    LambdaFilter, on the lid.176.ftz shipped in corpusfilter: nothing downloaded), GopherRepetition, GopherQuality, C4Quality
    (FineWeb's options), FineWebQuality, MinHash dedup in its four steps (5-grams, 14 × 8),
    PIIFormatter, ParquetWriter. Ours also runs spam, toxicity and exact_dedup, which that
-   chain does not have: the ratio is conservative.
+   chain does not have. Caution: the peer's CPU is not yet validated (a 5,000-document run
+   printed 1.9 CPU-s for the whole datatrove chain, too little to be true; its `multiprocess`
+   workers may escape RUSAGE_CHILDREN): check it before quoting a ratio.
 4. ``--profile N``: cProfile of the default recipe in process on N documents: the top
    functions by own time (where the next speed-up is).
 """

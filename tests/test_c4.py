@@ -95,6 +95,30 @@ def test_page_rules() -> None:
     assert ledger["d0"]["reason"] == "c4_quality.empty"
 
 
+def test_curly_bracket_lines_removed_as_lines() -> None:
+    # raw page text: template and script leftovers that pass C4's line rules around a real
+    # article; C4 drops the whole page
+    page = c4_clean_page()
+    lines = page.split("\n")
+    raw = "\n".join([
+        "var settings = {lang: 'en', theme: 'dark'}; Loading the comments, please wait.",
+        *lines[:1],
+        "Posted in {category} by the editorial team at 9:00 a.m.",
+        *lines[1:],
+    ])
+    kept, ledger, _ = run({"stage": "c4_quality"}, [raw])
+    assert kept == {} and ledger["d0"]["reason"] == "c4_quality.curly_bracket"
+    kept, ledger, stats = run({"stage": "c4_quality", "curly_bracket_lines": True}, [raw])
+    assert kept["d0"] == page
+    assert ledger["d0"]["action"] == "modified"
+    assert json.loads(ledger["d0"]["detail"]) == {"lines_removed": 2, "curly_bracket": 2}
+    assert stats["counters"]["lines_removed"] == 2
+    # the page rules still judge what is left: a page of code lines has too few sentences
+    kept, ledger, _ = run({"stage": "c4_quality", "curly_bracket_lines": True},
+                          ["int f() {\n  return 1; }\nint g() { return 2; }"])
+    assert kept == {} and ledger["d0"]["reason"] == "c4_quality.min_sentences"
+
+
 def test_fineweb_setting_keeps_lines_without_terminal_punctuation() -> None:
     page = c4_clean_page()
     with_heading = "A heading without a full stop\n" + page

@@ -17,7 +17,9 @@ Three phases, each independent of order, batching and worker count:
   boilerplate. Its **owner** (the document with the smallest text hash) keeps it, so every
   distinct line of the corpus survives at least once and exact copies of a page behave alike;
 * apply: every other document drops those lines (ledger: ``modified``, reason
-  ``boilerplate_lines.lines_removed``, with line and character counts per scope). A document
+  ``boilerplate_lines.lines_removed``, with line and character counts per scope). With
+  `min_doc_repeats`, later copies of a line repeated within one document go too (scope
+  ``document``; no plan needed). A document
   left with no line is removed (``boilerplate_lines.all_repeated``): all its lines are kept
   in their owners.
 """
@@ -107,6 +109,10 @@ class BoilerplateLines(GlobalStage):
         min_site_docs: the same within one site (null: off; also off without a URL column).
         url_column: column holding each document's URL (its host is the site).
         min_chars: lines shorter than this (after normalisation) are never removed (0: all).
+        min_doc_repeats: a line occurring at least this many times within one document is a
+            widget of its template (a newsletter prompt, a share bar, a "Reply" under each
+            comment): its first copy stays, later copies go (null: off). Per document, so it
+            needs no plan; the repetition rules then judge the page's content, not its widgets.
         source_overrides: sources whose documents are left out (neither counted nor
             changed), e.g. {stackexchange: {min_docs: null, min_site_docs: null}}: code
             repeats lines such as "}" across posts. Only null is accepted here.
@@ -117,8 +123,10 @@ class BoilerplateLines(GlobalStage):
 
     def __init__(self, min_docs: int | None = 5, min_site_docs: int | None = 3,
                  url_column: str = "url", min_chars: int = 0,
+                 min_doc_repeats: int | None = None,
                  source_overrides: Mapping[str, Mapping[str, Any]] | None = None):
-        for key, value in (("min_docs", min_docs), ("min_site_docs", min_site_docs)):
+        for key, value in (("min_docs", min_docs), ("min_site_docs", min_site_docs),
+                           ("min_doc_repeats", min_doc_repeats)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 2):
                 raise ValueError(f"{self.name}: {key} must be an integer >= 2 or null, got "
@@ -133,8 +141,10 @@ class BoilerplateLines(GlobalStage):
         self.min_site_docs = min_site_docs
         self.url_column = url_column
         self.min_chars = min_chars
+        self.min_doc_repeats = min_doc_repeats
         self.lang_params = LangParams(self.name, {"min_docs": min_docs,
-                                                  "min_site_docs": min_site_docs},
+                                                  "min_site_docs": min_site_docs,
+                                                  "min_doc_repeats": min_doc_repeats},
                                       None, source_overrides=source_overrides)
         for where, _, value in self.lang_params.entries():
             if value is not None:
@@ -156,11 +166,10 @@ class BoilerplateLines(GlobalStage):
             site_line = (site_hash[lines.doc] * _SITE_MIX) ^ line_hash
         counted = (lengths > 0) & (lengths >= self.min_chars)
         # documents of sources left out (source_overrides) are neither counted nor changed
-        included = ~np.isnan(np.broadcast_to(np.asarray(
-            self.lang_params.values("min_docs", docs), dtype=np.float64), (docs.num_rows,)))
-        included |= ~np.isnan(np.broadcast_to(np.asarray(
-            self.lang_params.values("min_site_docs", docs), dtype=np.float64),
-            (docs.num_rows,)))
+        included = np.zeros(docs.num_rows, dtype=bool)
+        for key in ("min_docs", "min_site_docs", "min_doc_repeats"):
+            included |= ~np.isnan(np.broadcast_to(np.asarray(
+                self.lang_params.values(key, docs), dtype=np.float64), (docs.num_rows,)))
         # documents are told apart as exact_dedup tells them (case and whitespace ignored), so
         # a re-crawl differing only in those keeps its lines and exact_dedup still finds it
         same_text = normalize_text(as_text(docs.text), lowercase=True,
@@ -201,15 +210,32 @@ class BoilerplateLines(GlobalStage):
 
     # -- per batch again: drop the boilerplate lines ----------------------------------------
 
+    def _repeated_in_doc(self, ln: _Lines) -> np.ndarray:
+        """Per line: a later copy of a line occurring `min_doc_repeats` times in its document."""
+        hit = np.zeros(len(ln.line_hash), dtype=bool)
+        idx = np.flatnonzero(ln.counted)
+        if self.min_doc_repeats is None or len(idx) == 0:
+            return hit
+        doc = ln.pieces.doc[idx]
+        order = np.lexsort((idx, ln.line_hash[idx], doc))  # by document, line, position
+        doc, keys, idx = doc[order], ln.line_hash[idx][order], idx[order]
+        start = np.flatnonzero(np.r_[True, (doc[1:] != doc[:-1]) | (keys[1:] != keys[:-1])])
+        size = np.diff(np.r_[start, len(idx)])
+        group = np.repeat(np.arange(len(start)), size)
+        later = np.arange(len(idx)) > start[group]
+        hit[idx[later & (size[group] >= self.min_doc_repeats)]] = True
+        return hit
+
     def apply(self, docs: Docs, plan: dict[str, pa.Table]) -> Outcome:
         n = docs.num_rows
-        if n == 0 or all(t.num_rows == 0 for t in plan.values()):
+        if n == 0 or (self.min_doc_repeats is None
+                      and all(t.num_rows == 0 for t in plan.values())):
             return Outcome.keep_all(n)
         ln = self._lines(docs)
         lines = ln.pieces
         line_doc_hash = ln.doc_hash[lines.doc]
-        drop = np.zeros(len(ln.line_hash), dtype=bool)
-        per_scope = {}
+        drop = self._repeated_in_doc(ln)
+        per_scope = {"document": drop.copy()}
         for scope, keys in (("corpus", ln.line_hash), ("site", ln.site_line)):
             table = plan[scope]
             hit = np.zeros(len(keys), dtype=bool)

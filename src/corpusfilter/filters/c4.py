@@ -56,7 +56,8 @@ _SENTENCE_END_AT_EOL = f"[{SENTENCE_TERMINALS}]+[\"'”’»)\\]]*$"
 # C4's policy phrases (lines mentioning them are removed).
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies",
                   "use of cookies", "use cookies")
-_LINE_RULES = ("too_long_word", "no_terminal_punct", "too_few_words", "javascript", "policy")
+_LINE_RULES = ("too_long_word", "no_terminal_punct", "too_few_words", "javascript", "policy",
+               "curly_bracket")
 
 
 @register
@@ -92,6 +93,10 @@ class C4Quality(Transform):
             in ":") when the next non-blank line is prose: it ends like a sentence and has
             at least 10 words (C4: false; default recipe: true). The other line rules still
             apply to it.
+        curly_bracket_lines: a line holding "{" is removed as a line instead of removing the
+            page (C4: false). In raw page text a "{" is mostly a leftover line of script or
+            style around the article, the line-level analogue of C4's javascript rule
+            (default recipe: true).
         min_words_per_line: remove lines with fewer words (C4: 3). None: off.
         max_word_length: remove lines with a longer whitespace-separated token (C4: 1000).
             None: off.
@@ -115,7 +120,7 @@ class C4Quality(Transform):
 
     def __init__(self, remove_citations: bool = True, filter_no_terminal_punct: bool = True,
                  closing_quotes: bool = False, keep_unended_prose: bool = False,
-                 keep_headings: bool = False,
+                 keep_headings: bool = False, curly_bracket_lines: bool = False,
                  min_words_per_line: int | None = 3, max_word_length: int | None = 1000,
                  filter_javascript: bool = True, filter_policy: bool = True,
                  filter_lorem_ipsum: bool = True, filter_curly_bracket: bool = True,
@@ -127,6 +132,7 @@ class C4Quality(Transform):
                           ("closing_quotes", closing_quotes),
                           ("keep_unended_prose", keep_unended_prose),
                           ("keep_headings", keep_headings),
+                          ("curly_bracket_lines", curly_bracket_lines),
                           ("filter_javascript", filter_javascript),
                           ("filter_policy", filter_policy),
                           ("filter_lorem_ipsum", filter_lorem_ipsum),
@@ -143,6 +149,7 @@ class C4Quality(Transform):
         self.closing_quotes = closing_quotes
         self.keep_unended_prose = keep_unended_prose
         self.keep_headings = keep_headings
+        self.curly_bracket_lines = curly_bracket_lines
         self.max_word_length = max_word_length
         self.filter_policy = filter_policy
         self.filter_lorem_ipsum = filter_lorem_ipsum
@@ -220,6 +227,9 @@ class C4Quality(Transform):
             apply("javascript", lowered.matches("javascript") & per_line("filter_javascript"))
         curly = (~drop & cleaned.matches(r"\{") & per_line("filter_curly_bracket")) \
             if self.lang_params.is_set("filter_curly_bracket") else np.zeros(n_lines, dtype=bool)
+        if self.curly_bracket_lines:
+            apply("curly_bracket", curly)
+            curly = np.zeros(n_lines, dtype=bool)
         if self.filter_policy:
             apply("policy", lowered.matches("|".join(POLICY_PHRASES)))
         kept = ~drop & ~curly & ~lorem

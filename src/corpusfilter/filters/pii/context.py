@@ -58,13 +58,19 @@ _CUES: dict[str, tuple[str, ...]] = {
         "dns$", "ping$", "subnet", "netmask", "router", "proxy", "nameserver", "inet$", "vpn$",
         "localhost",
     ),
+    # A number after these is a software version: never a phone, card or IP address (a
+    # dotted quad after "version" is a version string, issue #15).
+    "version": (
+        "version", "ver$", "v.", "build$", "release", "revision", "rev$", "commit$",
+        "commits$",
+    ),
     # A number after these is a reference, not personal data (the issue's list of what
     # phone and card findings on web pages were: ISBNs, DOIs, ids, pages, versions, ...).
     "reference": (
         "isbn", "issn", "doi$", "pmid", "pmcid", "arxiv", "id$", "ids$", "bug$", "ticket$", "tickets$",
         "issue$", "order$", "invoice", "art.", "artikel", "sku$", "ean$", "gtin", "upc$",
         "ref$", "case$", "patent", "page$", "pages$", "pp.", "p.", "vol$", "seite", "s.",
-        "version", "ver$", "v.", "build$", "release", "revision", "rev$", "commit", "serial",
+        "serial",
         "model$", "item$", "asin", "lot$", "batch$", "zip$", "plz$", "postcode", "postal",
         "barcode", "barcod", "kundennummer", "bestellnummer", "aktenzeichen", "az$", "hrb$",
         "ust", "vat$", "steuernummer", "registernummer", "amtsgericht", "lat$", "lon$",
@@ -138,7 +144,7 @@ _AFTER_PHONE = re.compile(
 
 def nearest_cue(text: str, start: int, chars: int = CUE_CHARS) -> str | None:
     """The kind of the cue word nearest before `start` within `chars` characters (``phone``,
-    ``card``, ``ssn``, ``iban``, ``ip``, ``reference``), or None. Only the current line and
+    ``card``, ``ssn``, ``iban``, ``ip``, ``version``, ``reference``), or None. Only the current line and
     the one before are read (a heading two lines up is not the label of a number)."""
     lo = max(0, start - chars)
     nl = text.rfind("\n", lo, max(lo, start - 1))

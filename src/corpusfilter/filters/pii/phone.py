@@ -41,10 +41,10 @@ SCORE_LAYOUT = 0.6  # a validated phone layout, no cue
 # Separators between digit groups: spaces, brackets, dots, slashes and the hyphens and dashes
 # of every script (full-width "－", minus "−", en dash "–" as in "+43 – (0)1 – 361 88 98").
 _SEP = r"[ \u00a0\u200b\u3000().\-/\u2010-\u2013\u2212\uff0d]{1,4}"
-# A run of digit groups: not glued to a word, a number, a path, a URL query, a currency sign
-# or a time (``11:51`` does not start a run at ``51``).
+# A run of digit groups: not glued to a word, a number, a path, a URL query, a currency sign,
+# a time (``11:51`` does not start a run at ``51``) or an attribute (``type="54455854"``).
 _RUN = re.compile(
-    r"(?<![\w.,/=?&#@$€£¥%~+\-\u2010-\u2013\u2212\uff0d])(?<!\d:)[+＋(（]?\d+(?:"
+    r"(?<![\w.,/=?&#@$€£¥%~+\-\u2010-\u2013\u2212\uff0d])(?<!\d:)(?<!=[\"'])[+＋(（]?\d+(?:"
     + _SEP + r"\d+)*")
 _GROUP = re.compile(r"\d+")
 _EXT = re.compile(r" ?(?:x|ext\.?|extension) ?\d{1,6}(?![\w])", re.IGNORECASE)
@@ -61,6 +61,12 @@ _YEAR = re.compile(r"(?:1[89]|20)\d\d$")
 _DATE = re.compile(
     r"(?<![\d./-])(?:(\d{1,2})([./-])(\d{1,2})\2(?:(?:1[89]|20)\d\d|\d\d)"
     r"|(?:1[89]|20)\d\d([-./])(\d{1,2})\4(\d{1,2}))(?![./-]?\d)")
+# A date written without separators, as one group: ddmmyy / yymmdd (``b4 310303``, "before
+# 31 March 2003") and ddmmyyyy / yyyymmdd.
+_DD, _MM, _YYYY = r"(?:0[1-9]|[12]\d|3[01])", r"(?:0[1-9]|1[0-2])", r"(?:19|20)\d\d"
+_COMPACT_DATE = re.compile(
+    f"(?:{_DD}{_MM}\\d\\d|\\d\\d{_MM}{_DD}|{_DD}{_MM}{_YYYY}|{_YYYY}{_MM}{_DD})$")
+_SENTENCE_END = re.compile(r"\.\s")
 _THOUSANDS = re.compile(r"\d{1,3}(?:([.,])\d{3})(?:\1\d{3})*$")
 _HYPHEN_RANGE = re.compile(r"\(?\d+ ?[-–] ?\d+$")
 _RANGE = re.compile(r"\d{1,2}[./]\d{1,4}\s?[-–]\s?\d{1,2}[./]\d{1,4}")
@@ -142,9 +148,12 @@ class PhoneFinder:
             if digits > MAX_DIGITS:
                 break
             end = groups[j][1]
-            if digits >= MIN_DIGITS and (j + 1 == len(groups)
-                                         or text[end:groups[j + 1][0]][0].isspace()):
+            gap = text[end:groups[j + 1][0]] if j + 1 < len(groups) else ""
+            sentence_end = _SENTENCE_END.match(gap) is not None
+            if digits >= MIN_DIGITS and (not gap or gap[0].isspace() or sentence_end):
                 ends.append((j, end))
+            if sentence_end:
+                break  # "call 512-984-4641. 28 ..." : the number ends with its sentence
         for j, end in reversed(ends):
             ext = _EXT.match(text, end)
             full_end = ext.end() if ext else end
@@ -195,10 +204,12 @@ class PhoneFinder:
 
 def excluded_shape(cand: str, groups: list[str]) -> bool:
     """Whether a candidate has a shape that is never a phone number: a date (``07.11.2023``,
-    ``2023-11-07``, ``7/11/23``), a date range (``05/12 - 06/12``), a list of years
+    ``2023-11-07``, ``7/11/23``, one group ``310303`` or ``20231107``), a date range (``05/12 - 06/12``), a list of years
     (``2015 2016``), an arithmetic run such as page numbers (``104 105 106``), or a list of
     single digits (pagination ``1 2 3 4 5``)."""
     if _RANGE.search(cand) or any(_plausible_date(m) for m in _DATE.finditer(cand)):
+        return True
+    if len(groups) == 1 and len(groups[0]) in (6, 8) and _COMPACT_DATE.match(groups[0]):
         return True
     if len(groups) >= 2 and _YEAR.match(groups[0]) and _YEAR.match(groups[1]):
         return True

@@ -21,9 +21,10 @@ Hit = tuple[int, int, float]
 
 # Local part and domain labels in any script (internationalised addresses, RFC 6531), the
 # top-level label letters only; soft hyphens (U+00AD, invisible line-break hints) may sit in
-# the local part.
+# the local part. Not the tail of a token glued on by a symbol that no address starts after
+# (``<c40sdm$mov$1@smc.vnet.net>``, a Message-ID, is not the address ``1@smc.vnet.net``).
 _EMAIL = re.compile(
-    r"(?<![\w.%+@\xad-])[^\W_](?:[\w.%+\xad-]{0,63})@"
+    r"(?<![\w.%+@\xad$!#^~*`{-])[^\W_](?:[\w.%+\xad-]{0,63})@"
     r"((?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24})(?![\w-])")
 
 
@@ -216,7 +217,7 @@ SCORE_IP = 0.6  # Presidio's IpRecognizer score
 
 def find_ips(text: str) -> Iterator[Hit]:
     """IPv4 and IPv6 addresses `ipaddress` accepts, except version strings: not after a
-    reference word (``version``, ``v``, ``build``), four one-digit parts (``1.2.0.3``) only
+    version word (``version``, ``v``, ``build``), four one-digit parts (``1.2.0.3``) only
     after an IP cue word; IPv6 with fewer than two groups written out or no digit (Fortran's ``::a``, C++'s
     ``a::b``) only after an IP cue word."""
     if "." in text:
@@ -230,7 +231,7 @@ def find_ips(text: str) -> Iterator[Hit]:
             except ValueError:
                 continue
             cue = nearest_cue(text, m.start())
-            if cue == "reference":
+            if cue == "version":
                 continue
             if all(len(p) == 1 for p in parts) and cue != "ip" and len(set(parts)) > 1:
                 continue  # "1.2.0.3" is a version; "1.1.1.1", "8.8.8.8" are resolvers
@@ -244,7 +245,7 @@ def find_ips(text: str) -> Iterator[Hit]:
             except ValueError:
                 continue
             cue = nearest_cue(text, m.start())
-            if cue == "reference" or ((len(groups) < 2 or not any(c.isdigit() for c in s))
+            if cue == "version" or ((len(groups) < 2 or not any(c.isdigit() for c in s))
                                       and cue != "ip"):
                 continue
             yield m.start(), m.end(), SCORE_IP
