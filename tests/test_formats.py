@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -211,3 +212,21 @@ def test_dumps_then_read_is_the_identity(rows):
 def test_read_jsonl_rejects_non_objects():
     with pytest.raises(InputError, match=r"shard t, row 1: line 3: .* must be an object"):
         read_jsonl(b'{"text": "a"}\n\n[1, 2]\n', "t")
+
+
+def test_inspect_reads_jsonl_inputs_with_generated_ids(corpus, pipe, tmp_path):
+    """`inspect` shows removed documents read back from JSON Lines shards whose ids were
+    generated."""
+    out = tmp_path / "out"
+    run_cli("run", str(pipe), str(corpus), "-o", str(out), "--no-progress", "-q")
+    shown = run_cli("inspect", str(out), "--stage", "doc_length", "-n", "2").stdout
+    ledger = _ledger(out)
+    removed = set(ledger.filter(pa.compute.equal(ledger["stage"], "doc_length"))["doc_id"]
+                  .to_pylist())
+    shown_ids = re.findall(r"^(part-\d:\d+) ", shown, re.M)
+    assert len(shown_ids) == 2 and set(shown_ids) <= removed
+    recs = _records()
+    for doc_id in shown_ids:  # the text is read back from the .jsonl.gz input
+        shard, row = doc_id.split(":")
+        text = recs[int(shard[-1]) * 138 + int(row)]["text"].strip()
+        assert text.split()[0] in shown, (doc_id, text[:40])

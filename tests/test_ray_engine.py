@@ -270,9 +270,10 @@ def test_input_error_reaches_the_user_with_the_shard(ray_cluster: Any, corpus: P
     bad.mkdir()
     good = pq.read_table(corpus / "crawl-00.parquet")
     pq.write_table(good, bad / "a.parquet")
-    pq.write_table(good.rename_columns(["doc" if c == "id" else c for c in good.column_names]),
-                   bad / "b.parquet")
-    with pytest.raises(InputError, match=r"shard b: column 'id' not found"):
+    # a missing text column (a missing id column now gets generated ids, issue #18)
+    pq.write_table(good.rename_columns(["body" if c == "text" else c
+                                        for c in good.column_names]), bad / "b.parquet")
+    with pytest.raises(InputError, match=r"shard b: column 'text' not found"):
         RayEngine({"stages": [{"stage": "doc_length"}]}, workers=2,
                   progress=False).run([bad], tmp_path / "out")
 

@@ -287,6 +287,17 @@ def read_ids(shard: Shard, id_column: str, storage_options: StorageOptions = Non
     return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
 
 
+def read_input_columns(shard: Shard, columns: list[str], id_column: str,
+                       storage_options: StorageOptions = None) -> pa.Table:
+    """Some columns of an input shard, any format, with its ids (generated where it has
+    none): what `inspect` and `report --by` read back from a run's inputs."""
+    names = shard_schema(shard, storage_options).names
+    wanted = list(dict.fromkeys(c for c in [id_column, *columns] if c in names))
+    batches = list(read_shard_batches(shard.path, 1 << 16, shard.key, columns=wanted,
+                                      storage_options=storage_options, id_column=id_column))
+    return pa.Table.from_batches(batches)
+
+
 # -- a run's data/: kept documents in the chosen format --------------------------------------
 
 def data_files(directory: str) -> list[str]:

@@ -703,24 +703,24 @@ def _fix_input_counts(stats: dict[str, Any], order: Sequence[str]) -> None:
 def _input_column(run: Run, name: str) -> _IdValues:
     """A column of the input shards per document, aligned later by id (for --by on columns
     that were not facets of the run). ``COL:domain`` gives the host name of a URL column."""
-    import pyarrow.parquet as pq
-
     col, _, fn = name.partition(":")
     if fn not in ("", "domain"):
         raise CorpusFilterError(f"--by {name}: unknown function {fn!r} (supported: domain)")
     id_col = run.config.get("id_column", "id")
     ids, vals = [], []
+    from corpusfilter.io.shards import Shard, read_input_columns, shard_schema
+
     for inp in run.meta.get("inputs", []):
         path = inp["path"]
         try:
-            names = pq.ParquetFile(path).schema_arrow.names
-        except OSError as e:
+            t = read_input_columns(Shard(path, inp["shard"]), [col], id_col,
+                                   run.config.get("storage_options"))
+        except (OSError, CorpusFilterError) as e:
             raise CorpusFilterError(f"--by {name}: cannot read input shard {path} ({e}); "
                                     f"facets other than the run's need the input") from None
-        if col not in names:
+        if col not in t.column_names:
             raise CorpusFilterError(f"--by {name}: column {col!r} is not in input shard {path} "
-                                    f"(columns: {', '.join(names)})")
-        t = pq.read_table(path, columns=[id_col, col])
+                                    f"(columns: {', '.join(shard_schema(Shard(path, inp['shard']), run.config.get('storage_options')).names)})")
         ids.extend(str(v) for v in t[id_col].to_pylist())
         vals.extend(t[col].to_pylist())
     if fn == "domain":

@@ -17,7 +17,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from corpusfilter.core.errors import CorpusFilterError
 from corpusfilter.report.data import NONE_VALUE, Run
@@ -148,10 +147,14 @@ def texts_of(run: Run, ids: list[str]) -> dict[str, str]:
     id_col, text_col = cfg.get("id_column", "id"), cfg.get("text_column", "text")
     found: dict[str, str] = {}
     wanted = pa.array(ids, pa.string())
+    from corpusfilter.core.errors import InputError
+    from corpusfilter.io.shards import Shard, read_input_columns
+
     for inp in run.meta.get("inputs", []):
         try:
-            t = pq.read_table(inp["path"], columns=[id_col, text_col])
-        except (OSError, pa.ArrowInvalid):
+            t = read_input_columns(Shard(inp["path"], inp["shard"]), [text_col], id_col,
+                                   cfg.get("storage_options"))
+        except (OSError, pa.ArrowInvalid, InputError):
             continue
         col = t[id_col].cast(pa.string())
         t = t.filter(pc.is_in(col, value_set=wanted))
