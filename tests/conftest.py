@@ -65,3 +65,10 @@ def run_cli(*args: str, check: bool = True, env: dict[str, str] | None = None,
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n"
                              f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
+
+
+def pipeline_file(factory: pytest.TempPathFactory, text: str) -> Path:
+    """A pipeline file with `text` in a fresh temporary directory."""
+    p = factory.mktemp("pipe") / "pipe.yaml"
+    p.write_text(text)
+    return p

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, SAMPLE, TWO_PHASE_RECIPE, run_cli, write_shards
+from conftest import ROOT, SAMPLE, TWO_PHASE_RECIPE, pipeline_file, run_cli, write_shards
 
 RECIPE = TWO_PHASE_RECIPE
 
@@ -35,9 +35,7 @@ def shards(tmp_path_factory) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory) -> Path:
-    p = tmp_path_factory.mktemp("recipe") / "pipe.yaml"
-    p.write_text(RECIPE)
-    return p
+    return pipeline_file(tmp_path_factory, RECIPE)
 
 
 @pytest.fixture(scope="module")

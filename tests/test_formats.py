@@ -23,7 +23,7 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import SAMPLE, run_cli
+from conftest import SAMPLE, pipeline_file, run_cli
 from corpusfilter.core.errors import InputError
 from corpusfilter.io.jsonl import dumps_jsonl, read_jsonl
 
@@ -56,9 +56,7 @@ def _write(path: Path, records: list[dict]) -> Path:
 
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory) -> Path:
-    p = tmp_path_factory.mktemp("pipe") / "pipe.yaml"
-    p.write_text(PIPE)
-    return p
+    return pipeline_file(tmp_path_factory, PIPE)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SAMPLE, TEST_DATA, run_cli
+from conftest import SAMPLE, TEST_DATA, pipeline_file, run_cli
 
 PLUGIN = TEST_DATA / "plugin_pkg"
 PLUGIN_SRC = PLUGIN / "src"
@@ -56,9 +56,7 @@ def installed(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory) -> Path:
-    p = tmp_path_factory.mktemp("pipe") / "pipe.yaml"
-    p.write_text(PIPE)
-    return p
+    return pipeline_file(tmp_path_factory, PIPE)
 
 
 def _removed(out: Path) -> list[str]:

@@ -21,7 +21,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SAMPLE, run_cli
+from conftest import SAMPLE, pipeline_file, run_cli
 from corpusfilter.io import fs, publish
 
 moto_server = pytest.importorskip("moto.server")
@@ -70,9 +70,7 @@ def s3(tmp_path_factory) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory) -> Path:
-    p = tmp_path_factory.mktemp("pipe") / "pipe.yaml"
-    p.write_text(PIPE)
-    return p
+    return pipeline_file(tmp_path_factory, PIPE)
 
 
 @pytest.fixture(scope="module")

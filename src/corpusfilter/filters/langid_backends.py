@@ -79,6 +79,11 @@ class Predictions:
     model: list[str | None]
     und_reason: list[str | None]
 
+    @classmethod
+    def none(cls, n: int) -> Predictions:
+        """`n` samples with no label yet (filled in place by a backend)."""
+        return cls([None] * n, np.full(n, np.nan), [None] * n, [None] * n)
+
 
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
@@ -176,11 +181,8 @@ class Cld2Backend:
         return label, percent / 100.0, bool(reliable), None
 
     def predict(self, samples: list[str]) -> Predictions:
-        n = len(samples)
-        labels: list[str | None] = [None] * n
-        scores = np.full(n, np.nan)
-        model: list[str | None] = [None] * n
-        und: list[str | None] = [None] * n
+        out = Predictions.none(len(samples))
+        labels, scores, model, und = out.labels, out.scores, out.model, out.und_reason
         for i, s in enumerate(samples):
             if not s:
                 continue
@@ -189,7 +191,7 @@ class Cld2Backend:
                 labels[i], und[i] = lang_codes.UND, why
             else:
                 labels[i], scores[i], model[i] = label, share, self.name
-        return Predictions(labels, scores, model, und)
+        return out
 
 
 class Ensemble:
@@ -214,11 +216,8 @@ class Ensemble:
         self.scripts = None  # CLD2 reports scripts it cannot label itself
 
     def predict(self, samples: list[str]) -> Predictions:
-        n = len(samples)
-        labels: list[str | None] = [None] * n
-        scores = np.full(n, np.nan)
-        model: list[str | None] = [None] * n
-        und: list[str | None] = [None] * n
+        out = Predictions.none(len(samples))
+        labels, scores, model, und = out.labels, out.scores, out.model, out.und_reason
         lid_labels = self.lid.labels
         for i, s in enumerate(samples):
             if not s:
@@ -240,4 +239,4 @@ class Ensemble:
                 labels[i], scores[i], model[i] = lab, p, self.lid.name
             else:
                 labels[i], und[i] = lang_codes.UND, "unsure"
-        return Predictions(labels, scores, model, und)
+        return out
