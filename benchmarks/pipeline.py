@@ -41,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,17 @@ def spread(xs: list[float]) -> str:
     return f"{min(xs):.2f} / {statistics.median(xs):.2f} / {max(xs):.2f}"
 
 
+def interleaved(first: Callable[[], float], second: Callable[[], float], rounds: int
+                ) -> tuple[list[float], list[float]]:
+    """CPU seconds of two commands run in turn, `rounds` times (ratios taken pair by pair
+    cancel a drift of the shared machine's speed)."""
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(first())
+        b.append(second())
+    return a, b
+
+
 def profile(n: int, tmp: Path, top: int = 25) -> None:
     from corpusfilter import Pipeline
 
@@ -244,12 +256,9 @@ def main() -> None:
             n = args.workers_check
             inp = tmp / f"wc-{n}"
             write_corpus(n, inp)
-            ratios, w1s, w2s = [], [], []
-            for _ in range(args.rounds):
-                w2, w1 = ours(inp, tmp / "out", 2), ours(inp, tmp / "out", 1)
-                w1s.append(w1)
-                w2s.append(w2)
-                ratios.append(w2 / w1)
+            w2s, w1s = interleaved(lambda: ours(inp, tmp / "out", 2),
+                                   lambda: ours(inp, tmp / "out", 1), args.rounds)
+            ratios = [w2 / w1 for w2, w1 in zip(w2s, w1s, strict=True)]
             print(f"\n## --workers 2 vs --workers 1 at {n:,} documents ({args.rounds} rounds)\n")
             print(f"CPU s workers 1: {spread(w1s)}; workers 2: {spread(w2s)}")
             print(f"CPU ratio workers 2 / workers 1 (min/median/max): {spread(ratios)}")
@@ -258,13 +267,9 @@ def main() -> None:
             n = args.datatrove_docs
             inp = tmp / f"dt-{n}"
             write_corpus(n, inp)
-            ratios, ocpu, dcpu = [], [], []
-            for _ in range(args.rounds):
-                o = ours(inp, tmp / "out", args.workers)
-                d = peer(inp, tmp / "dt", args.workers)
-                ocpu.append(o)
-                dcpu.append(d)
-                ratios.append(d / o)
+            ocpu, dcpu = interleaved(lambda: ours(inp, tmp / "out", args.workers),
+                                     lambda: peer(inp, tmp / "dt", args.workers), args.rounds)
+            ratios = [d / o for o, d in zip(ocpu, dcpu, strict=True)]
             print(f"\n## Default recipe vs datatrove's closest chain, {n:,} documents, "
                   f"--workers {args.workers} both, {args.rounds} interleaved rounds\n")
             print("peer: datatrove FTFYFormatter > LanguageFilter-steps(label only, lid.176.ftz) > "
