@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from corpusfilter.arrays import sorted_unique
+
 
 @dataclass
 class Utf8Buffer:
@@ -76,7 +78,7 @@ class CodePointTable:
         got = self._values[cps]
         unseen = got == self.UNSEEN
         if unseen.any():
-            new = np.unique(cps[unseen])
+            new = sorted_unique(cps[unseen])
             self._values[new] = self._classify(new)
             got = self._values[cps]
         return got
