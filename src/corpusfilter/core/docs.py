@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
+
+from corpusfilter.core.batches import set_column
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class Docs:
     columns: Columns = field(default_factory=Columns)
     shard: str = ""
     counters: Counter[str] = field(default_factory=Counter)
+    # character counts of the text when the caller knows them (the pipeline carries them from
+    # stage to stage), so `text_chars` does not rescan the text
+    known_text_chars: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return self.batch.num_rows
@@ -61,6 +67,9 @@ class Docs:
 
     @cached_property
     def text_chars(self) -> np.ndarray:
+        """Characters (code points) of each document's text."""
+        if self.known_text_chars is not None:
+            return self.known_text_chars
         import pyarrow.compute as pc
 
         return pc.utf8_length(self.text).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -82,6 +91,14 @@ class Docs:
         if col is None:
             return None
         return col.to_pylist()
+
+    def with_columns(self, columns: Mapping[str, pa.Array]) -> Docs:
+        """The same documents with `columns` added or replaced (counters are shared)."""
+        batch = self.batch
+        for name, arr in columns.items():
+            batch = set_column(batch, name, arr)
+        chars = None if self.columns.text in columns else self.known_text_chars
+        return Docs(batch, self.columns, self.shard, self.counters, chars)
 
     def count(self, key: str, n: int = 1) -> None:
         """Add `n` to a stage-specific counter (reported per stage in stats.json)."""

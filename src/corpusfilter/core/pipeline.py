@@ -11,7 +11,7 @@ batch size, worker count and engine.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusfilter.core import registry
+from corpusfilter.core.batches import (
+    as_shards,
+    check_unique_ids,
+    concat_batches,
+    decode_utf8,
+    is_text_type,
+    needs_plain_text,
+    plain_text,
+    rebatch,
+    repeat_rows,
+    set_column,
+)
+from corpusfilter.core.batches import first_duplicate as first_duplicate  # engines' import
+from corpusfilter.core.batches import id_strings as id_strings  # engines' import
 from corpusfilter.core.config import DEFAULT_FACETS, PipelineConfig, load_config
 from corpusfilter.core.docs import Columns, Docs
 from corpusfilter.core.errors import ConfigError, InputError, RemovalAlarm, StageError
@@ -151,7 +165,7 @@ class Pipeline:
                                  f"file to the column holding the document {role}",
                                  shard=shard)
         t = schema.field(cols.text).type
-        if not _is_text_type(t):
+        if not is_text_type(t):
             raise InputError(f"text column {cols.text!r} has type {t}, expected a string "
                              f"(string, large_string, string_view, binary, or a dictionary "
                              f"of these); set `text_column:` to the column holding the text",
@@ -168,61 +182,35 @@ class Pipeline:
                         first_row: int = 0) -> SegmentOutput:
         """Run one segment over the batches of one shard."""
         self.setup()
-        stats = Stats()
+        work = ShardWork(self, shard, plans, facets)
         kept_parts: list[pa.RecordBatch] = []
-        # (stage position, ledger rows): sorted by stage at the end so the ledger's row order
-        # (stage, then input order) does not depend on how the shard was cut into batches.
-        ledger_parts: list[tuple[int, pa.Table]] = []
         collected: list[pa.Table] = []
-        score_parts: list[pa.Table] = []
+        stages: list[tuple[Stage, bool]] = [(seg.head, True)] if seg.head else []
+        stages += [(s, False) for s in seg.body]
         row = first_row
         for batch in batches:
             n = batch.num_rows
             chars: np.ndarray | None = None
             if seg.index == 0:
-                batch, led, chars = self._validate(batch, shard, row, facets, stats)
+                batch, led, chars = self._validate(batch, shard, row, facets, work.stats)
                 if led is not None:
-                    ledger_parts.append((-1, led))
+                    work.ledger_parts.append((-1, led))
             row += n
-            removed_batches: list[pa.RecordBatch] = []
-            stages: list[tuple[Stage, bool]] = [(seg.head, True)] if seg.head else []
-            stages += [(s, False) for s in seg.body]
+            work.removed = []
             for pos, (stage, is_apply) in enumerate(stages):
-                batch, chars, led, removed = self._run_stage(
-                    stage, is_apply, batch, chars, shard, plans, facets, stats,
-                    removed_batches, score_parts)
-                if led is not None:
-                    ledger_parts.append((pos, led))
-                if removed is not None:
-                    removed_batches.append(removed)
+                batch, chars = work.run_stage(pos, stage, is_apply, batch, chars)
             if seg.tail is not None:
-                docs = Docs(batch, self.columns, shard)
-                try:
-                    c = seg.tail.collect(docs)
-                except (InputError, ConfigError):
-                    raise
-                except Exception as e:
-                    raise _stage_error(seg.tail, shard, e) from e
+                c = work.collect(seg.tail, batch)
                 if c is not None:
                     collected.append(c)
-                if docs.counters:  # counters from the collect phase belong to the tail stage
-                    counters = stats.stage(seg.tail.label)["counters"]
-                    for k, v in docs.counters.items():
-                        counters[k] = counters.get(k, 0) + int(v)
             kept_parts.append(batch)
-        kept = _concat_batches(kept_parts)
-        ledger_parts.sort(key=lambda part: part[0])  # stable: keeps input order per stage
-        ledger = (pa.concat_tables([t for _, t in ledger_parts]) if ledger_parts
-                  else empty_ledger(facets))
         return SegmentOutput(
-            kept=kept,
-            ledger=ledger,
-            stats=stats,
+            kept=concat_batches(kept_parts),
+            ledger=work.ledger(),
+            stats=work.stats,
             collected=pa.concat_tables(collected, promote_options="default") if collected
             else None,
-            scores=pa.concat_tables(score_parts).sort_by(
-                [("stage", "ascending"), ("metric", "ascending"), ("doc_id", "ascending")])
-            if score_parts else None,
+            scores=work.scores(),
         )
 
     def _validate(self, batch: pa.RecordBatch, shard: str, first_row: int,
@@ -238,12 +226,12 @@ class Pipeline:
             raise InputError(f"id column {cols.id!r} is null; every document needs an id",
                              shard=shard, row=first_row + bad)
         text = batch.column(cols.text)
-        if _needs_plain_text(text.type):
-            text = _plain_text(text)
+        if needs_plain_text(text.type):
+            text = plain_text(text)
             batch = batch.set_column(batch.schema.get_field_index(cols.text), cols.text, text)
         reason = np.full(n, None, dtype=object)
         if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
-            text, bad_utf8 = _decode_utf8(text)
+            text, bad_utf8 = decode_utf8(text)
             for i in bad_utf8:
                 reason[i] = "input.invalid_utf8"
             batch = batch.set_column(batch.schema.get_field_index(cols.text), cols.text, text)
@@ -281,104 +269,6 @@ class Pipeline:
                           detail=detail, text_chars=chars, facets=facets)
         return batch.filter(pa.array(keep)), led, chars[keep]
 
-    def _run_stage(self, stage: Stage, is_apply: bool, batch: pa.RecordBatch,
-                   chars: np.ndarray | None, shard: str, plans: dict[int, Any],
-                   facets: Sequence[str], stats: Stats,
-                   removed_batches: list[pa.RecordBatch], score_parts: list[pa.Table],
-                   ) -> tuple[pa.RecordBatch, np.ndarray, pa.Table | None,
-                              pa.RecordBatch | None]:
-        """Run one stage on one batch: returns the kept batch, its character counts, the
-        stage's ledger rows and (when scores of removed documents are wanted) the removed
-        rows."""
-        docs = Docs(batch, self.columns, shard)
-        if chars is not None:  # carried from the previous stage: no rescan of the text
-            docs.__dict__["text_chars"] = chars
-        t0 = time.perf_counter()
-        try:
-            if is_apply:
-                assert isinstance(stage, GlobalStage)
-                outcome: Outcome = stage.apply(docs, plans[self.stages.index(stage)])
-                scores: dict[str, np.ndarray] = {}
-            else:
-                outcome, scores = stage.process(docs)  # type: ignore[attr-defined]
-        except (InputError, ConfigError):
-            raise
-        except Exception as e:
-            raise _stage_error(stage, shard, e) from e
-        seconds = time.perf_counter() - t0
-        n = batch.num_rows
-        if len(outcome.keep) != n:
-            raise StageError(f"stage {stage.label} returned {len(outcome.keep)} decisions for "
-                             f"a batch of {n} rows (shard {shard})")
-        chars_in = docs.text_chars
-        for name, arr in outcome.annotations.items():
-            batch = _set_column(batch, name, arr)
-        if outcome.text is not None:
-            text_type = batch.schema.field(self.columns.text).type
-            batch = _set_column(batch, self.columns.text, outcome.text.cast(text_type))
-            chars_out = pc.utf8_length(outcome.text).to_numpy(zero_copy_only=False)
-        else:
-            chars_out = chars_in
-        keep = outcome.keep
-        modified = (outcome.modified if outcome.modified is not None
-                    else np.zeros(n, dtype=bool))
-        # one ledger row per removed or modified document, in row order (so the ledger does
-        # not depend on where batches were cut)
-        removed_rows = np.flatnonzero(~keep)
-        rows = np.flatnonzero(~keep | modified)
-        led = None
-        if len(rows):
-            led = ledger_rows(
-                batch=batch, ids=docs.ids, rows=rows,
-                action=np.where(keep[rows], MODIFIED, REMOVED), shard=shard,
-                stage=stage.label, reason=outcome.reason, score=outcome.score,
-                threshold=outcome.threshold, detail=outcome.detail, text_chars=chars_in,
-                facets=facets)
-        missing_reason = [i for i in rows if outcome.reason[i] is None]
-        if missing_reason:
-            raise StageError(f"stage {stage.label} removed or modified row "
-                             f"{int(missing_reason[0])} without a reason (shard {shard})")
-        stats.record_stage(stage.label, batch, keep, modified, outcome.reason, chars_in,
-                           np.asarray(chars_out), facets, docs.counters, seconds)
-        if self.config.record_scores == "all" and isinstance(stage, Filter):
-            score_parts.append(self._score_rows(stage, docs, scores, shard, facets, True))
-            for rb in removed_batches:
-                if rb.num_rows:
-                    earlier = Docs(rb, self.columns, shard)
-                    score_parts.append(self._score_rows(stage, earlier, stage.score(earlier),
-                                                        shard, facets, False))
-        removed = None
-        chars_out = np.asarray(chars_out, dtype=np.int64)
-        if len(removed_rows):
-            if self.config.record_scores == "all":
-                removed = batch.filter(pa.array(~keep))
-            batch = batch.filter(pa.array(keep))
-            chars_out = chars_out[keep]
-        if outcome.repeat is not None:
-            repeat = np.asarray(outcome.repeat)[keep]
-            batch = _repeat_rows(batch, repeat, self.columns.id)
-            chars_out = np.repeat(chars_out, repeat.astype(np.int64))
-        return batch, chars_out, led, removed
-
-    def _score_rows(self, stage: Filter, docs: Docs, scores: dict[str, np.ndarray], shard: str,
-                    facets: Sequence[str], seen: bool) -> pa.Table:
-        n = docs.num_rows
-        names = sorted(scores)
-        ids = docs.ids.cast(pa.string())
-        cols: dict[str, pa.Array] = {
-            "doc_id": pa.concat_arrays([ids] * len(names)) if names else pa.array([], pa.string()),
-            "shard": pa.array([shard] * (n * len(names)), pa.string()),
-            "stage": pa.array([stage.label] * (n * len(names)), pa.string()),
-            "metric": pa.array([m for m in names for _ in range(n)], pa.string()),
-            "value": pa.array(np.concatenate([np.asarray(scores[m], dtype=np.float64)
-                                              for m in names]) if names else [], pa.float64()),
-            "seen": pa.array([seen] * (n * len(names)), pa.bool_()),
-        }
-        for f in facets:
-            col = facet_strings(docs.batch, f)
-            cols[f] = pa.concat_arrays([col] * len(names)) if names else pa.array([], pa.string())
-        return pa.table(cols)
-
     # -- global stages -------------------------------------------------------------------
 
     def make_plan(self, seg: Segment, collected: Collected) -> Any:
@@ -394,7 +284,7 @@ class Pipeline:
 
     def run(self, data: Any, batch_size: int = 1000) -> RunResult:
         """Run in this process on in-memory data or Parquet paths; returns a `RunResult`."""
-        shards = _as_shards(data, batch_size, self.columns.id, self.config.storage_options)
+        shards = as_shards(data, batch_size, self.columns.id, self.config.storage_options)
         self.setup()
         plans: dict[int, Any] = {}
         stats = Stats()
@@ -425,14 +315,14 @@ class Pipeline:
                     scores.append(out.scores)
                 if out.collected is not None:
                     collected.append(out.collected)
-                nxt.append((name, _rebatch(out.kept, batch_size)))
+                nxt.append((name, rebatch(out.kept, batch_size)))
             if seg.tail is not None:
                 t0 = time.perf_counter()
                 plans[self.stages.index(seg.tail)] = self.make_plan(seg, Collected(collected))
                 stats.stage(seg.tail.label)["plan_seconds"] = round(time.perf_counter() - t0, 3)
             current = nxt
             check_alarm(stats, self)
-        kept_tables = [_concat_batches(b) for _, b in current if b]
+        kept_tables = [concat_batches(b) for _, b in current if b]
         kept = (pa.concat_tables(kept_tables, promote_options="default") if kept_tables
                 else pa.table({}))
         stats.data["output"]["docs"] += kept.num_rows
@@ -444,6 +334,156 @@ class Pipeline:
         return RunResult(kept=kept, ledger=ledger, stats=stats,
                          scores=pa.concat_tables(scores) if scores else None,
                          config=self.config.to_dict())
+
+
+@dataclass
+class ShardWork:
+    """One segment's work on one shard: runs each batch through a stage and gathers what the
+    stages produced (ledger rows, scores, counters) until `SegmentOutput` is built.
+
+    The pipeline alone turns a stage's `Outcome` into ledger rows and counters (here), so a
+    stage only computes."""
+
+    pipeline: Pipeline
+    shard: str
+    plans: dict[int, Any]
+    facets: Sequence[str]
+    stats: Stats = field(default_factory=Stats)
+    # (stage position, ledger rows): sorted by stage at the end so the ledger's row order
+    # (stage, then input order) does not depend on how the shard was cut into batches.
+    ledger_parts: list[tuple[int, pa.Table]] = field(default_factory=list)
+    score_parts: list[pa.Table] = field(default_factory=list)
+    # the current batch's rows removed by earlier stages (kept for record_scores: all)
+    removed: list[pa.RecordBatch] = field(default_factory=list)
+
+    def run_stage(self, pos: int, stage: Stage, is_apply: bool, batch: pa.RecordBatch,
+                  chars: np.ndarray | None) -> tuple[pa.RecordBatch, np.ndarray]:
+        """Run one stage on one batch; returns the kept rows and their character counts."""
+        columns = self.pipeline.columns
+        # character counts carried from the previous stage: no rescan of the text
+        docs = Docs(batch, columns, self.shard, known_text_chars=chars)
+        t0 = time.perf_counter()
+        try:
+            if is_apply:
+                assert isinstance(stage, GlobalStage)
+                outcome: Outcome = stage.apply(
+                    docs, self.plans[self.pipeline.stages.index(stage)])
+                scores: dict[str, np.ndarray] = {}
+            else:
+                outcome, scores = stage.process(docs)  # type: ignore[attr-defined]
+        except (InputError, ConfigError):
+            raise
+        except Exception as e:
+            raise _stage_error(stage, self.shard, e) from e
+        seconds = time.perf_counter() - t0
+        n = batch.num_rows
+        if len(outcome.keep) != n:
+            raise StageError(f"stage {stage.label} returned {len(outcome.keep)} decisions for "
+                             f"a batch of {n} rows (shard {self.shard})")
+        chars_in = docs.text_chars
+        for name, arr in outcome.annotations.items():
+            batch = set_column(batch, name, arr)
+        if outcome.text is not None:
+            text_type = batch.schema.field(columns.text).type
+            batch = set_column(batch, columns.text, outcome.text.cast(text_type))
+            chars_out = pc.utf8_length(outcome.text).to_numpy(zero_copy_only=False)
+        else:
+            chars_out = chars_in
+        keep = outcome.keep
+        modified = (outcome.modified if outcome.modified is not None
+                    else np.zeros(n, dtype=bool))
+        self._record(pos, stage, docs, batch, outcome, modified, chars_in, chars_out, seconds)
+        if self.pipeline.config.record_scores == "all" and isinstance(stage, Filter):
+            self._record_scores(stage, docs.ids, batch, scores)
+        chars_out = np.asarray(chars_out, dtype=np.int64)
+        if not keep.all():
+            if self.pipeline.config.record_scores == "all":
+                self.removed.append(batch.filter(pa.array(~keep)))
+            batch = batch.filter(pa.array(keep))
+            chars_out = chars_out[keep]
+        if outcome.repeat is not None:
+            repeat = np.asarray(outcome.repeat)[keep]
+            batch = repeat_rows(batch, repeat, columns.id)
+            chars_out = np.repeat(chars_out, repeat.astype(np.int64))
+        return batch, chars_out
+
+    def _record(self, pos: int, stage: Stage, docs: Docs, batch: pa.RecordBatch,
+                outcome: Outcome, modified: np.ndarray, chars_in: np.ndarray,
+                chars_out: np.ndarray, seconds: float) -> None:
+        """Ledger rows (one per removed or modified document, in row order, so the ledger
+        does not depend on where batches were cut) and the stage's counters."""
+        keep = outcome.keep
+        assert outcome.reason is not None  # Outcome fills it
+        rows = np.flatnonzero(~keep | modified)
+        if len(rows):
+            self.ledger_parts.append((pos, ledger_rows(
+                batch=batch, ids=docs.ids, rows=rows,
+                action=np.where(keep[rows], MODIFIED, REMOVED), shard=self.shard,
+                stage=stage.label, reason=outcome.reason, score=outcome.score,
+                threshold=outcome.threshold, detail=outcome.detail, text_chars=chars_in,
+                facets=self.facets)))
+        missing_reason = [i for i in rows if outcome.reason[i] is None]
+        if missing_reason:
+            raise StageError(f"stage {stage.label} removed or modified row "
+                             f"{int(missing_reason[0])} without a reason (shard {self.shard})")
+        self.stats.record_stage(stage.label, batch, keep, modified, outcome.reason, chars_in,
+                                np.asarray(chars_out), self.facets, docs.counters, seconds)
+
+    def _record_scores(self, stage: Filter, ids: pa.Array, batch: pa.RecordBatch,
+                       scores: dict[str, np.ndarray]) -> None:
+        """Scores of the documents the stage saw (with the columns it wrote, as in the
+        ledger) and of those earlier stages removed from this batch (`seen` false)."""
+        self.score_parts.append(self._score_rows(stage, ids, batch, scores, True))
+        for rb in self.removed:
+            if rb.num_rows:
+                earlier = Docs(rb, self.pipeline.columns, self.shard)
+                self.score_parts.append(self._score_rows(stage, earlier.ids, rb,
+                                                         stage.score(earlier), False))
+
+    def _score_rows(self, stage: Filter, ids: pa.Array, batch: pa.RecordBatch,
+                    scores: dict[str, np.ndarray], seen: bool) -> pa.Table:
+        n = batch.num_rows
+        names = sorted(scores)
+        ids = ids.cast(pa.string())
+        cols: dict[str, pa.Array] = {
+            "doc_id": pa.concat_arrays([ids] * len(names)) if names else pa.array([], pa.string()),
+            "shard": pa.array([self.shard] * (n * len(names)), pa.string()),
+            "stage": pa.array([stage.label] * (n * len(names)), pa.string()),
+            "metric": pa.array([m for m in names for _ in range(n)], pa.string()),
+            "value": pa.array(np.concatenate([np.asarray(scores[m], dtype=np.float64)
+                                              for m in names]) if names else [], pa.float64()),
+            "seen": pa.array([seen] * (n * len(names)), pa.bool_()),
+        }
+        for f in self.facets:
+            col = facet_strings(batch, f)
+            cols[f] = pa.concat_arrays([col] * len(names)) if names else pa.array([], pa.string())
+        return pa.table(cols)
+
+    def collect(self, stage: GlobalStage, batch: pa.RecordBatch) -> pa.Table | None:
+        """The next global stage's records of this batch; its counters count for it."""
+        docs = Docs(batch, self.pipeline.columns, self.shard)
+        try:
+            c = stage.collect(docs)
+        except (InputError, ConfigError):
+            raise
+        except Exception as e:
+            raise _stage_error(stage, self.shard, e) from e
+        if docs.counters:
+            counters = self.stats.stage(stage.label)["counters"]
+            for k, v in docs.counters.items():
+                counters[k] = counters.get(k, 0) + int(v)
+        return c
+
+    def ledger(self) -> pa.Table:
+        self.ledger_parts.sort(key=lambda part: part[0])  # stable: input order per stage
+        return (pa.concat_tables([t for _, t in self.ledger_parts]) if self.ledger_parts
+                else empty_ledger(self.facets))
+
+    def scores(self) -> pa.Table | None:
+        if not self.score_parts:
+            return None
+        return pa.concat_tables(self.score_parts).sort_by(
+            [("stage", "ascending"), ("metric", "ascending"), ("doc_id", "ascending")])
 
 
 def check_alarm(stats: Stats, pipeline: Pipeline) -> None:
@@ -485,192 +525,3 @@ def _segments(stages: list[Stage]) -> list[Segment]:
 def _stage_error(stage: Stage, shard: str, e: Exception) -> StageError:
     return StageError(f"stage {stage.label} failed on shard {shard}: "
                       f"{type(e).__name__}: {e}")
-
-
-_TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
-               pa.types.is_large_binary, pa.types.is_string_view, pa.types.is_binary_view)
-
-
-def _is_text_type(t: pa.DataType) -> bool:
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    return any(is_type(t) for is_type in _TEXT_TYPES)
-
-
-def _needs_plain_text(t: pa.DataType) -> bool:
-    return pa.types.is_dictionary(t) or pa.types.is_string_view(t) or \
-        pa.types.is_binary_view(t)
-
-
-def _plain_text(arr: pa.Array) -> pa.Array:
-    """Dictionary-encoded and view text → plain (large_)string/binary, which every stage's
-    kernels take (Arrow has no `utf8_length` for views, for one). Same values, so the output
-    holds the text as an ordinary string column."""
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.cast(arr.type.value_type)
-    if pa.types.is_string_view(arr.type):
-        return arr.cast(pa.string())
-    if pa.types.is_binary_view(arr.type):
-        return arr.cast(pa.binary())
-    return arr
-
-
-def id_strings(ids: pa.Array, column: str, shard: str, first_row: int) -> pa.Array:
-    """Ids as strings; an id that cannot be one raises `InputError` naming shard and row."""
-    try:
-        return ids.cast(pa.string())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    for i, v in enumerate(ids.to_pylist()):  # the slow path only finds the row to name
-        if isinstance(v, bytes):
-            try:
-                v.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InputError(f"id {v[:40]!r} in column {column!r} is not valid UTF-8; "
-                                 f"ids must be text: fix this shard's ids",
-                                 shard=shard, row=first_row + i) from None
-    raise InputError(f"id column {column!r} has type {ids.type}, which cannot be read as "
-                     f"text; set `id_column:` to a string or integer column", shard=shard)
-
-
-def _decode_utf8(arr: pa.Array) -> tuple[pa.Array, list[int]]:
-    """Binary → string; rows that are not valid UTF-8 become null and are reported."""
-    target = pa.large_string() if pa.types.is_large_binary(arr.type) else pa.string()
-    try:
-        return arr.cast(target), []
-    except pa.ArrowInvalid:
-        pass
-    values, bad = [], []
-    for i, v in enumerate(arr.to_pylist()):
-        if v is None:
-            values.append(None)
-            continue
-        try:
-            values.append(v.decode("utf-8"))
-        except UnicodeDecodeError:
-            values.append(None)
-            bad.append(i)
-    return pa.array(values, target), bad
-
-
-def _set_column(batch: pa.RecordBatch, name: str, arr: pa.Array) -> pa.RecordBatch:
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    i = batch.schema.get_field_index(name)
-    if i >= 0:
-        return batch.set_column(i, name, arr)
-    return batch.append_column(name, arr)
-
-
-def _repeat_rows(batch: pa.RecordBatch, repeat: np.ndarray, id_col: str) -> pa.RecordBatch:
-    """Emit each row `repeat[i]` times; copies get ``epoch`` 1, 2, ... and id ``<id>#<epoch>``."""
-    repeat = repeat.astype(np.int64)
-    idx = np.repeat(np.arange(batch.num_rows), repeat)
-    starts = np.repeat(np.cumsum(repeat) - repeat, repeat)
-    epoch = np.arange(len(idx)) - starts
-    out = batch.take(pa.array(idx, pa.int64()))
-    ids = out.column(id_col).cast(pa.string())
-    suffix = pa.array([f"#{e}" if e else "" for e in epoch], pa.string())
-    new_ids = pc.binary_join_element_wise(ids, suffix, "")
-    out = _set_column(out, id_col, new_ids.cast(batch.schema.field(id_col).type))
-    return _set_column(out, "epoch", pa.array(epoch, pa.int32()))
-
-
-def _concat_batches(batches: list[pa.RecordBatch]) -> pa.Table:
-    """Zero-copy when all batches share a schema (the usual case)."""
-    if not batches:
-        return pa.table({})
-    schema = batches[0].schema
-    if all(b.schema.equals(schema) for b in batches):
-        return pa.Table.from_batches(batches, schema=schema)
-    tables = [pa.Table.from_batches([b]) for b in batches]
-    return pa.concat_tables(tables, promote_options="default")
-
-
-def _rebatch(table: pa.Table, batch_size: int) -> list[pa.RecordBatch]:
-    if table.num_columns == 0:
-        return []
-    batches = table.to_batches(max_chunksize=batch_size)
-    return batches or [pa.RecordBatch.from_pylist([], schema=table.schema)]
-
-
-def check_unique_ids(shards: Sequence[tuple[str, Sequence[pa.Array]]],
-                     column: str = "id") -> None:
-    """Ids must be unique across the whole input, or conservation cannot be checked."""
-    arrays = []
-    for name, arrs in shards:
-        row = 0
-        for a in arrs:
-            arrays.append(id_strings(a, column, name, row))
-            row += len(a)
-    if not arrays:
-        return
-    dupe = first_duplicate(pa.chunked_array(arrays, type=pa.string()))
-    if dupe is None:
-        return
-    where = [name for name, arrs in shards
-             if any(pc.any(pc.equal(a.cast(pa.string()), dupe)).as_py() for a in arrs)]
-    raise InputError(f"document id {dupe!r} occurs more than once (in {', '.join(where)}); "
-                     f"ids must be unique for the ledger to account for every document",
-                     shard=where[0])
-
-
-def first_duplicate(ids: pa.Array | pa.ChunkedArray) -> str | None:
-    """The smallest id occurring more than once, or None."""
-    if len(ids) == 0:
-        return None
-    vc = pc.value_counts(ids)
-    counts = vc.field("counts").to_numpy()
-    if counts.max(initial=0) <= 1:
-        return None
-    dupes = vc.field("values").filter(pa.array(counts > 1)).to_pylist()
-    return min(str(d) for d in dupes)
-
-
-def _as_shards(data: Any, batch_size: int, id_column: str | None = None,
-               storage: dict[str, Any] | None = None
-               ) -> Iterator[tuple[str, Iterable[pa.RecordBatch]]]:
-    """Normalise what `Pipeline.run` accepts into (shard name, batches) pairs."""
-    from corpusfilter.io.shards import expand_inputs, read_shard_batches, shard_keys, with_ids
-
-    if isinstance(data, (str, Path)) or (isinstance(data, list) and data
-                                         and isinstance(data[0], (str, Path))):
-        paths = expand_inputs([data] if isinstance(data, (str, Path)) else data, storage)
-        for s in shard_keys(paths):
-            yield s.key, list(read_shard_batches(s.path, batch_size, s.key,
-                                                 storage_options=storage, id_column=id_column))
-        return
-    table = to_arrow_table(data)
-    if table is not None:
-        batches = table.to_batches(max_chunksize=batch_size) or [
-            pa.RecordBatch.from_pylist([], schema=table.schema)]
-        yield "<memory>", list(with_ids(batches, "<memory>", id_column)) if id_column \
-            else batches
-        return
-    if isinstance(data, pa.RecordBatch):
-        yield "<memory>", _rebatch(pa.Table.from_batches([data]), batch_size)
-        return
-    if isinstance(data, Iterable):
-        batches = list(data)
-        if batches and all(isinstance(b, pa.RecordBatch) for b in batches):
-            yield "<memory>", _rebatch(pa.Table.from_batches(batches), batch_size)
-            return
-    raise TypeError(f"cannot run a pipeline on {type(data).__name__}: pass a pyarrow Table or "
-                    f"RecordBatch(es), a pandas/polars DataFrame, a datasets.Dataset, or "
-                    f"Parquet paths")
-
-
-def to_arrow_table(data: Any) -> pa.Table | None:
-    """Zero-copy (where the library allows) conversion of DataFrame-like objects to Arrow."""
-    if isinstance(data, pa.Table):
-        return data
-    mod = type(data).__module__.split(".")[0]
-    if mod == "pandas":
-        return pa.Table.from_pandas(data, preserve_index=False)
-    if mod == "polars":
-        return data.to_arrow()
-    if mod == "datasets":  # Hugging Face datasets: Arrow-backed already
-        return data.with_format("arrow")[:]
-    if hasattr(data, "__arrow_c_stream__"):
-        return pa.table(data)
-    return None

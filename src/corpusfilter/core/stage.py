@@ -177,8 +177,10 @@ class Filter(Stage):
 
     A filter implements `score()` and `rules()`; the base decides. A filter that also
     explains its removals (matched terms, a predicted label) overrides `measure()` to return
-    the scores together with a JSON-able detail per row, and still decides through
-    `rules()`, so a report can re-decide it from logged scores with other thresholds.
+    the scores together with a JSON-able detail per row; one that writes columns overrides
+    `annotate()`. Either way it still decides through `rules()` (or `decide()`, from the
+    scores and the documents' columns alone), never in `process()`, so a report can
+    re-decide it from logged scores with other thresholds.
     """
 
     kind: ClassVar[str] = "filter"
@@ -219,11 +221,22 @@ class Filter(Stage):
                     threshold[hit] = limit[hit]
         return Outcome(keep=keep, reason=reason, score=score, threshold=threshold)
 
+    def annotate(self, docs: Docs, scores: Mapping[str, np.ndarray],
+                 detail: list[dict[str, Any] | None] | None) -> dict[str, pa.Array]:
+        """Columns this filter writes (its `writes`), built from what `measure()` found.
+
+        `decide()` then sees the documents with these columns, as later stages, the ledger
+        and a report's re-decision do (`language` decides on the label it writes)."""
+        return {}
+
     def process(self, docs: Docs) -> tuple[Outcome, dict[str, np.ndarray]]:
         scores, detail = self.measure(docs)
-        outcome = self.decide(docs, scores)
+        written = self.annotate(docs, scores, detail)
+        outcome = self.decide(docs.with_columns(written) if written else docs, scores)
         if detail is not None:
             outcome.detail = detail
+        if written:
+            outcome.annotations = {**written, **outcome.annotations}
         return outcome, scores
 
 

@@ -308,9 +308,47 @@ class Language(Filter):
                     out[i] = np.nan if v is None else float(v)
         return out
 
-    def process(self, docs: Docs) -> tuple[Outcome, dict[str, np.ndarray]]:
+    def measure(self, docs: Docs) -> tuple[dict[str, np.ndarray], list[dict[str, Any] | None]]:
+        """Scores ``lang_score`` and ``letters``; the detail of every row holds its label,
+        deciding model and und reason (`annotate` writes them, the ledger keeps removed
+        rows')."""
         pred, letters = self.predictions(docs)
-        labels, scores = pred.labels, pred.scores
+        docs.count("too_short", int(np.sum(letters < self.min_letters)))
+        docs.count("und", sum(lab == UND for lab in pred.labels))
+        detail: list[dict[str, Any] | None] = [
+            _detail(lab, pred.scores[i], int(letters[i]), pred.model[i], pred.und_reason[i])
+            for i, lab in enumerate(pred.labels)]
+        return {"lang_score": pred.scores, "letters": letters.astype(np.float64)}, detail
+
+    def annotate(self, docs: Docs, scores: Mapping[str, np.ndarray],
+                 detail: list[dict[str, Any] | None] | None) -> dict[str, pa.Array]:
+        """``lang``, ``lang_score``, ``lang_und_reason`` (and the input's ``lang`` kept under
+        `source_lang_column`)."""
+        assert detail is not None  # measure() gives every row one
+        lang_col = docs.columns.lang
+        out: dict[str, pa.Array] = {}
+        existing = docs.column(lang_col)
+        if (existing is not None and self.source_lang_column
+                and self.source_lang_column != lang_col
+                and not docs.has(self.source_lang_column)):
+            out[self.source_lang_column] = existing
+        lang_scores = np.asarray(scores["lang_score"], dtype=np.float64)
+        out[lang_col] = pa.array([d["lang"] if d else None for d in detail], pa.string())
+        out["lang_score"] = pa.array(lang_scores, pa.float64(), mask=np.isnan(lang_scores))
+        out["lang_und_reason"] = pa.array([d.get("und_reason") if d else None
+                                           for d in detail], pa.string())
+        return out
+
+    def decide(self, docs: Docs, scores: Mapping[str, np.ndarray]) -> Outcome:
+        """Too few letters, then the keep-list, then the score threshold; the label is the
+        documents' ``lang`` column, which this stage wrote (or, re-decided by a report,
+        the run's ``lang`` facet)."""
+        labels = docs.lang
+        if labels is None:
+            raise ValueError(f"needs the predicted language in column {docs.columns.lang!r} "
+                             f"(a facet of the run)")
+        lang_scores = np.asarray(scores["lang_score"], dtype=np.float64)
+        letters = np.asarray(scores["letters"], dtype=np.float64)
         n = docs.num_rows
         keep = np.ones(n, dtype=bool)
         reason = np.full(n, None, dtype=object)
@@ -330,37 +368,15 @@ class Language(Filter):
                                    dtype=bool) & keep
                     keep[hit] = False
                     reason[hit] = self.reason(rule)
-                    score[hit] = scores[hit]
+                    score[hit] = lang_scores[hit]
             limit = self.thresholds(labels)
             with np.errstate(invalid="ignore"):
-                low = keep & (scores < limit)  # NaN never removes
+                low = keep & (lang_scores < limit)  # NaN never removes
             keep[low] = False
             reason[low] = self.reason("min_score")
-            score[low] = scores[low]
+            score[low] = lang_scores[low]
             threshold[low] = limit[low]
-        detail: list[dict[str, Any] | None] = [
-            None if k else _detail(labels[i], scores[i], int(letters[i]), pred.model[i],
-                                   pred.und_reason[i])
-            for i, k in enumerate(keep)]
-        annotations = self.annotations(docs, pred)
-        docs.count("too_short", int(np.sum(letters < self.min_letters)))
-        docs.count("und", sum(lab == UND for lab in labels))
-        outcome = Outcome(keep=keep, reason=reason, score=score, threshold=threshold,
-                          detail=detail, annotations=annotations)
-        return outcome, {"lang_score": scores, "letters": letters.astype(np.float64)}
-
-    def annotations(self, docs: Docs, pred: Predictions) -> dict[str, pa.Array]:
-        lang_col = docs.columns.lang
-        out: dict[str, pa.Array] = {}
-        existing = docs.column(lang_col)
-        if (existing is not None and self.source_lang_column
-                and self.source_lang_column != lang_col
-                and not docs.has(self.source_lang_column)):
-            out[self.source_lang_column] = existing
-        out[lang_col] = pa.array(pred.labels, pa.string())
-        out["lang_score"] = pa.array(pred.scores, pa.float64(), mask=np.isnan(pred.scores))
-        out["lang_und_reason"] = pa.array(pred.und_reason, pa.string())
-        return out
+        return Outcome(keep=keep, reason=reason, score=score, threshold=threshold)
 
 
 def _detail(label: str | None, score: float, letters: int, model: str | None,
