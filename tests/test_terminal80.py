@@ -15,7 +15,7 @@ from rich.console import Console
 
 from conftest import SAMPLE, run_cli
 from corpusfilter.core.pipeline import Pipeline
-from corpusfilter.engines.local import _Progress
+from corpusfilter.engines.progress import Progress
 from corpusfilter.report.analysis import build_report
 from corpusfilter.report.summary import print_summary
 from corpusfilter.report.terminal import render
@@ -77,7 +77,7 @@ def test_progress_bar_fits_80_columns():
     buf = io.StringIO()
     pipeline = Pipeline("default")
     rows = {f"part-{i:05d}": 12_345 for i in range(100)}
-    with _Progress(True, sum(rows.values()), len(rows), len(pipeline.segments),
+    with Progress(True, sum(rows.values()), len(rows), len(pipeline.segments),
                    console=_console(buf, terminal=True)) as bar:
         for seg in pipeline.segments:
             bar.start_segment(seg, rows)

@@ -9,11 +9,13 @@ Layout of an output directory::
     OUT/run.json                  resolved config, versions, inputs, status
     OUT/_work/                    per segment and shard results while the run is going
 
-Every unit of work (one segment of one shard) writes its files atomically and then a `.done`
-marker; a rerun skips units with a marker, so a crash at any moment neither loses nor redoes a
-finished shard. `_work/` is removed once the final files are in place: `run.json` first says
-``cleanup``, then ``complete`` once `_work/` (which holds text from before later stages, such
-as PII redaction) is gone, so a kill in between is finished by the rerun.
+Every unit of work (one segment of one shard, `engines/unit.py`) writes its files atomically
+and then a `.done` marker; a rerun skips units with a marker, so a crash at any moment neither
+loses nor redoes a finished shard. The units of the last phase write the final files under
+`_work/final/`; the driver commits the run by renaming them into place, then `_work/` is
+removed: `run.json` first says ``cleanup``, then ``complete`` once `_work/` (which holds text
+from before later stages, such as PII redaction) is gone, so a kill in between is finished by
+the rerun.
 
 Each input shard is fingerprinted by content (`io/fingerprint.py`); a shard changed since its
 units ran is redone (and global plans made from the old input are remade), a complete run
@@ -27,164 +29,76 @@ import contextlib
 import json
 import logging
 import multiprocessing as mp
-import os
-import pickle
 import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import xxhash
 
 from corpusfilter import __version__
 from corpusfilter.core.config import PipelineConfig, load_config
 from corpusfilter.core.errors import CorpusFilterError, InputError, Interrupted
-from corpusfilter.core.ledger import Stats, empty_ledger
+from corpusfilter.core.ledger import Stats
 from corpusfilter.core.pipeline import (
     Pipeline,
     Segment,
     check_alarm,
     first_duplicate,
-    id_strings,
 )
 from corpusfilter.core.stage import Collected
 from corpusfilter.engines.processes import (
-    init_pool_worker,
     lost_worker_error,
-    mark_unit_started,
     new_children,
     stop_signals,
     stop_workers,
 )
+from corpusfilter.engines.progress import Progress
+from corpusfilter.engines.unit import (
+    FINAL,
+    FINAL_DIRS,
+    UNIT_FILES,
+    WORK,
+    UnitResult,
+    final_dir,
+    final_names,
+    output_totals,
+    plan_path,
+    publish_final_files,
+    run_unit,
+    start_pool_worker,
+    start_worker,
+    unit_dir,
+    units_to_run,
+)
 from corpusfilter.io import fs, publish
+from corpusfilter.io.atomic import remove_temp_files, write_json_atomic, write_pickle_atomic
 from corpusfilter.io.fingerprint import describe_change, shard_fingerprint
 from corpusfilter.io.lock import LOCK_NAME, OutputLock
 from corpusfilter.io.shards import (
     GENERATED_ID_RULE,
     Shard,
     expand_inputs,
-    export_kept,
     read_ids,
-    read_shard_batches,
     shard_keys,
     shard_rows,
     shard_schema,
-    write_json_atomic,
-    write_parquet_atomic,
-    write_text_atomic,
 )
 
 log = logging.getLogger("corpusfilter")
 
-WORK = "_work"
+# The old private names, still imported by engines/ray_plans.py: use engines.unit's.
+_plan_path, _unit_dir = plan_path, unit_dir
+
 CLEANUP, COMPLETE = "cleanup", "complete"  # run.json statuses, in the order they are written
-# The files of one unit (segment x shard) under _work/seg-k/, `.done` (the marker) first.
-UNIT_FILES = ("done", "kept.parquet", "ledger.parquet", "collect.parquet", "scores.parquet",
-              "idh.npy", "stats.json", "pid")
-
-
-@dataclass
-class UnitResult:
-    key: str
-    segment: int
-    stats: dict[str, Any]
-    rows_in: int
-    rows_out: int
-
-
-# -- worker side ------------------------------------------------------------------------------
-
-_worker_pipeline: Pipeline | None = None
-_worker_plans: dict[int, Any] = {}
-
-
-def _init_worker(config: dict[str, Any]) -> None:
-    global _worker_pipeline
-    _worker_pipeline = Pipeline(PipelineConfig(**config))
-    _worker_plans.clear()
-
-
-def _init_pool_worker(config: dict[str, Any]) -> None:
-    init_pool_worker()
-    _init_worker(config)
-
-
-def _plan_path(out: Path, seg: int) -> Path:
-    return out / WORK / f"plan-{seg}.pkl"
-
-
-def _unit_dir(out: Path, seg: int) -> Path:
-    return out / WORK / f"seg-{seg}"
-
-
-def _run_unit(seg_index: int, shard: Shard, out: Path, batch_size: int,
-              facets: list[str]) -> UnitResult:
-    """Run one segment on one shard and write its results (called in a worker)."""
-    pipeline = _worker_pipeline
-    assert pipeline is not None
-    seg: Segment = pipeline.segments[seg_index]
-    plans: dict[int, Any] = {}
-    if seg.head is not None:
-        idx = pipeline.stages.index(seg.head)
-        if idx not in _worker_plans:
-            _worker_plans.clear()  # the pool outlives phases: hold only this phase's plan
-            with open(_plan_path(out, seg_index - 1), "rb") as f:
-                _worker_plans[idx] = pickle.load(f)
-        plans[idx] = _worker_plans[idx]
-    udir = _unit_dir(out, seg_index)
-    mark_unit_started(udir, shard.key)
-    src = shard.path if seg_index == 0 else \
-        _unit_dir(out, seg_index - 1) / f"{shard.key}.kept.parquet"
-    batches = read_shard_batches(src, batch_size, name=shard.key,
-                                 storage_options=pipeline.config.storage_options,
-                                 id_column=pipeline.columns.id if seg_index == 0 else None)
-    id_hashes: list[np.ndarray] = []
-    if seg_index == 0:
-        batches = _checked(batches, pipeline, shard, id_hashes)
-    result = pipeline.process_segment(seg, batches, shard.key, plans, facets)
-    kept = result.kept
-    rows_in = int(result.stats.data["input"]["docs"]) if seg_index == 0 else -1
-    write_parquet_atomic(kept, udir / f"{shard.key}.kept.parquet")
-    write_parquet_atomic(result.ledger, udir / f"{shard.key}.ledger.parquet")
-    if result.collected is not None:
-        write_parquet_atomic(result.collected, udir / f"{shard.key}.collect.parquet")
-    if result.scores is not None:
-        write_parquet_atomic(result.scores, udir / f"{shard.key}.scores.parquet")
-    if seg_index == 0:
-        hashes = np.concatenate(id_hashes) if id_hashes else np.zeros(0, np.uint64)
-        np.save(udir / f"{shard.key}.idh.tmp.npy", hashes)
-        os.replace(udir / f"{shard.key}.idh.tmp.npy", udir / f"{shard.key}.idh.npy")
-    stats = result.stats.data
-    write_json_atomic(stats, udir / f"{shard.key}.stats.json")
-    write_text_atomic("", udir / f"{shard.key}.done")
-    return UnitResult(shard.key, seg_index, stats, rows_in, kept.num_rows)
-
-
-def _checked(batches: Iterator[pa.RecordBatch], pipeline: Pipeline, shard: Shard,
-             id_hashes: list[np.ndarray]) -> Iterator[pa.RecordBatch]:
-    """Check the schema on the first batch; hash ids on the way (cross-shard uniqueness)."""
-    first = True
-    row = 0
-    for b in batches:
-        if first:
-            pipeline.check_schema(b.schema, shard.key)
-            first = False
-        col = pipeline.columns.id
-        ids = id_strings(b.column(col), col, shard.key, row).to_pylist()
-        row += b.num_rows
-        id_hashes.append(np.fromiter((xxhash.xxh64_intdigest(str(v).encode()) for v in ids),
-                                     dtype=np.uint64, count=len(ids)))
-        yield b
 
 
 # -- driver side ------------------------------------------------------------------------------
@@ -260,7 +174,7 @@ class LocalEngine:
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         stats = Stats()
         stats.data["input"]["shards"] = len(shards)
-        with _Progress(self.progress, sum(rows.values()), len(shards),
+        with Progress(self.progress, sum(rows.values()), len(shards),
                        len(self.pipeline.segments)) as bar, self._pool(len(shards)) as pool:
             for seg in self.pipeline.segments:
                 bar.start_segment(seg, rows)
@@ -301,9 +215,9 @@ class LocalEngine:
             if manifest.exists():
                 log.info("resuming the run in %s", out)
         # temp files of a run killed while writing: its units, plans and final files
-        for d in (out / "data", out / "ledger", out / "scores", out / WORK,
-                  *(out / WORK).glob("seg-*")):
-            _remove_temp_files(d)
+        for d in (*(out / d for d in FINAL_DIRS), out / WORK, *(out / WORK).glob("seg-*"),
+                  *(final_dir(out) / d for d in FINAL_DIRS)):
+            remove_temp_files(d)
 
     def _reconcile(self, out: Path, fingerprint: str, prints: dict[str, str]) -> None:
         """Forget work done on input that has changed since, then record the current input.
@@ -323,6 +237,8 @@ class LocalEngine:
             for udir in work.glob("seg-*"):
                 for suffix in UNIT_FILES:
                     (udir / f"{key}.{suffix}").unlink(missing_ok=True)
+            for d, name in final_names(key, self.config.output_format).items():
+                (final_dir(out) / d / name).unlink(missing_ok=True)
         plans = sorted(work.glob("plan-*.pkl"))
         if plans and recorded != prints:
             log.warning("the input changed since the plans of global stages were made; "
@@ -330,8 +246,8 @@ class LocalEngine:
             for p in plans:
                 p.unlink()
                 p.with_suffix(".json").unlink(missing_ok=True)
-            for udir in work.glob("seg-*"):
-                if udir.name != "seg-0":
+            for udir in [*work.glob("seg-*"), work / FINAL]:
+                if udir.name != "seg-0" and udir.exists():
                     shutil.rmtree(udir)
         work.mkdir(parents=True, exist_ok=True)
         write_json_atomic({"fingerprint": fingerprint, "shards": prints}, manifest)
@@ -342,7 +258,7 @@ class LocalEngine:
             return "while removing intermediate files (the rerun finishes this)"
         n = len(self.pipeline.segments)
         for seg in self.pipeline.segments:
-            udir = _unit_dir(out, seg.index)
+            udir = unit_dir(out, seg.index)
             done = sum((udir / f"{s.key}.done").exists() for s in shards)
             if done < len(shards):
                 return f"in phase {seg.index + 1}/{n} with {done} of {len(shards)} shards " \
@@ -354,27 +270,21 @@ class LocalEngine:
         a pool per phase cost ~9 CPU-seconds per run with 2 workers); in-process with one
         worker or one shard."""
         if self.workers == 1 or n_shards <= 1:
-            _init_worker(self.config.to_dict())
+            start_worker(self.config.to_dict())
             return contextlib.nullcontext(None)
         # the pool's workers are the children started after this (signals, lost workers)
         self._children_before_pool = mp.active_children()
         return ProcessPoolExecutor(max_workers=min(self.workers, n_shards),
                                    mp_context=mp.get_context("spawn"),
-                                   initializer=_init_pool_worker,
+                                   initializer=start_pool_worker,
                                    initargs=(self.config.to_dict(),))
 
     def _run_segment(self, seg: Segment, shards: list[Shard], out: Path, facets: list[str],
-                     stats: Stats, bar: _Progress, pool: ProcessPoolExecutor | None) -> None:
-        udir = _unit_dir(out, seg.index)
-        udir.mkdir(parents=True, exist_ok=True)
-        todo = []
-        for s in shards:
-            if (udir / f"{s.key}.done").exists():
-                part = Stats(json.loads((udir / f"{s.key}.stats.json").read_text()))
-                stats.merge(part)
-                bar.shard_done(s.key, skipped=True)
-            else:
-                todo.append(s)
+                     stats: Stats, bar: Progress, pool: Any) -> None:
+        """Run the unfinished units of one phase (finished ones are counted, not redone)."""
+        last = seg.index == len(self.pipeline.segments) - 1
+        todo = units_to_run(out, seg.index, last, shards, stats,
+                            lambda key: bar.shard_done(key, skipped=True))
         check_alarm(stats, self.pipeline)
 
         def finished(r: UnitResult) -> None:
@@ -382,19 +292,26 @@ class LocalEngine:
             bar.shard_done(r.key)
             check_alarm(stats, self.pipeline)
 
+        if todo:
+            self._run_units(seg, todo, out, facets, finished, pool)
+
+    def _run_units(self, seg: Segment, todo: list[Shard], out: Path, facets: list[str],
+                   finished: Callable[[UnitResult], None], pool: Any) -> None:
+        """Run units on the pool (or in process), calling `finished` as each one ends."""
         phase = f"phase {seg.index + 1}/{len(self.pipeline.segments)}"
         if pool is None:
             for s in todo:
                 try:
-                    finished(_run_unit(seg.index, s, out, self.batch_size, facets))
+                    finished(run_unit(seg.index, s, out, self.batch_size, facets))
                 except OSError as e:
                     raise _write_error(e, s.key, phase) from None
             return
         keys: dict[Future[UnitResult], str] = {
-            pool.submit(_run_unit, seg.index, s, out, self.batch_size, facets): s.key
+            pool.submit(run_unit, seg.index, s, out, self.batch_size, facets): s.key
             for s in todo}
         workers = new_children(self._children_before_pool)
         pending = set(keys)
+        udir = unit_dir(out, seg.index)
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -409,11 +326,13 @@ class LocalEngine:
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             stop_workers(workers)
-            _remove_temp_files(udir)  # of units the stopped workers were writing
+            # temp files of the units the stopped workers were writing
+            for d in (udir, *(final_dir(out) / d for d in FINAL_DIRS)):
+                remove_temp_files(d)
             raise
 
     def _check_ids_unique(self, shards: list[Shard], out: Path) -> None:
-        udir = _unit_dir(out, 0)
+        udir = unit_dir(out, 0)
         hashes = [np.load(udir / f"{s.key}.idh.npy") for s in shards]
         if not hashes:
             return
@@ -435,10 +354,10 @@ class LocalEngine:
                          f"ledger to account for every document", shard=where[0])
 
     def _make_plan(self, seg: Segment, shards: list[Shard], out: Path) -> None:
-        path = _plan_path(out, seg.index)
+        path = plan_path(out, seg.index)
         if path.exists():
             return
-        udir = _unit_dir(out, seg.index)
+        udir = unit_dir(out, seg.index)
         files = [str(udir / f"{s.key}.collect.parquet") for s in shards
                  if (udir / f"{s.key}.collect.parquet").exists()]
         t0 = time.perf_counter()
@@ -446,10 +365,7 @@ class LocalEngine:
         seconds = time.perf_counter() - t0
         log.info("planned %s in %.1fs", seg.tail.label if seg.tail else "?", seconds)
         write_json_atomic({"seconds": seconds}, path.with_suffix(".json"))
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump(plan, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        write_pickle_atomic(plan, path)
 
     def _engine_info(self) -> dict[str, Any]:
         """What run.json says about the engine (the Ray engine adds its version, address)."""
@@ -468,36 +384,22 @@ class LocalEngine:
         stats = Stats()
         stats.data["input"]["shards"] = len(shards)
         out_docs = out_chars = 0
-        record_scores = self.config.record_scores == "all"
-        for s in shards:
-            ledgers, scores = [], []
+        for s in shards:  # counters only: the units of the last phase wrote the final files
             for seg in self.pipeline.segments:
-                udir = _unit_dir(out, seg.index)
+                udir = unit_dir(out, seg.index)
                 stats.merge(Stats(json.loads((udir / f"{s.key}.stats.json").read_text())))
-                ledgers.append(pq.read_table(udir / f"{s.key}.ledger.parquet"))
-                sp = udir / f"{s.key}.scores.parquet"
-                if sp.exists():
-                    scores.append(pq.read_table(sp))
-            kept_path = _unit_dir(out, last) / f"{s.key}.kept.parquet"
-            export_kept(kept_path, out / "data", s.key, self.config.output_format)
-            meta = pq.ParquetFile(kept_path).metadata
-            out_docs += meta.num_rows
-            if meta.num_rows:
-                col = pq.read_table(kept_path, columns=[self.config.text_column])
-                out_chars += int(pa.compute.sum(pa.compute.utf8_length(col[0])).as_py() or 0)
-            ledger = pa.concat_tables(ledgers, promote_options="default") if ledgers \
-                else empty_ledger(facets)
-            write_parquet_atomic(ledger, out / "ledger" / f"{s.key}.parquet")
-            if record_scores:
-                write_parquet_atomic(pa.concat_tables(scores) if scores else pa.table({}),
-                                     out / "scores" / f"{s.key}.parquet")
+            totals = output_totals(out, last, s.key)
+            out_docs += totals["docs"]
+            out_chars += totals["chars"]
         for seg in self.pipeline.segments:
-            timing = _plan_path(out, seg.index).with_suffix(".json")
+            timing = plan_path(out, seg.index).with_suffix(".json")
             if seg.tail is not None and timing.exists():
                 stats.stage(seg.tail.label)["plan_seconds"] = round(
                     json.loads(timing.read_text())["seconds"], 3)
         stats.data["output"] = {"docs": out_docs, "chars": out_chars}
         stats.data["wall_seconds"] = round(seconds, 3)
+        publish_final_files(out, [s.key for s in shards], self.config.output_format,
+                            self.config.record_scores == "all")
         write_json_atomic(stats.data, out / "stats.json")
         import pyarrow
 
@@ -573,82 +475,3 @@ def _write_error(e: OSError, shard: str, phase: str) -> CorpusFilterError:
     return CorpusFilterError(f"shard {shard}: {e.strerror or e}{where} in {phase}; fix the "
                              f"cause (e.g. free disk space) and rerun the same command to "
                              f"resume: finished shards are kept")
-
-
-def _remove_temp_files(d: Path) -> None:
-    """Remove the temporary files of interrupted atomic writes (never a finished file)."""
-    for pattern in ("*.tmp", "*.tmp.npy"):
-        for tmp in d.glob(pattern):
-            tmp.unlink(missing_ok=True)
-
-
-class _Progress:
-    """A rich progress bar (documents, shards, rate, ETA) on a terminal; log lines otherwise."""
-
-    def __init__(self, enabled: bool, total_docs: int, total_shards: int, segments: int,
-                 console: Any = None):
-        self.enabled = enabled
-        self.console = console  # rich's stderr console unless given (tests: a fixed width)
-        self.total_docs = total_docs
-        self.total_shards = total_shards
-        self.segments = segments
-        self._rows: dict[str, int] = {}
-        self._bar: Any = None
-        self._task: Any = None
-        self._done = 0
-        self._t0 = time.perf_counter()
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            # ~75 characters in all: legible on an 80-column terminal; the phase's stages
-            # are printed above the bar, not in it.
-            self._bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(bar_width=10),
-                MofNCompleteColumn(), TextColumn("docs, {task.fields[shards]} shards"),
-                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                transient=False, console=self.console)
-            self._bar.__enter__()
-        return self
-
-    def start_segment(self, seg: Segment, rows: dict[str, int]) -> None:
-        self._rows = rows
-        self._done = 0
-        self._t0 = time.perf_counter()
-        names = [s.label for s in ([seg.head] if seg.head else []) + seg.body]
-        if seg.tail is not None:
-            names.append(f"{seg.tail.label} (collect)")
-        phase = f"phase {seg.index + 1}/{self.segments}"
-        desc = f"{phase}: {', '.join(names) or 'read'}"
-        if self._bar is not None:
-            self._bar.console.print(desc, highlight=False, markup=False)
-            self._task = self._bar.add_task(phase, total=self.total_docs, shards="0/"
-                                            f"{self.total_shards}", rate="")
-        else:
-            log.info("%s", desc)
-
-    def shard_done(self, key: str, skipped: bool = False) -> None:
-        self._done += 1
-        n = self._rows.get(key, 0)
-        elapsed = max(time.perf_counter() - self._t0, 1e-9)
-        if self._bar is not None:
-            task = self._bar.tasks[-1]
-            done_docs = task.completed + n
-            self._bar.update(self._task, advance=n,
-                             shards=f"{self._done}/{self.total_shards}",
-                             rate=f"{done_docs / elapsed:,.0f}/s")
-        else:
-            log.info("  shard %s %s (%d/%d)", key, "already done" if skipped else "done",
-                     self._done, self.total_shards)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
-

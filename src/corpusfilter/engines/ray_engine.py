@@ -7,12 +7,15 @@
 How the work is laid out (see docs/scale.md):
 
 * A pipeline runs segment by segment (global stages are barriers), exactly as in
-  `corpusfilter.engines.local`. Within a segment the unit of work is one input shard: a Ray
-  Data dataset with one row per unfinished shard goes through ``map_batches`` with an actor
-  pool; each actor builds the pipeline (and its models, in ``setup()``) once and runs the
-  local engine's `_run_unit` on the shards it is given, writing the same unit files with the
-  same atomic writes and ``.done`` markers. A worker killed mid-unit leaves no ``.done``;
-  Ray restarts the actor and retries the unit, whose files are simply written again.
+  `corpusfilter.engines.local`, with the same unit of work (`corpusfilter.engines.unit`):
+  one segment on one shard. One Ray actor per worker serves every phase of the run (the
+  pipeline and its models are built once per actor), the actors are spread over the nodes,
+  and each runs one unit at a time, taking the next pending shard when it is free, so a few
+  shards still spread over all nodes. A worker killed mid-unit leaves no ``.done``; Ray
+  restarts the actor and retries the unit, whose files are simply written again.
+* The units of the last phase write the final files (``data/``, ``ledger/``, ``scores/``
+  and each shard's totals) on the workers; the driver only merges the small per-unit
+  counters and commits the run by renaming files into place (no copy of the output).
 * Global stages are planned on the cluster, never on the driver, through
   `corpusfilter.engines.ray_plans`: ``exact_dedup`` by a Ray Data groupby on its text hash,
   ``minhash_dedup`` by a groupby on its band keys and connected components over the edges,
@@ -28,32 +31,33 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import pickle
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import xxhash
 
 from corpusfilter.core.config import PipelineConfig
 from corpusfilter.core.errors import CorpusFilterError
-from corpusfilter.core.ledger import Stats
-from corpusfilter.core.pipeline import Segment, check_alarm
-from corpusfilter.engines import local
-from corpusfilter.engines.local import LocalEngine, UnitResult, _plan_path, _unit_dir
-from corpusfilter.io.shards import Shard, shard_rows, write_json_atomic
+from corpusfilter.core.pipeline import Segment
+from corpusfilter.engines.local import LocalEngine
+from corpusfilter.engines.unit import UnitResult, Worker, plan_path
+from corpusfilter.io.atomic import write_json_atomic
+from corpusfilter.io.shards import Shard, shard_rows
 
 log = logging.getLogger("corpusfilter")
 
 # Below this many input documents, id uniqueness is checked on the driver (8 bytes per id);
 # above it, with a groupby on the cluster.
 DRIVER_ID_CHECK_MAX = 10_000_000
+# A unit whose worker dies this many times more (a kill, an out-of-memory kill, a lost node)
+# fails the run with a message naming the shard; Ray restarts the actor each time.
+MAX_UNIT_RETRIES = 3
 
 INSTALL_HINT = ('the ray engine needs Ray Data, which is not installed; install it with '
                 'pip install "corpusfilter[ray]" (or pip install "ray[data]"), or use '
@@ -73,63 +77,36 @@ def import_ray() -> Any:
 
 @dataclass
 class UnitDone:
-    """What the driver learns when a unit finishes (plus the actor's process id)."""
+    """What the driver learns when a unit finishes (plus where it ran)."""
 
     result: UnitResult
     pid: int
+    node: str = ""
 
 
 # -- actor side ------------------------------------------------------------------------------
 
-class UnitWorker:
-    """A Ray Data actor: builds the pipeline once, then runs one segment on given shards."""
+class UnitActor:
+    """A Ray actor that serves every phase of a run: the pipeline is built (and its models
+    loaded) once, and one unit at a time is run with `unit.Worker`, as in a local pool."""
 
-    def __init__(self, config: dict[str, Any], segment: int, out: str, batch_size: int,
-                 facets: list[str]):
-        local._init_worker(config)
-        self.segment = segment
-        self.out = Path(out)
-        self.batch_size = batch_size
-        self.facets = facets
-        self.sharded: Any = None
+    def __init__(self, config: dict[str, Any]):
+        self.worker = Worker(config)
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        from corpusfilter.engines.ray_plans import ShardedPlan
+    def run(self, segment: int, key: str, path: str, out: str, batch_size: int,
+            facets: list[str]) -> dict[str, Any]:
+        import ray
 
-        keys = batch.column("key").to_pylist()
-        paths = batch.column("path").to_pylist()
-        rows: dict[str, list[Any]] = {"key": [], "stats": [], "rows_in": [], "rows_out": [],
-                                      "pid": [], "error": []}
-        pipeline = local._worker_pipeline
-        assert pipeline is not None
-        seg = pipeline.segments[self.segment]
-        head_idx = pipeline.stages.index(seg.head) if seg.head is not None else None
-        if head_idx is not None and self.sharded is None:
-            with open(_plan_path(self.out, self.segment - 1), "rb") as f:
-                plan = pickle.load(f)
-            self.sharded = plan if isinstance(plan, ShardedPlan) else False
-            if not self.sharded:
-                local._worker_plans[head_idx] = plan
-        for key, path in zip(keys, paths, strict=True):
-            if self.sharded and head_idx is not None:
-                local._worker_plans[head_idx] = self.sharded.for_shard(key)
-            try:
-                r = local._run_unit(self.segment, Shard(path, key), self.out,
-                                    self.batch_size, self.facets)
-            except CorpusFilterError as e:
-                # Returned, not raised: Ray would keep only its text, and the driver must
-                # raise the error itself (it names the shard, row and what to do).
-                r = UnitResult(key, self.segment, {}, -1, -1)
-                rows["error"].append(pickle.dumps(e))
-            else:
-                rows["error"].append(None)
-            rows["key"].append(r.key)
-            rows["stats"].append(json.dumps(r.stats))
-            rows["rows_in"].append(r.rows_in)
-            rows["rows_out"].append(r.rows_out)
-            rows["pid"].append(os.getpid())
-        return pa.table({k: pa.array(v, pa.binary() if k == "error" else None)
-                         for k, v in rows.items()})
+        done: dict[str, Any] = {"pid": os.getpid(),
+                                "node": ray.get_runtime_context().get_node_id()}
+        try:
+            done["result"] = self.worker.run_unit(segment, Shard(path, key), Path(out),
+                                                  batch_size, facets)
+        except CorpusFilterError as e:
+            # Returned, not raised: the driver raises it itself, with its type and message
+            # (it names the shard, row and what to do), not wrapped in a Ray error.
+            done["error"] = pickle.dumps(e)
+        return done
 
 
 # -- driver side ------------------------------------------------------------------------------
@@ -219,48 +196,67 @@ class RayEngine(LocalEngine):
         # sharded plans) is never resumed by the local engine, nor the other way round.
         return xxhash.xxh64_hexdigest(f"ray:{super()._fingerprint(shards)}".encode())
 
-    def _pool(self, n_shards: int) -> contextlib.AbstractContextManager[Any]:
-        return contextlib.nullcontext(None)  # Ray's actors are the workers
-
-    def _run_segment(self, seg: Segment, shards: list[Shard], out: Path, facets: list[str],
-                     stats: Stats, bar: Any, pool: Any = None) -> None:
+    @contextlib.contextmanager
+    def _pool(self, n_shards: int) -> Iterator[list[Any]]:
+        """One actor per worker for the whole run (as the local engine's single pool),
+        spread over the nodes (Ray's SPREAD strategy), and killed when the run ends, however
+        it ends: no actor of this run outlives it, even on a cluster that stays up."""
         ray = self._ray
-        udir = _unit_dir(out, seg.index)
-        udir.mkdir(parents=True, exist_ok=True)
-        todo = []
-        for s in shards:
-            if (udir / f"{s.key}.done").exists():
-                stats.merge(Stats(json.loads((udir / f"{s.key}.stats.json").read_text())))
-                bar.shard_done(s.key, skipped=True)
-            else:
-                todo.append(s)
-        check_alarm(stats, self.pipeline)
-        if not todo:
-            return
-        items = [{"key": s.key, "path": s.path} for s in todo]
-        pool = max(1, min(self.workers, len(todo)))
-        ds = ray.data.from_items(items, override_num_blocks=len(items))
-        ds = ds.map_batches(
-            UnitWorker, batch_size=1, batch_format="pyarrow", zero_copy_batch=True,
-            fn_constructor_kwargs={"config": self.config.to_dict(), "segment": seg.index,
-                                   "out": str(out), "batch_size": self.batch_size,
-                                   "facets": facets},
-            compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1, max_restarts=-1, max_task_retries=-1)
+        actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=MAX_UNIT_RETRIES,
+                           scheduling_strategy="SPREAD")(UnitActor)
+        config = self.config.to_dict()
+        actors = [actor.remote(config) for _ in range(max(1, min(self.workers, n_shards)))]
         try:
-            for row in ds.iter_rows():
-                if row["error"] is not None:
-                    raise pickle.loads(row["error"])
-                r = UnitResult(row["key"], seg.index, json.loads(row["stats"]),
-                               int(row["rows_in"]), int(row["rows_out"]))
-                stats.merge(Stats(r.stats))
-                bar.shard_done(r.key)
+            yield actors
+        finally:
+            for a in actors:
+                with contextlib.suppress(Exception):
+                    ray.kill(a, no_restart=True)
+
+    def _run_units(self, seg: Segment, todo: list[Shard], out: Path, facets: list[str],
+                   finished: Callable[[UnitResult], None], pool: Any) -> None:
+        """Each actor runs one unit at a time and gets the next pending shard as soon as it
+        is free, so units spread over all actors (and nodes) even with few shards."""
+        ray = self._ray
+        pending = list(reversed(todo))
+        idle: list[Any] = list(pool)
+        running: dict[Any, tuple[Any, Shard]] = {}
+        try:
+            while pending or running:
+                while pending and idle:
+                    a, s = idle.pop(0), pending.pop()
+                    ref = a.run.remote(seg.index, s.key, s.path, str(out), self.batch_size,
+                                       facets)
+                    running[ref] = (a, s)
+                ready, _ = ray.wait(list(running), num_returns=1)
+                a, s = running.pop(ready[0])
+                done = self._unit_result(ready[0], s, seg)
+                idle.append(a)
+                finished(done.result)
                 if self.on_unit is not None:
-                    self.on_unit(UnitDone(r, int(row["pid"])))
-                check_alarm(stats, self.pipeline)
+                    self.on_unit(done)
+        finally:
+            for ref in running:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+
+    def _unit_result(self, ref: Any, shard: Shard, seg: Segment) -> UnitDone:
+        try:
+            done = self._ray.get(ref)
         except CorpusFilterError:
             raise
         except Exception as e:
-            raise unwrap(e) from e
+            cause = unwrap(e)
+            if isinstance(cause, CorpusFilterError):
+                raise cause from e
+            raise CorpusFilterError(
+                f"shard {shard.key}: its worker failed {MAX_UNIT_RETRIES + 1} times in phase "
+                f"{seg.index + 1}/{len(self.pipeline.segments)} ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''}); finished shards are kept: "
+                f"rerun the same command to resume") from e
+        if "error" in done:
+            raise pickle.loads(done["error"])
+        return UnitDone(done["result"], done["pid"], done["node"])
 
     def _check_ids_unique(self, shards: list[Shard], out: Path) -> None:
         from corpusfilter.engines.ray_plans import duplicate_id_shards
@@ -280,7 +276,7 @@ class RayEngine(LocalEngine):
     def _make_plan(self, seg: Segment, shards: list[Shard], out: Path) -> None:
         from corpusfilter.engines.ray_plans import make_plan
 
-        path = _plan_path(out, seg.index)
+        path = plan_path(out, seg.index)
         if path.exists():
             return
         t0 = time.perf_counter()

@@ -1,13 +1,11 @@
 """Input shards (Parquet or JSON Lines, local or at a URL) with errors that name the shard,
-the kept-documents files of a run's ``data/``, and atomic writes."""
+and the kept-documents files of a run's ``data/`` (atomic writes: `io/atomic.py`)."""
 
 from __future__ import annotations
 
 import glob
 import hashlib
-import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,10 @@ import pyarrow.parquet as pq
 
 from corpusfilter.core.errors import InputError
 from corpusfilter.io import fs
+from corpusfilter.io.atomic import atomic_write
+from corpusfilter.io.atomic import write_json_atomic as write_json_atomic  # re-exported
+from corpusfilter.io.atomic import write_parquet_atomic as write_parquet_atomic  # re-exported
+from corpusfilter.io.atomic import write_text_atomic as write_text_atomic  # re-exported
 from corpusfilter.io.jsonl import dumps_jsonl, read_jsonl
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -325,7 +327,7 @@ def export_kept(src: Path, directory: Path, key: str, output_format: str) -> Pat
     """Publish a unit's kept Parquet file as ``data/<key>.<ext>`` in the chosen format."""
     dst = directory / f"{key}{OUTPUT_FORMATS[output_format]}"
     if output_format == "parquet":
-        _atomic(dst, lambda tmp: _copy(src, tmp))
+        atomic_write(dst, lambda tmp: _copy(src, tmp))
         return dst
     data = dumps_jsonl(pq.read_table(src))
     compression = _fmt(dst.name)[1]
@@ -334,7 +336,7 @@ def export_kept(src: Path, directory: Path, key: str, output_format: str) -> Pat
         with pa.output_stream(tmp, compression=compression) as f:
             f.write(data)
 
-    _atomic(dst, write)
+    atomic_write(dst, write)
     return dst
 
 
@@ -342,45 +344,3 @@ def _copy(src: Path, dst: str) -> None:
     with open(src, "rb") as a, open(dst, "wb") as b:
         while chunk := a.read(1 << 22):
             b.write(chunk)
-
-
-# -- atomic writes: temp file in the same directory, fsync, rename ---------------------------
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask
-
-
-def _atomic(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp makes the file 0600; a finished file gets the mode open() would give it
-        # under the user's umask, so colleagues on a shared cluster can read the run.
-        os.chmod(tmp, 0o666 & ~_umask())
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Write a Parquet file so that it either exists whole or not at all."""
-    # One chunk per column: the file's bytes must not depend on how batches were cut.
-    table = table.combine_chunks()
-    _atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd",
-                                             row_group_size=64_000, write_statistics=True))
-
-
-def write_text_atomic(text: str, path: Path) -> None:
-    _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def write_json_atomic(obj: Any, path: Path) -> None:
-    write_text_atomic(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", path)
