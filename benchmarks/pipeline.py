@@ -20,9 +20,11 @@ and each ratio is printed as min / median / max over rounds.
    LambdaFilter, on the lid.176.ftz shipped in corpusfilter: nothing downloaded), GopherRepetition, GopherQuality, C4Quality
    (FineWeb's options), FineWebQuality, MinHash dedup in its four steps (5-grams, 14 × 8),
    PIIFormatter, ParquetWriter. Ours also runs spam, toxicity and exact_dedup, which that
-   chain does not have. Caution: the peer's CPU is not yet validated (a 5,000-document run
-   printed 1.9 CPU-s for the whole datatrove chain, too little to be true; its `multiprocess`
-   workers may escape RUSAGE_CHILDREN): check it before quoting a ratio.
+   chain does not have. datatrove's pool runs under a forkserver that outlives the main
+   process and is never waited for, so RUSAGE_CHILDREN alone missed its workers' CPU (a
+   5,000-document run once printed 1.9 CPU-s): this benchmark makes itself the subreaper of
+   its descendants (Linux prctl) and reaps every orphan before reading the counters, for
+   both systems alike. Wall seconds are printed beside CPU as a cross-check.
 4. ``--profile N``: cProfile of the default recipe in process on N documents: the top
    functions by own time (where the next speed-up is).
 """
@@ -37,10 +39,12 @@ import pstats
 import random
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -96,10 +100,68 @@ def write_corpus(n: int, d: Path) -> None:
         pq.write_table(pa.table({"id": ids, "text": part}), d / f"part-{k:04d}.parquet")
 
 
+_PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux), so that the CPU of
+    a grandchild whose parent exits without waiting for it (datatrove's forkserver and its
+    pool workers: the forkserver outlives the main process and is never waited for) is
+    still counted by RUSAGE_CHILDREN once `reap_orphans` waits for it."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def reap_orphans(timeout: float = 120.0) -> int:
+    """Wait for every descendant reparented to this process (their CPU then counts in
+    RUSAGE_CHILDREN); after `timeout` seconds the stragglers are killed and reaped. Returns
+    how many were reaped."""
+    deadline = time.monotonic() + timeout
+    reaped = 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return reaped
+        if pid:
+            reaped += 1
+            continue
+        if time.monotonic() > deadline:
+            for child in _children():
+                os.kill(child, signal.SIGKILL)
+            print(f"warning: killed orphaned processes after {timeout:.0f} s", file=sys.stderr)
+            deadline = float("inf")
+        time.sleep(0.05)
+
+
+def _children() -> list[int]:
+    me = str(os.getpid())
+    out = []
+    for st in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = st.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:  # field 4 of stat: the parent's pid
+            out.append(int(st.parent.name))
+    return out
+
+
+WALL: list[float] = []  # wall seconds of each timed command, in order
+
+
 def timed(cmd: list[str]) -> float:
-    """CPU seconds (user + system) of a subprocess and all its children."""
+    """CPU seconds (user + system) of a subprocess and all its descendants, orphans included
+    (see `become_subreaper`)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=ENV, stdout=subprocess.DEVNULL)
+    reap_orphans()
+    WALL.append(time.perf_counter() - t0)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -134,6 +196,23 @@ def datatrove_chain(inp: str, work: str, workers: int) -> None:
     """Datatrove's closest chain to the default recipe (run in a subprocess by `peer`)."""
     import xxhash
     from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.filters import LambdaFilter
+    from datatrove.utils.hashes import xxhash as dt_xxhash
+
+    # datatrove 0.10 passes str to xxhash, which recent xxhash releases refuse (as in
+    # benchmarks/minhash.py): encode first, so datatrove runs its default configuration.
+    dt_xxhash.xxhash64 = lambda data: xxhash.xxh64_intdigest(  # type: ignore[assignment]
+        data.encode("utf-8") if isinstance(data, str) else data)
+    lang = LambdaFilter(_label)
+    for i, (pipe, n) in enumerate(datatrove_steps(inp, work, lang)):
+        LocalPipelineExecutor(pipeline=pipe, tasks=n, workers=workers,
+                              logging_dir=str(Path(work) / f"logs{i}")).run()
+
+
+def datatrove_steps(inp: str, work: str, lang: Any) -> list[tuple[list[Any], int]]:
+    """The chain's five executor runs: (pipeline steps, tasks). One task per input shard
+    (datatrove's unit of parallelism), one per MinHash bucket, one for the clustering: the
+    layout of datatrove's own MinHash example, with as many workers as ours."""
     from datatrove.pipeline.dedup.minhash import (
         MinhashConfig,
         MinhashDedupBuckets,
@@ -146,22 +225,15 @@ def datatrove_chain(inp: str, work: str, workers: int) -> None:
         FineWebQualityFilter,
         GopherQualityFilter,
         GopherRepetitionFilter,
-        LambdaFilter,
     )
     from datatrove.pipeline.formatters import FTFYFormatter, PIIFormatter
     from datatrove.pipeline.readers import ParquetReader
     from datatrove.pipeline.writers import ParquetWriter
-    from datatrove.utils.hashes import xxhash as dt_xxhash
 
-    # datatrove 0.10 passes str to xxhash, which recent xxhash releases refuse (as in
-    # benchmarks/minhash.py): encode first, so datatrove runs its default configuration.
-    dt_xxhash.xxhash64 = lambda data: xxhash.xxh64_intdigest(  # type: ignore[assignment]
-        data.encode("utf-8") if isinstance(data, str) else data)
-    lang = LambdaFilter(_label)
     cfg = MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8)
     tasks = len(list(Path(inp).glob("*.parquet")))
     w = Path(work)
-    steps = [
+    return [
         ([ParquetReader(inp, glob_pattern="*.parquet", text_key="text", id_key="id"),
           FTFYFormatter(), lang, GopherRepetitionFilter(), GopherQualityFilter(),
           C4QualityFilter(filter_no_terminal_punct=False), FineWebQualityFilter(),
@@ -174,9 +246,27 @@ def datatrove_chain(inp: str, work: str, workers: int) -> None:
         ([ParquetReader(str(w / "filtered")), MinhashDedupFilter(str(w / "remove")),
           PIIFormatter(), ParquetWriter(str(w / "out"))], tasks),
     ]
-    for i, (pipe, n) in enumerate(steps):
-        LocalPipelineExecutor(pipeline=pipe, tasks=n, workers=workers,
-                              logging_dir=str(w / f"logs{i}")).run()
+
+
+def describe_datatrove(inp: Path, workers: int) -> str:
+    """The peer's configuration as run (printed next to its figures)."""
+    from importlib.metadata import version
+
+    from datatrove.executor import LocalPipelineExecutor
+
+    lang = type("LanguageLabel", (), {"name": "LambdaFilter(LanguageFilter steps, label "
+                                              "only, lid.176.ftz)"})()
+    ex = LocalPipelineExecutor(pipeline=[], tasks=1, workers=workers)
+    lines = [f"datatrove {version('datatrove')}, LocalPipelineExecutor(workers={workers}, "
+             f"start_method={ex.start_method!r}), one executor run per step:"]
+    for i, (pipe, tasks) in enumerate(datatrove_steps(str(inp), "/nonexistent", lang), 1):
+        names = [lang.name if step is lang else type(step).__name__ for step in pipe]
+        names = [f"{x}(filter_no_terminal_punct=False)" if x == "C4QualityFilter" else x
+                 for x in names]
+        lines.append(f"  {i}. tasks={tasks}: " + " > ".join(names))
+        cfgs = {str(step.config) for step in pipe if hasattr(step, "config")}
+        lines += [f"     {c}" for c in cfgs if i == 2]
+    return "\n".join(lines)
 
 
 def peer(inp: Path, work: Path, workers: int) -> float:
@@ -233,6 +323,9 @@ def main() -> None:
     if args._datatrove:
         datatrove_chain(args._datatrove[0], args._datatrove[1], int(args._datatrove[2]))
         return
+    if not become_subreaper():
+        print("warning: not Linux: CPU of orphaned grandchildren is not counted",
+              file=sys.stderr)
     tmp = Path(tempfile.mkdtemp(prefix="cf-pipeline-"))
     try:
         if args.profile:
@@ -272,9 +365,9 @@ def main() -> None:
             ratios = [d / o for o, d in zip(ocpu, dcpu, strict=True)]
             print(f"\n## Default recipe vs datatrove's closest chain, {n:,} documents, "
                   f"--workers {args.workers} both, {args.rounds} interleaved rounds\n")
-            print("peer: datatrove FTFYFormatter > LanguageFilter-steps(label only, lid.176.ftz) > "
-                  "GopherRepetition > GopherQuality > C4Quality(filter_no_terminal_punct="
-                  "False) > FineWebQuality > MinHash 5-grams 14x8 (4 steps) > PIIFormatter")
+            print(describe_datatrove(inp, args.workers))
+            walls = WALL[-2 * args.rounds:]
+            print(f"wall s ours: {spread(walls[0::2])}; datatrove: {spread(walls[1::2])}")
             print(f"ours CPU s: {spread(ocpu)}  ({n / statistics.median(ocpu):,.0f} docs/CPU-s)")
             print(f"datatrove CPU s: {spread(dcpu)}  "
                   f"({n / statistics.median(dcpu):,.0f} docs/CPU-s)")

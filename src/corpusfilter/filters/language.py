@@ -51,6 +51,7 @@ from corpusfilter.filters.langid_backends import (
     model_labels,
     sha256_of,
 )
+from corpusfilter.utf8 import count_in_class
 
 # re-exported: the model helpers were defined here before the backends had their own module
 __all__ = ["SHIPPED_SHA256", "Language", "load_model", "model_labels", "sha256_of",
@@ -58,7 +59,8 @@ __all__ = ["SHIPPED_SHA256", "Language", "load_model", "model_labels", "sha256_o
 
 SHIPPED_MODEL = "lid.176.ftz"
 SHIPPED_SHA256 = "8f3472cfe8738a7b6099e8e999c3cbfae0dcd15696aac7d7738a8039db603e83"
-_LETTERS_RE = r"[^\p{L}\p{M}]+"  # removed before counting letters (RE2 syntax, Arrow)
+_LETTER = r"[\p{L}\p{M}]"  # what counts as a letter (RE2 syntax, Arrow)
+_LETTERS_RE = r"[^\p{L}\p{M}]+"  # everything else
 # Markup that is not language: HTML/XML tags, URLs, e-mail addresses (not counted as letters).
 _MARKUP_RE = r"<[^<>]{0,300}>|[A-Za-z][A-Za-z0-9+.-]*://\S*|www\.\S+|\S+@\S+\.\w+"
 BACKENDS = ("fasttext", "cld2", "ensemble")
@@ -243,11 +245,12 @@ class Language(Filter):
         sample = pc.utf8_slice_codeunits(text, 0, self.sample_chars)
         sample = pc.replace_substring(sample, "\n", " ")
         prose = pc.replace_substring_regex(sample, _MARKUP_RE, " ")
-        letters = _count(pc.replace_substring_regex(prose, _LETTERS_RE, ""))
+        # letters: the length left after removing _LETTERS_RE, counted byte-wise (utf8.py)
+        letters = count_in_class(prose, _LETTER)
         if scripts is None:
             return sample.to_pylist(), letters, np.zeros(n, dtype=np.int64)
         covered = "".join(f"\\p{{{s}}}" for s in scripts)
-        outside = _count(pc.replace_substring_regex(prose, f"[^\\p{{L}}\\p{{M}}]|[{covered}]", ""))
+        outside = count_in_class(prose, _LETTER, unless=f"[{covered}]")
         return sample.to_pylist(), letters, outside
 
     def predict(self, docs: Docs) -> tuple[list[str | None], np.ndarray, np.ndarray]:
@@ -389,10 +392,6 @@ def _detail(label: str | None, score: float, letters: int, model: str | None,
     if und_reason is not None:
         out["und_reason"] = und_reason
     return out
-
-
-def _count(arr: pa.Array) -> np.ndarray:
-    return pc.utf8_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 _ISO_639_1 = lang_codes.iso_639_1()

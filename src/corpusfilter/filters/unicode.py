@@ -19,8 +19,13 @@ Fast path: ftfy works line by line (``fix_text`` splits at newlines), and spends
 time in per-line overhead. Here, first, with Arrow over the whole batch, every document that is
 plain printable ASCII (plus tab/newline/CR) without ``&`` is skipped; then, in the remaining
 documents, only the lines containing a character some enabled fix acts on, or that ftfy's own
-mojibake detector (``ftfy.badness.is_bad``) flags, are handed to ftfy. A property test checks
-that the output is exactly ``ftfy.fix_text``'s with the same configuration.
+mojibake detector (``ftfy.badness.is_bad``) flags, are handed to ftfy. ``is_bad`` (a Python
+regex of ~40 branches tried at every character) was the stage's largest cost, so it runs only
+in documents where an RE2 rewrite of the same regex that matches at least wherever it does
+(`corpusfilter.regex_superset`) finds something, tested over the whole batch at once; the
+same batch pass finds the documents holding a character another fix acts on. Property tests
+check that the output is exactly ``ftfy.fix_text``'s with the same configuration and that
+the rewrite never misses a line ``is_bad`` flags.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import pyarrow.compute as pc
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Outcome, Transform
+from corpusfilter.regex_superset import code_point_class, superset_re2
 
 # Documents matching none of this are plain ASCII text that no ftfy fix changes (\r is
 # printable here only while fix_line_breaks is off; see `_needs_check_re`).
@@ -103,10 +109,12 @@ class UnicodeFix(Transform):
         self.fast_path = fast_path
         self._config: Any = None
         self._trigger: re.Pattern[str] | None = None
+        self._trigger_re2: str | None = None
+        self._bad_re2: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_config"] = state["_trigger"] = None
+        state["_config"] = state["_trigger"] = state["_trigger_re2"] = state["_bad_re2"] = None
         return state
 
     def setup(self) -> None:
@@ -123,6 +131,7 @@ class UnicodeFix(Transform):
             remove_terminal_escapes=self.remove_terminal_escapes,
             normalization=self.normalization, explain=True)
         self._trigger = self._trigger_re()
+        self._bad_re2 = _badness_re2() if self.fix_encoding else None
 
     def _trigger_re(self) -> re.Pattern[str]:
         """Characters some enabled non-encoding fix acts on (the encoding fix is triggered
@@ -145,6 +154,10 @@ class UnicodeFix(Transform):
         if self.fix_line_breaks:
             chars.update("\r\x85\u2028\u2029")
         body = "".join(_escape_class(c) for c in sorted(chars))
+        # the same class for RE2 (surrogates cannot occur in Arrow strings); none with ftfy's
+        # quote classes, which are not spelled as characters
+        self._trigger_re2 = None if self.uncurl_quotes else code_point_class(
+            {ord(c) for c in chars})
         return re.compile(f"[{body}{''.join(extra)}]")
 
     # -- the transform --------------------------------------------------------------------
@@ -158,9 +171,37 @@ class UnicodeFix(Transform):
         maybe = pc.match_substring_regex(docs.text, f"[^{safe}]")
         return maybe.to_numpy(zero_copy_only=False).astype(bool)
 
-    def needs_fix(self, segment: str) -> bool:
+    def prefilter(self, docs: Docs, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For the documents `rows`, with Arrow over the batch: (may hold a character an
+        enabled fix acts on, may hold a line ftfy's mojibake detector flags). False only when
+        provably so; all True when the fast path is off or normalisation is on."""
+        n = len(rows)
+        every = np.ones(n, dtype=bool)
+        if not self.fast_path or self.normalization is not None or n == 0:
+            return every, every
+        text = docs.text.take(pa.array(rows, pa.int64()))
+
+        def matches(pattern: str | None) -> np.ndarray:
+            if pattern is None:
+                return every
+            if not pattern:
+                return np.zeros(n, dtype=bool)
+            return pc.match_substring_regex(text, pattern).to_numpy(
+                zero_copy_only=False).astype(bool)
+
+        trigger = matches(self._trigger_re2)
+        if not self.fix_encoding:
+            return trigger, np.zeros(n, dtype=bool)
+        bad = matches(self._bad_re2)
+        # ftfy cuts lines longer than max_decode_length, and `^` then also matches at a cut
+        long = pc.utf8_length(text).to_numpy(zero_copy_only=False) > \
+            self._config.max_decode_length
+        return trigger, bad | long
+
+    def needs_fix(self, segment: str, may_be_bad: bool = True) -> bool:
         """Could ftfy change this segment (one line)? False only when provably not: no
-        character an enabled fix acts on, and ftfy's own mojibake detector finds nothing."""
+        character an enabled fix acts on, and ftfy's own mojibake detector finds nothing
+        (not run when `may_be_bad` is false: the batch prefilter proved it would not)."""
         if not self.fast_path or self.normalization is not None:
             return True  # normalisation may change any non-ASCII text
         from ftfy.badness import is_bad
@@ -168,7 +209,7 @@ class UnicodeFix(Transform):
         assert self._trigger is not None
         if self._trigger.search(segment):
             return True
-        return self.fix_encoding and not segment.isascii() and is_bad(segment)
+        return may_be_bad and self.fix_encoding and not segment.isascii() and is_bad(segment)
 
     def segments(self, text: str) -> list[str]:
         """ftfy's unit of work: lines with their newline, cut at ``max_decode_length``."""
@@ -181,9 +222,10 @@ class UnicodeFix(Transform):
             out = [seg[k:k + limit] for seg in out for k in range(0, len(seg), limit)]
         return out
 
-    def fix(self, text: str) -> tuple[str, list[str], int, int]:
+    def fix(self, text: str, may_be_bad: bool = True) -> tuple[str, list[str], int, int]:
         """Fixed text, the ftfy steps applied (``action:parameter``), lines changed and
-        lines handed to ftfy. Same output as ``ftfy.fix_text`` with this stage's config."""
+        lines handed to ftfy. Same output as ``ftfy.fix_text`` with this stage's config
+        (`may_be_bad`: false when `prefilter` proved no line looks like mojibake)."""
         import ftfy
 
         config = self._config
@@ -193,7 +235,7 @@ class UnicodeFix(Transform):
         steps: list[str] = []
         changed = calls = 0
         for segment in self.segments(text):
-            if not self.needs_fix(segment):
+            if not self.needs_fix(segment, may_be_bad):
                 out.append(segment)
                 continue
             calls += 1
@@ -211,6 +253,8 @@ class UnicodeFix(Transform):
         self.setup()
         n = docs.num_rows
         rows = np.flatnonzero(self.candidates(docs))
+        trigger, bad = self.prefilter(docs, rows)
+        rows, bad = rows[trigger | bad], bad[trigger | bad]
         if len(rows) == 0:
             return Outcome.keep_all(n)
         texts = docs.texts
@@ -219,9 +263,9 @@ class UnicodeFix(Transform):
         detail: list[dict[str, Any] | None] = [None] * n
         new_text: dict[int, str] = {}
         calls = 0
-        for i in rows:
+        for i, may_be_bad in zip(rows, bad, strict=True):
             text = texts[i]
-            fixed, steps, lines, n_calls = self.fix(text)
+            fixed, steps, lines, n_calls = self.fix(text, bool(may_be_bad))
             calls += n_calls
             if fixed == text:
                 continue
@@ -248,6 +292,20 @@ def _primary(steps: list[str]) -> str:
         if action == "apply":
             return param
     return "normalization" if not steps else steps[0].replace(":", "_")
+
+
+def _badness_re2() -> str | None:
+    """ftfy's mojibake detector as an RE2 pattern matching at least wherever it does (None:
+    this ftfy's regex cannot be rewritten, and every line goes through ``is_bad``)."""
+    from ftfy.badness import BADNESS_RE
+
+    pattern = superset_re2(BADNESS_RE)
+    if pattern is not None:
+        try:
+            pc.match_substring_regex(pa.array([""]), pattern)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+    return pattern
 
 
 def _escape_class(c: str) -> str:
