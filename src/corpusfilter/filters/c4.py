@@ -38,12 +38,21 @@ CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
 # a line in the languages that use them.
 _LINE_END = f"([.?!\"']|[{SENTENCE_TERMINALS}])$"
 _ELLIPSIS_END = r"\.\.\.$"
+# A teaser the site shortened ("... weiter...", "Gemeinsa…"): never revived as unended prose.
+_ANY_ELLIPSIS_END = r"(\.\.\.|…)[\"'”’»)\]]*$"
+# Hard-wrapped text (mail archives, plain-text pages) breaks a paragraph into lines of about
+# 60-80 columns: a line at least this long, without a terminal mark, continues on the next
+# line when that one starts with a lower-case letter.
+_WRAP_CHARS = 40
 # Quotation marks and brackets that close a sentence in some script: after a terminal mark
 # they still end the line (`.”` as `."`, `!“` in German, `?»` in French, `。」` in Japanese).
-CLOSERS = "\"'”“’‘»«›‹」』）)\\]】〕〉》"
+QUOTES = "\"'”“’‘»«›‹」』"
+CLOSERS = QUOTES + "）)\\]】〕〉》"
 # With `closing_quotes`: a terminal mark, then closers, then optionally a trailing
 # parenthetical such as a photo credit ("... ist gut. (Foto: dpa)").
 _TYPOGRAPHIC_END = (f"[{SENTENCE_TERMINALS}][{CLOSERS}]*(\\s*\\([^()]*\\))?$")
+# A terminal mark followed by closing quotation marks (`.”`, `?»`, `。」`).
+QUOTED_END = f"[{SENTENCE_TERMINALS}][{QUOTES}]+$"
 # A line of prose that a heading (or a line ending in ":") may introduce: ends like a
 # sentence and has at least this many words.
 _PROSE_WORDS = 10
@@ -88,11 +97,16 @@ class C4Quality(Transform):
             line (C4: false, it keeps `."` but drops `.”`; default recipe: true).
         keep_unended_prose: keep a line without terminal punctuation at its end when it
             holds at least two complete sentences (a paragraph cut off mid-sentence, as
-            crawls and dumps truncate them) (C4: false; default recipe: true).
+            crawls and dumps truncate them), unless it ends in an ellipsis: a teaser the site
+            shortened stays removed, as in C4 (C4: false; default recipe: true).
         keep_headings: keep a line without terminal punctuation (a heading, or a line ending
             in ":") when the next non-blank line is prose: it ends like a sentence and has
             at least 10 words (C4: false; default recipe: true). The other line rules still
             apply to it.
+        join_wrapped_lines: a hard-wrapped paragraph (a line of at least 40 characters
+            without a terminal mark, followed by a line starting with a lower-case letter) is
+            judged as one line by the terminal-punctuation and word-count rules and kept or
+            removed whole (C4: false, every physical line is judged; default recipe: true).
         curly_bracket_lines: a line holding "{" is removed as a line instead of removing the
             page (C4: false). In raw page text a "{" is mostly a leftover line of script or
             style around the article, the line-level analogue of C4's javascript rule
@@ -116,11 +130,13 @@ class C4Quality(Transform):
     """
 
     name = "c4_quality"
-    version = 1
+    # 2: keep_unended_prose never revives a line ending in an ellipsis; join_wrapped_lines
+    version = 2
 
     def __init__(self, remove_citations: bool = True, filter_no_terminal_punct: bool = True,
                  closing_quotes: bool = False, keep_unended_prose: bool = False,
                  keep_headings: bool = False, curly_bracket_lines: bool = False,
+                 join_wrapped_lines: bool = False,
                  min_words_per_line: int | None = 3, max_word_length: int | None = 1000,
                  filter_javascript: bool = True, filter_policy: bool = True,
                  filter_lorem_ipsum: bool = True, filter_curly_bracket: bool = True,
@@ -133,6 +149,7 @@ class C4Quality(Transform):
                           ("keep_unended_prose", keep_unended_prose),
                           ("keep_headings", keep_headings),
                           ("curly_bracket_lines", curly_bracket_lines),
+                          ("join_wrapped_lines", join_wrapped_lines),
                           ("filter_javascript", filter_javascript),
                           ("filter_policy", filter_policy),
                           ("filter_lorem_ipsum", filter_lorem_ipsum),
@@ -150,6 +167,7 @@ class C4Quality(Transform):
         self.keep_unended_prose = keep_unended_prose
         self.keep_headings = keep_headings
         self.curly_bracket_lines = curly_bracket_lines
+        self.join_wrapped_lines = join_wrapped_lines
         self.max_word_length = max_word_length
         self.filter_policy = filter_policy
         self.filter_lorem_ipsum = filter_lorem_ipsum
@@ -201,14 +219,22 @@ class C4Quality(Transform):
                               pc.replace_substring_regex(text, CITATION, ""), text)
         cleaned = Pieces(text, lines.offsets)
         counts = whitespace_word_counts(lines.values)
+        ends = cleaned.matches(_LINE_END)
+        if self.closing_quotes:
+            ends |= cleaned.matches(_TYPOGRAPHIC_END)
+        ends &= ~cleaned.matches(_ELLIPSIS_END)
+        # a hard-wrapped paragraph is judged as one line: its last line's end, all its words
+        group = wrapped_paragraphs(cleaned, ends) if self.join_wrapped_lines \
+            else np.arange(n_lines, dtype=np.int64)
+        last = group_last(group)  # per line: the last line of its paragraph
+        ends = ends[last]
+        counts = np.bincount(group, weights=counts)[group] if n_lines else counts
         if self.lang_params.is_set("filter_no_terminal_punct"):
-            ends = cleaned.matches(_LINE_END)
-            if self.closing_quotes:
-                ends |= cleaned.matches(_TYPOGRAPHIC_END)
-            ends &= ~cleaned.matches(_ELLIPSIS_END)
             if self.keep_unended_prose and n_lines:
-                ends |= pc.count_substring_regex(cleaned.values, _SENTENCE_END).to_numpy(
-                    zero_copy_only=False) >= _UNENDED_SENTENCES
+                sentences = pc.count_substring_regex(cleaned.values, _SENTENCE_END).to_numpy(
+                    zero_copy_only=False).astype(np.float64)
+                prose = np.bincount(group, weights=sentences)[group] >= _UNENDED_SENTENCES
+                ends |= prose & ~cleaned.matches(_ANY_ELLIPSIS_END)[last]
             unended = ~ends
             if self.keep_headings:
                 unended &= ~_introduces_prose(lines, ends & (counts >= _PROSE_WORDS))
@@ -239,7 +265,9 @@ class C4Quality(Transform):
         if len(kept_lines.values):
             ends = pc.count_substring_regex(kept_lines.values, _SENTENCE_END).to_numpy(
                 zero_copy_only=False).astype(np.int64)
-            open_end = ~kept_lines.matches(_SENTENCE_END_AT_EOL)
+            # a line without an end is one more sentence, unless it wraps onto the next
+            open_end = ~kept_lines.matches(_SENTENCE_END_AT_EOL) & \
+                (last == np.arange(n_lines))[kept]
             per_line = ends + open_end
         else:
             per_line = np.zeros(0, dtype=np.int64)
@@ -300,6 +328,41 @@ class C4Quality(Transform):
             line = lines.values[int(i)].as_py()
             out[i] = any(len(w) > self.max_word_length for w in line.split())
         return out
+
+
+def wrapped_paragraphs(lines: Pieces, ends: np.ndarray) -> np.ndarray:
+    """A group number per line (trimmed lines, `ends`: the line ends like a sentence): the
+    lines of one hard-wrapped paragraph share it. A line without a terminal mark, followed in
+    the same document by a line starting with a lower-case letter, continues on that line
+    when it is at least `_WRAP_CHARS` characters long or itself continues a line (the last
+    lines of a wrapped paragraph may be short)."""
+    n_lines = len(ends)
+    if n_lines == 0:
+        return np.zeros(0, dtype=np.int64)
+    lower_start = lines.matches(r"^\p{Ll}")
+    doc = lines.doc
+    may = np.zeros(n_lines, dtype=bool)
+    may[:-1] = ~ends[:-1] & lower_start[1:] & (doc[:-1] == doc[1:])
+    # within a run of lines that may continue, the wrap starts at its first long line
+    long_ = may & (lines.lengths >= _WRAP_CHARS)
+    run = np.cumsum(~may)
+    seen = np.cumsum(long_)
+    first_in_run = np.ones(n_lines, dtype=bool)
+    first_in_run[1:] = run[1:] != run[:-1]
+    base = np.maximum.accumulate(np.where(first_in_run, seen - long_, 0))
+    cont = may & (seen - base > 0)
+    start = np.ones(n_lines, dtype=bool)
+    start[1:] = ~cont[:-1]
+    return np.cumsum(start) - 1
+
+
+def group_last(group: np.ndarray) -> np.ndarray:
+    """Per line: the index of the last line of its group (groups are runs of lines)."""
+    if not len(group):
+        return np.zeros(0, dtype=np.int64)
+    is_last = np.ones(len(group), dtype=bool)
+    is_last[:-1] = group[:-1] != group[1:]
+    return np.flatnonzero(is_last)[group]
 
 
 def _introduces_prose(lines: Pieces, prose: np.ndarray) -> np.ndarray:

@@ -18,6 +18,12 @@ from corpusfilter.core.docs import Docs
 from corpusfilter.core.langparams import LangParams
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Rule
+from corpusfilter.filters.c4 import (
+    _ANY_ELLIPSIS_END,
+    QUOTED_END,
+    group_last,
+    wrapped_paragraphs,
+)
 from corpusfilter.filters.gopher import _check_lang, _check_number
 from corpusfilter.filters.text import (
     SENTENCE_TERMINALS,
@@ -47,6 +53,12 @@ class FineWebQuality(Filter):
             (FineWeb: 0.12). None: off.
         line_punct_exclude_zero: do not apply the rule above to documents where no line ends
             in terminal punctuation (FineWeb: false).
+        closing_quotes: a terminal mark followed by closing quotes or brackets (`.”`, `!“`,
+            `?»`, `。」`) ends a line, as in `c4_quality`, unless it closes an ellipsis
+            (`[...]`) (FineWeb: false, `."` does not end a line; default recipe: true).
+        join_wrapped_lines: a hard-wrapped paragraph counts as one line, ending where its
+            last line ends (as `c4_quality`'s `join_wrapped_lines`; FineWeb: false; default
+            recipe: true).
         max_short_line_ratio: largest fraction of lines of at most `short_line_length`
             characters (FineWeb: 0.67).
         short_line_length: a line this long or shorter is short (FineWeb: 30).
@@ -64,10 +76,11 @@ class FineWebQuality(Filter):
     """
 
     name = "fineweb_quality"
-    version = 1
+    version = 2  # 2: closing_quotes, join_wrapped_lines
 
     def __init__(self, min_line_punct_ratio: float | None = 0.12,
-                 line_punct_exclude_zero: bool = False,
+                 line_punct_exclude_zero: bool = False, closing_quotes: bool = False,
+                 join_wrapped_lines: bool = False,
                  max_short_line_ratio: float | None = 0.67, short_line_length: int = 30,
                  max_dup_line_char_ratio: float | None = 0.01,
                  max_newline_word_ratio: float | None = 0.3,
@@ -82,8 +95,13 @@ class FineWebQuality(Filter):
         for key, value in thresholds.items():
             _check_number(self.name, key, value,
                           hi=None if key == "max_newline_word_ratio" else 1.0)
-        if not isinstance(line_punct_exclude_zero, bool):
-            raise ValueError(f"{self.name}: line_punct_exclude_zero must be true or false")
+        for key, flag in (("line_punct_exclude_zero", line_punct_exclude_zero),
+                          ("closing_quotes", closing_quotes),
+                          ("join_wrapped_lines", join_wrapped_lines)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{self.name}: {key} must be true or false, got {flag!r}")
+        self.closing_quotes = closing_quotes
+        self.join_wrapped_lines = join_wrapped_lines
         if isinstance(short_line_length, bool) or not isinstance(short_line_length, int) \
                 or short_line_length < 0:
             raise ValueError(f"{self.name}: short_line_length must be a non-negative integer, "
@@ -104,7 +122,19 @@ class FineWebQuality(Filter):
             bool)
         lines = lines.select(~blank)
         n_lines = lines.counts
-        punct = ratio(lines.sum(lines.matches(f"[{SENTENCE_TERMINALS}]$")), n_lines)
+        ended = lines.matches(f"[{SENTENCE_TERMINALS}]$")
+        units = n_lines
+        if (self.closing_quotes or self.join_wrapped_lines) and len(lines.values):
+            trimmed = Pieces(pc.utf8_trim_whitespace(lines.values), lines.offsets)
+            if self.closing_quotes:
+                ended |= trimmed.matches(QUOTED_END) & ~trimmed.matches(_ANY_ELLIPSIS_END)
+            if self.join_wrapped_lines:
+                # one unit per paragraph: count only the last line of each
+                last = group_last(wrapped_paragraphs(trimmed, ended))
+                is_last = last == np.arange(len(last))
+                ended &= is_last
+                units = lines.sum(is_last)
+        punct = ratio(lines.sum(ended), units)
         if self.line_punct_exclude_zero:
             punct[punct == 0] = np.nan
         newlines = count_substring(text, "\n")

@@ -77,6 +77,10 @@ _HAS_SPACELESS = f"[{SPACELESS}]"
 # Everything that separates words: not a letter, mark, digit or apostrophe.
 _WORD_SEPARATOR = r"[^\p{L}\p{M}\p{N}'’]+"
 _APOSTROPHES = "'’"
+# A number written with separators (14.372,4  7:43  1,000,000) is one word, as when words are
+# split on whitespace (Gopher) or by a tokenizer (datatrove, FineWeb-2): the separator between
+# two digits is dropped before splitting. Two passes: a match consumes the digit after it.
+_NUMBER_SEPARATOR = r"(\p{Nd})[.,:](\p{Nd})"
 # Line breaks as Python's str.splitlines() knows them.
 LINE_BREAK = r"\r\n|[\n\r\x{0B}\x{0C}\x{1C}-\x{1E}\x{85}\x{2028}\x{2029}]"
 
@@ -222,6 +226,8 @@ def split_words(text: pa.Array) -> Pieces:
     text = as_text(text)
     if len(text) and _np(pc.match_substring_regex(text, _HAS_SPACELESS)).any():
         text = pc.replace_substring_regex(text, _SPACELESS_UNIT, r" \1 ")
+    for _ in range(2):
+        text = pc.replace_substring_regex(text, _NUMBER_SEPARATOR, r"\1\2")
     pieces = _flatten(pc.split_pattern_regex(text, _WORD_SEPARATOR))
     values = pc.utf8_trim(pieces.values, _APOSTROPHES)
     keep = _np(pc.greater(pc.utf8_length(values), 0)).astype(bool)
