@@ -287,6 +287,22 @@ def backend_speed(title: str, texts: list[str], repeat: int) -> None:
               f"{statistics.median(direct_r):.2f}/{direct_r[-1]:.2f}x")
 
 
+def english_lines(min_chars: int = 40, max_chars: int = 300) -> list[str]:
+    """All-English sentences: the lines of quality_labeled.parquet's English web pages
+    (DCLM annotators' pages) of 40-300 characters."""
+    table = pq.read_table(DATA / "quality_labeled.parquet", columns=["text"])
+    return [line.strip() for t in table["text"].to_pylist() for line in t.split("\n")
+            if min_chars <= len(line.strip()) <= max_chars]
+
+
+def web_2kb(lang: str | None = None) -> list[str]:
+    """web_docs cut to 2,000 characters (only those declaring `lang` when given)."""
+    web = pq.read_table(DATA / "web_docs.parquet", columns=["text", "lang"])
+    return [t[:2000] for t, d in zip(web["text"].to_pylist(), web["lang"].to_pylist(),
+                                     strict=True)
+            if t.strip() and (lang is None or d == lang)]
+
+
 def backends(repeat: int) -> None:
     table = pq.read_table(DATA / "langid.parquet")
     sent = table.filter(pa.compute.equal(table["kind"], "sentence"))
@@ -295,7 +311,10 @@ def backends(repeat: int) -> None:
     recall_table("sentences", texts, gold)
     recall_table("2 KB documents", docs, doc_gold)
     backend_speed("sentences (75 languages)", texts, repeat)
-    backend_speed("2 KB documents (75 languages)", docs, repeat)
+    backend_speed("2 KB documents (75 languages, joined sentences)", docs, repeat)
+    backend_speed("2 KB documents (web_docs, all)", web_2kb(), repeat)
+    backend_speed("all-English sentences (lines of quality_labeled)", english_lines(), repeat)
+    backend_speed("all-English 2 KB documents (web_docs declaring en)", web_2kb("en"), repeat)
 
 
 def main() -> None:

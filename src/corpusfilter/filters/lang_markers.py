@@ -84,10 +84,11 @@ def count(text: str, first: frozenset[str], second: frozenset[str]) -> tuple[int
 
 def mostly_latin(text: str) -> bool:
     """More Latin letters than Cyrillic ones (Serbian is written in both scripts)."""
-    latin = cyrillic = 0
-    for ch in text:
-        if "\u0400" <= ch <= "\u04ff":
-            cyrillic += 1
-        elif ch.isalpha() and ch < "\u0250":
-            latin += 1
-    return latin > cyrillic
+    if not _CYRILLIC.search(text):
+        return _LATIN.search(text) is not None
+    return len(_LATIN.findall(text)) > len(_CYRILLIC.findall(text))
+
+
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+# Basic Latin and Latin-1/Extended-A/B letters (č, ć, đ, š, ž are in Extended-A)
+_LATIN = re.compile("[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]")
