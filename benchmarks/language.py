@@ -233,6 +233,7 @@ def recall_table(title: str, texts: list[str], gold: list[str]) -> None:
     print("|---|---|---|---|---|")
     summary: dict[str, dict[str, float]] = {b: {} for b in preds}
     precision: dict[str, dict[str, float]] = {b: {} for b in preds}
+    wide: dict[str, dict[str, tuple[int, int, int, int]]] = {b: {} for b in preds}
     for b, pred in preds.items():
         for g in langs:
             e = expected_code(g)
@@ -248,6 +249,9 @@ def recall_table(title: str, texts: list[str], gold: list[str]) -> None:
             lo, hi = wilson(k, len(idx))
             summary[b][g] = k / len(idx)
             cells.append(f"{k / len(idx):.3f} [{lo:.2f}, {hi:.2f}] ({precision[b][g]:.2f})")
+            said = sum(p == e for p in pred)
+            right = sum(p == e and gg == g for p, gg in zip(pred, gold, strict=True))
+            wide[b][g] = (k, len(idx), right, said)
         print(f"| {g} | {len(idx)} | " + " | ".join(cells) + " |")
     for b, rec in summary.items():
         macro = sum(rec.values()) / len(rec)
@@ -258,6 +262,64 @@ def recall_table(title: str, texts: list[str], gold: list[str]) -> None:
         print(f"{b:9s}: macro recall {macro:.3f}, macro precision {sum(prec) / len(prec):.3f}, "
               f"und {und:.3f}, below 0.5: {', '.join(below) or 'none'}; "
               f"vs lid.176: {big}")
+    print("\nclose languages: recall [Wilson 95%] / precision [Wilson 95%]")
+    print("| lang | " + " | ".join(preds) + " |")
+    print("|---|" + "---|" * len(preds))
+    for g in ("bs", "hr", "sr", "ms", "id", "nb", "nn", "da"):
+        cells = []
+        for b in preds:
+            k, n, right, said = wide[b][g]
+            r_lo, r_hi = wilson(k, n)
+            p_lo, p_hi = wilson(right, said)
+            cells.append(f"{k / n:.3f} [{r_lo:.2f}, {r_hi:.2f}] / "
+                         f"{right / said if said else float('nan'):.3f} [{p_lo:.2f}, {p_hi:.2f}]")
+        print(f"| {g} | " + " | ".join(cells) + " |")
+
+
+# Spelling pairs of standard Malay and Indonesian (the 1972 common spelling left these
+# words distinct): used only to measure how Indonesian the "ms" sentences are.
+MALAY_ONLY = frozenset({"bahawa", "kerana", "iaitu", "wang", "cuba", "universiti", "kualiti",
+                        "aktiviti", "komuniti", "fasiliti", "identiti"})
+INDONESIAN_ONLY = frozenset({"bahwa", "karena", "yaitu", "uang", "coba", "universitas",
+                             "kualitas", "aktivitas", "komunitas", "fasilitas", "identitas"})
+
+
+# Serbian Cyrillic -> Latin (the standard one-to-one correspondence of Serbian digraphia)
+_SR_CYRILLIC = "абвгдђежзијклљмнњопрстћуфхцчџш"
+_SR_LATIN = ["a", "b", "v", "g", "d", "đ", "e", "ž", "z", "i", "j", "k", "l", "lj", "m", "n",
+             "nj", "o", "p", "r", "s", "t", "ć", "u", "f", "h", "c", "č", "dž", "š"]
+_TO_LATIN = {**{ord(c): lat for c, lat in zip(_SR_CYRILLIC, _SR_LATIN, strict=True)},
+             **{ord(c.upper()): lat[0].upper() + lat[1:]
+                for c, lat in zip(_SR_CYRILLIC, _SR_LATIN, strict=True)}}
+
+
+def serbian_latin(texts: list[str], gold: list[str]) -> None:
+    """The dev Serbian sentences (Cyrillic) written in Latin script: what each backend calls
+    them. The data has no Latin-script Serbian; this measures what the bs/hr rule costs it."""
+    latin = [t.translate(_TO_LATIN) for t, g in zip(texts, gold, strict=True) if g == "sr"]
+    print(f"\nSerbian sentences transliterated to Latin script ({len(latin)}): labels")
+    for b in ("fasttext", "cld2", "ensemble"):
+        c = Counter(label_with(b, latin))
+        lo, hi = wilson(c["sr"], len(latin))
+        print(f"  {b:9s}: sr {c['sr'] / len(latin):.3f} [{lo:.2f}, {hi:.2f}]; "
+              + ", ".join(f"{k} {v}" for k, v in c.most_common(5)))
+
+
+def malay_evidence(texts: list[str], gold: list[str]) -> None:
+    """How many ms / id sentences carry Malay-only or Indonesian-only spellings."""
+    from corpusfilter.filters.lang_markers import count
+
+    print("\nms/id spelling evidence (sentences with more Malay-only than Indonesian-only "
+          "spellings, the reverse, neither):")
+    for g in ("ms", "id"):
+        c: Counter[str] = Counter()
+        for t, gg in zip(texts, gold, strict=True):
+            if gg == g:
+                m, i = count(t, MALAY_ONLY, INDONESIAN_ONLY)
+                c["malay" if m > i else "indonesian" if i > m else "neither"] += 1
+        n = sum(c.values())
+        print(f"  {g}: {n} sentences; Malay spellings {c['malay']}, Indonesian spellings "
+              f"{c['indonesian']} ({c['indonesian'] / n:.3f}), neither {c['neither']}")
 
 
 def backend_speed(title: str, texts: list[str], repeat: int) -> None:
@@ -309,6 +371,8 @@ def backends(repeat: int) -> None:
     texts, gold = sent["text"].to_pylist(), sent["lang"].to_pylist()
     docs, doc_gold = documents_2kb(texts, gold)
     recall_table("sentences", texts, gold)
+    malay_evidence(texts, gold)
+    serbian_latin(texts, gold)
     recall_table("2 KB documents", docs, doc_gold)
     backend_speed("sentences (75 languages)", texts, repeat)
     backend_speed("2 KB documents (75 languages, joined sentences)", docs, repeat)
