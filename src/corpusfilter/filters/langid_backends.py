@@ -12,9 +12,9 @@ model decided, and why a sample is ``und`` where it is.
 
 Why an ensemble and its rules: on the 37,142 dev sentences of ``langid.parquet`` (75
 languages), lid.176 alone has macro recall 0.798 and no label at all for 8 languages; CLD2
-alone 0.941 but 5–16 points lower than lid.176 on es/fr/it; the ensemble 0.955 with es/fr/
-it/de/en/pt within 0.01 of lid.176, calling lid.176 on about a quarter of the sentences
-(docs/language.md, ``benchmarks/language.py``).
+alone 0.940 but 5–16 points lower than lid.176 on es/fr/it; the ensemble 0.959 with es/fr/
+it/de/en/pt within 0.01 of lid.176, calling lid.176 on 15% of the sentences, which makes it
+faster than lid.176 alone (docs/language.md, ``benchmarks/language.py``).
 """
 
 from __future__ import annotations
