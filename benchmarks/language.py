@@ -233,6 +233,7 @@ def recall_table(title: str, texts: list[str], gold: list[str]) -> None:
     print("|---|---|---|---|---|")
     summary: dict[str, dict[str, float]] = {b: {} for b in preds}
     precision: dict[str, dict[str, float]] = {b: {} for b in preds}
+    wide: dict[str, dict[str, tuple[int, int, int, int]]] = {b: {} for b in preds}
     for b, pred in preds.items():
         for g in langs:
             e = expected_code(g)
@@ -248,6 +249,9 @@ def recall_table(title: str, texts: list[str], gold: list[str]) -> None:
             lo, hi = wilson(k, len(idx))
             summary[b][g] = k / len(idx)
             cells.append(f"{k / len(idx):.3f} [{lo:.2f}, {hi:.2f}] ({precision[b][g]:.2f})")
+            said = sum(p == e for p in pred)
+            right = sum(p == e and gg == g for p, gg in zip(pred, gold, strict=True))
+            wide[b][g] = (k, len(idx), right, said)
         print(f"| {g} | {len(idx)} | " + " | ".join(cells) + " |")
     for b, rec in summary.items():
         macro = sum(rec.values()) / len(rec)
@@ -258,6 +262,64 @@ def recall_table(title: str, texts: list[str], gold: list[str]) -> None:
         print(f"{b:9s}: macro recall {macro:.3f}, macro precision {sum(prec) / len(prec):.3f}, "
               f"und {und:.3f}, below 0.5: {', '.join(below) or 'none'}; "
               f"vs lid.176: {big}")
+    print("\nclose languages: recall [Wilson 95%] / precision [Wilson 95%]")
+    print("| lang | " + " | ".join(preds) + " |")
+    print("|---|" + "---|" * len(preds))
+    for g in ("bs", "hr", "sr", "ms", "id", "nb", "nn", "da"):
+        cells = []
+        for b in preds:
+            k, n, right, said = wide[b][g]
+            r_lo, r_hi = wilson(k, n)
+            p_lo, p_hi = wilson(right, said)
+            cells.append(f"{k / n:.3f} [{r_lo:.2f}, {r_hi:.2f}] / "
+                         f"{right / said if said else float('nan'):.3f} [{p_lo:.2f}, {p_hi:.2f}]")
+        print(f"| {g} | " + " | ".join(cells) + " |")
+
+
+# Spelling pairs of standard Malay and Indonesian (the 1972 common spelling left these
+# words distinct): used only to measure how Indonesian the "ms" sentences are.
+MALAY_ONLY = frozenset({"bahawa", "kerana", "iaitu", "wang", "cuba", "universiti", "kualiti",
+                        "aktiviti", "komuniti", "fasiliti", "identiti"})
+INDONESIAN_ONLY = frozenset({"bahwa", "karena", "yaitu", "uang", "coba", "universitas",
+                             "kualitas", "aktivitas", "komunitas", "fasilitas", "identitas"})
+
+
+# Serbian Cyrillic -> Latin (the standard one-to-one correspondence of Serbian digraphia)
+_SR_CYRILLIC = "абвгдђежзијклљмнњопрстћуфхцчџш"
+_SR_LATIN = ["a", "b", "v", "g", "d", "đ", "e", "ž", "z", "i", "j", "k", "l", "lj", "m", "n",
+             "nj", "o", "p", "r", "s", "t", "ć", "u", "f", "h", "c", "č", "dž", "š"]
+_TO_LATIN = {**{ord(c): lat for c, lat in zip(_SR_CYRILLIC, _SR_LATIN, strict=True)},
+             **{ord(c.upper()): lat[0].upper() + lat[1:]
+                for c, lat in zip(_SR_CYRILLIC, _SR_LATIN, strict=True)}}
+
+
+def serbian_latin(texts: list[str], gold: list[str]) -> None:
+    """The dev Serbian sentences (Cyrillic) written in Latin script: what each backend calls
+    them. The data has no Latin-script Serbian; this measures what the bs/hr rule costs it."""
+    latin = [t.translate(_TO_LATIN) for t, g in zip(texts, gold, strict=True) if g == "sr"]
+    print(f"\nSerbian sentences transliterated to Latin script ({len(latin)}): labels")
+    for b in ("fasttext", "cld2", "ensemble"):
+        c = Counter(label_with(b, latin))
+        lo, hi = wilson(c["sr"], len(latin))
+        print(f"  {b:9s}: sr {c['sr'] / len(latin):.3f} [{lo:.2f}, {hi:.2f}]; "
+              + ", ".join(f"{k} {v}" for k, v in c.most_common(5)))
+
+
+def malay_evidence(texts: list[str], gold: list[str]) -> None:
+    """How many ms / id sentences carry Malay-only or Indonesian-only spellings."""
+    from corpusfilter.filters.lang_markers import count
+
+    print("\nms/id spelling evidence (sentences with more Malay-only than Indonesian-only "
+          "spellings, the reverse, neither):")
+    for g in ("ms", "id"):
+        c: Counter[str] = Counter()
+        for t, gg in zip(texts, gold, strict=True):
+            if gg == g:
+                m, i = count(t, MALAY_ONLY, INDONESIAN_ONLY)
+                c["malay" if m > i else "indonesian" if i > m else "neither"] += 1
+        n = sum(c.values())
+        print(f"  {g}: {n} sentences; Malay spellings {c['malay']}, Indonesian spellings "
+              f"{c['indonesian']} ({c['indonesian'] / n:.3f}), neither {c['neither']}")
 
 
 def backend_speed(title: str, texts: list[str], repeat: int) -> None:
@@ -287,15 +349,36 @@ def backend_speed(title: str, texts: list[str], repeat: int) -> None:
               f"{statistics.median(direct_r):.2f}/{direct_r[-1]:.2f}x")
 
 
+def english_lines(min_chars: int = 40, max_chars: int = 300) -> list[str]:
+    """All-English sentences: the lines of quality_labeled.parquet's English web pages
+    (DCLM annotators' pages) of 40-300 characters."""
+    table = pq.read_table(DATA / "quality_labeled.parquet", columns=["text"])
+    return [line.strip() for t in table["text"].to_pylist() for line in t.split("\n")
+            if min_chars <= len(line.strip()) <= max_chars]
+
+
+def web_2kb(lang: str | None = None) -> list[str]:
+    """web_docs cut to 2,000 characters (only those declaring `lang` when given)."""
+    web = pq.read_table(DATA / "web_docs.parquet", columns=["text", "lang"])
+    return [t[:2000] for t, d in zip(web["text"].to_pylist(), web["lang"].to_pylist(),
+                                     strict=True)
+            if t.strip() and (lang is None or d == lang)]
+
+
 def backends(repeat: int) -> None:
     table = pq.read_table(DATA / "langid.parquet")
     sent = table.filter(pa.compute.equal(table["kind"], "sentence"))
     texts, gold = sent["text"].to_pylist(), sent["lang"].to_pylist()
     docs, doc_gold = documents_2kb(texts, gold)
     recall_table("sentences", texts, gold)
+    malay_evidence(texts, gold)
+    serbian_latin(texts, gold)
     recall_table("2 KB documents", docs, doc_gold)
     backend_speed("sentences (75 languages)", texts, repeat)
-    backend_speed("2 KB documents (75 languages)", docs, repeat)
+    backend_speed("2 KB documents (75 languages, joined sentences)", docs, repeat)
+    backend_speed("2 KB documents (web_docs, all)", web_2kb(), repeat)
+    backend_speed("all-English sentences (lines of quality_labeled)", english_lines(), repeat)
+    backend_speed("all-English 2 KB documents (web_docs declaring en)", web_2kb("en"), repeat)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ real human-labelled web pages (tests/data/quality/dclm_labeled.parquet, see its 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -245,3 +246,63 @@ def test_whatif_redecides_the_threshold_from_logged_scores(tmp_path, model_file,
     changed = int(((s >= 0.5) & (s < 0.9)).sum())
     assert changed > 0
     assert f"{changed} documents change fate" in what.stdout
+
+
+def _unshare() -> list[str] | None:
+    """A command prefix that runs a process with no network (root: -n; else also -r)."""
+    if shutil.which("unshare") is None:
+        return None
+    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+        if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
+            return prefix
+    return None
+
+
+UNSHARE = _unshare()
+_PROBE = """import errno, socket
+s = socket.socket()
+try:
+    s.connect(("127.0.0.1", 9))
+except OSError as e:
+    print("unreachable" if e.errno == errno.ENETUNREACH else e)
+"""
+
+
+@pytest.mark.skipif(UNSHARE is None or not (ROOT / ".git").exists() or shutil.which("git") is None,
+                    reason="needs unshare -n and a git checkout")
+def test_train_then_filter_from_a_fresh_clone_without_network(tmp_path):
+    # the committed files alone (a clone of HEAD), in a process that has no network at all:
+    # train a model on the shipped labelled pages, filter with it, verify the output
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{ROOT}", str(clone)],
+                   check=True, capture_output=True, timeout=300)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(clone / "src")}
+    data = clone / "tests" / "data" / "quality" / "dclm_labeled.parquet"
+    model = tmp_path / "q.cfq"
+    assert UNSHARE is not None
+
+    def offline(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*UNSHARE, *EXE, *args], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, timeout=600)
+
+    # inside a new network namespace even loopback is down: connecting fails as unreachable
+    probe = subprocess.run([*UNSHARE, sys.executable, "-c", _PROBE], capture_output=True,
+                           text=True, env=env)
+    assert probe.stdout.strip() == "unreachable", probe.stdout + probe.stderr
+    where = subprocess.run([*UNSHARE, sys.executable, "-c",
+                            "import corpusfilter; print(corpusfilter.__file__)"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert where.stdout.startswith(str(clone)), where.stdout + where.stderr
+    trained = offline("train-quality", str(data), "-o", str(model), "--bits", "16",
+                      "--epochs", "60", "--folds", "2")
+    assert trained.returncode == 0, trained.stderr
+    assert "ROC AUC" in trained.stdout and model.is_file()
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(f"stages:\n  - stage: quality_classifier\n    model_path: {model}\n"
+                   f"    min_score: 0.5\n")
+    out = tmp_path / "out"
+    run = offline("run", str(cfg), str(data), "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    assert offline("verify", str(out)).returncode == 0
+    ledger = pa.concat_tables([pq.read_table(p) for p in (out / "ledger").glob("*.parquet")])
+    assert 0 < ledger.num_rows < pq.read_metadata(data).num_rows
