@@ -7,7 +7,7 @@ whether the stage is built in Python or from a pipeline file (where the registry
 error into a one-line `ConfigError` naming the stage entry):
 
 ```python
-def __init__(self, min_words: Count | None = 50,          # an integer >= 0, or null
+def __init__(self, min_words: Count | None = 50,          # an integer ≥ 0, or null
              max_ratio: Fraction | None = 0.1,             # a number in [0, 1], or null
              strict: bool = False,                         # true or false (not 0/1, "no")
              mode: Literal["fast", "exact"] = "fast",      # one of the listed values
@@ -31,6 +31,7 @@ and null switches a rule off.
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,13 +43,16 @@ from corpusfilter.core.langparams import normalise_lang
 
 @dataclass(frozen=True)
 class Range:
-    """Bounds of a number: ``lo <= x <= hi`` (``lo < x`` when `lo_open`)."""
+    """Bounds of a number: ``lo ≤ x ≤ hi`` (``lo < x`` when `lo_open`)."""
 
     lo: float | None = None
     hi: float | None = None
     lo_open: bool = False
+    finite: bool = False  # also refuse infinities (NaN is never in a range)
 
     def holds(self, v: float) -> bool:
+        if math.isnan(v) or (self.finite and math.isinf(v)):
+            return False
         if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
             return False
         return self.hi is None or v <= self.hi
@@ -57,8 +61,8 @@ class Range:
         if self.lo is not None and self.hi is not None:
             return f" in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}]"
         if self.lo is not None:
-            return f" {'>' if self.lo_open else '>='} {_num(self.lo)}"
-        return f" <= {_num(self.hi)}" if self.hi is not None else ""
+            return f" {'>' if self.lo_open else '≥'} {_num(self.lo)}"
+        return f" ≤ {_num(self.hi)}" if self.hi is not None else ""
 
 
 @dataclass(frozen=True)
@@ -90,9 +94,37 @@ Label = Annotated[str, NonEmpty()]
 
 
 def check(value: Any, annotation: Any, name: str) -> None:
-    """Raise ``ValueError("<name> must be <expected>, got <value>")`` unless `value` fits."""
-    if not _fits(value, annotation):
-        raise ValueError(f"{name} must be {describe(annotation)}, got {value!r}")
+    """Raise ``ValueError("<name> must be <expected>, got <value>")`` unless `value` fits; in
+    a list or mapping of the right kind, the message names the item (``x['en']``)."""
+    if _fits(value, annotation):
+        return
+    inner = _container_of(value, annotation)
+    if inner is not None:
+        origin, args = inner
+        if origin == "list":
+            item = args[0] if args else Any
+            for i, v in enumerate(value):
+                check(v, item, f"{name}[{i}]")
+        else:
+            key_ann, value_ann = args if len(args) == 2 else (Any, Any)
+            for k, v in value.items():
+                check(k, key_ann, f"{name} key {k!r}")
+                check(v, value_ann, f"{name}[{k!r}]")
+    raise ValueError(f"{name} must be {describe(annotation)}, got {value!r}")
+
+
+def _container_of(value: Any, ann: Any) -> tuple[str, tuple[Any, ...]] | None:
+    """The list or mapping annotation (in `ann`, or one member of a union) that `value` is
+    an instance of, as ("list" | "mapping", its type arguments)."""
+    for a in (typing.get_args(ann) if _is_union(ann) else (ann,)):
+        origin = typing.get_origin(a)
+        if (origin in (list, tuple, Sequence, typing.Sequence) or a in (list, tuple)) \
+                and isinstance(value, (list, tuple)):
+            return "list", typing.get_args(a)
+        if (origin in (dict, Mapping, typing.Mapping) or a in (dict, Mapping)) \
+                and isinstance(value, Mapping):
+            return "mapping", typing.get_args(a)
+    return None
 
 
 def check_arguments(stage: str, init: Callable[..., Any],
@@ -214,8 +246,9 @@ def describe(ann: Any) -> str:
                 return "a language code such as 'en'"
             if isinstance(m, NonEmpty):
                 return "a non-empty string"
-        ranges = "".join(m.describe() for m in marks if isinstance(m, Range))
-        return describe(base) + ranges
+        ranges = [m for m in marks if isinstance(m, Range)]
+        finite = "a finite number" if base is float and any(m.finite for m in ranges) else ""
+        return (finite or describe(base)) + "".join(m.describe() for m in ranges)
     if origin is Literal:
         return "one of " + ", ".join(_literal(a) for a in args)
     if _is_union(ann):

@@ -8,7 +8,7 @@ not depend on sharding, batch size or worker count.
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +21,6 @@ from corpusfilter.core.stage import Collected, GlobalStage, Outcome
 from corpusfilter.dedup.lookup import IdIndexCache
 
 KeepRule = Literal["smallest_id", "longest"]
-KEEP_RULES = get_args(KeepRule)
 UnicodeForm = Literal["NFC", "NFKC", "NFD", "NFKD"]
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.params import Count
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Outcome, Transform
 from corpusfilter.filters.pii.detection import DEFAULT_ENTITIES, Detector, Finding
@@ -85,10 +86,10 @@ class Pii(Transform):
 
     def __init__(self, mode: str = "redact", entities: list[str] | None = None,
                  min_score: float = 0.4, placeholder: str = "<{entity}>",
-                 max_entities: int | None = 0, drop_types: list[str] | None = None,
+                 max_entities: Count | None = 0, drop_types: list[str] | None = None,
                  phone_regions: list[str] | None = None, fast_path: bool = True,
                  ner_model: str | None = None,
-                 max_ledger_spans: int = 100):
+                 max_ledger_spans: Count = 100):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         ents = list(DEFAULT_ENTITIES) if entities is None else list(entities)
@@ -111,13 +112,6 @@ class Pii(Transform):
             placeholder.format(entity="X")
         except (KeyError, IndexError, ValueError) as e:
             raise ValueError(f"placeholder {placeholder!r} may only use {{entity}}: {e}") from None
-        if max_entities is not None and (not isinstance(max_entities, int)
-                                         or isinstance(max_entities, bool) or max_entities < 0):
-            raise ValueError(f"max_entities must be a non-negative integer or null, "
-                             f"got {max_entities!r}")
-        if not isinstance(max_ledger_spans, int) or max_ledger_spans < 0:
-            raise ValueError(f"max_ledger_spans must be a non-negative integer, "
-                             f"got {max_ledger_spans!r}")
         ner = [e for e in ents if e in NER_LABELS]
         if ner:
             check_ner_model(ner, ner_model)
