@@ -33,6 +33,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import re
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -72,7 +73,8 @@ class NonEmpty:
 
 @dataclass(frozen=True)
 class _LangCode:
-    """A language code as `langparams.normalise_lang` reads it (``en``, ``de-AT``, ``zh_Hans``)."""
+    """A language code as `langparams.normalise_lang` reads it (``en``, ``de-AT``, ``zh_Hans``):
+    its primary subtag is 2-8 letters (BCP 47, RFC 5646 section 2.2.1)."""
 
 
 LANG_CODE = _LangCode()
@@ -216,8 +218,9 @@ def _mark_holds(value: Any, mark: Any) -> bool:
         return mark.holds(value)
     if isinstance(mark, NonEmpty):
         return isinstance(value, str) and bool(value)
-    if isinstance(mark, _LangCode):
-        return isinstance(value, str) and normalise_lang(value) is not None
+    if isinstance(mark, _LangCode):  # BCP 47: the primary subtag is letters only
+        return isinstance(value, str) and re.fullmatch(r"[a-z]{2,8}",
+                                                       normalise_lang(value) or "") is not None
     return True
 
 
