@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.langparams import LangParams, doc_langs, normalise_lang
+from corpusfilter.core.memo import Memo
 from corpusfilter.core.params import Fraction, Label, LangCode, NonNegative, check_entries
 from corpusfilter.core.registry import register
 from corpusfilter.core.scripts import (
@@ -140,19 +141,18 @@ class GopherQuality(Filter):
                                       source_overrides=source_overrides,
                                       default_lang=self.default_lang, table=lang_table)
         check_entries(self, self.lang_params.entries())
-        self._stop_cache: dict[str | None, frozenset[str] | None] = {}
+        self._stop_lists: Memo[str | None, frozenset[str] | None] = Memo(size=256)
 
     def _stop_list(self, lang: str | None) -> frozenset[str] | None:
-        if lang not in self._stop_cache:
-            custom = self.lang_params.get("stop_words", lang) if lang else None
-            if custom is not None:
-                words: frozenset[str] | None = frozenset(w.lower() for w in custom)
-            elif self.stop_words is not None:
-                words = frozenset(w.lower() for w in self.stop_words)
-            else:
-                words = stop_words(lang) if lang else None
-            self._stop_cache[lang] = words
-        return self._stop_cache[lang]
+        return self._stop_lists.get(lang, lambda: self._stop_words_of(lang))
+
+    def _stop_words_of(self, lang: str | None) -> frozenset[str] | None:
+        custom = self.lang_params.get("stop_words", lang) if lang else None
+        if custom is not None:
+            return frozenset(w.lower() for w in custom)
+        if self.stop_words is not None:
+            return frozenset(w.lower() for w in self.stop_words)
+        return stop_words(lang) if lang else None
 
     def _langs(self, docs: Docs) -> np.ndarray:
         return doc_langs(docs.lang, docs.num_rows, self.default_lang)
