@@ -162,7 +162,7 @@ def annotations_of(init: Callable[..., Any]) -> dict[str, Any]:
     cached = init.__dict__.get("_param_annotations")
     if cached is not None:
         return cached
-    namespace = getattr(inspect.getmodule(init), "__dict__", {})
+    namespace = getattr(init, "__globals__", {})  # where the annotation text was written
     out: dict[str, Any] = {}
     for name, p in inspect.signature(init).parameters.items():
         ann = p.annotation

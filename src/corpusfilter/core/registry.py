@@ -222,7 +222,8 @@ def build(entry: dict[str, Any], position: int | None = None) -> Stage:
     except ConfigError as e:
         raise ConfigError(f"{where} ({cls.name}): {e}") from None
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{where} ({cls.name}): invalid parameter: {e}") from None
+        message = str(e).removeprefix(f"{cls.name}: ")  # the entry already names the stage
+        raise ConfigError(f"{where} ({cls.name}): invalid parameter: {message}") from None
     stage.instance_name = str(entry.get("name") or cls.name)
     rate = entry.get("max_removal_rate")
     if rate is not None and not (isinstance(rate, (int, float)) and 0 <= rate <= 1):
