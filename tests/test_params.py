@@ -131,3 +131,23 @@ def test_pipeline_file_errors_are_one_line_and_name_the_entry(entry: dict[str, A
 def test_overrides_may_switch_a_rule_off_with_null() -> None:
     GopherQuality(overrides={"de": {"max_bullet_lines_ratio": None}},
                   source_overrides={"code": {"min_stop_words": None}})
+
+
+def test_a_lone_string_where_a_stage_takes_one_or_a_list() -> None:
+    """`keep: en`, `lists: surge`, `domains: example.com`: the constructors read a lone
+    string as a one-item list, and the annotations say so."""
+    from corpusfilter.filters.language import Language
+    from corpusfilter.filters.toxicity import Toxicity
+    from corpusfilter.filters.url_blocklist import UrlBlocklist
+
+    assert Language(keep="en").keep == ["en"]
+    assert list(Toxicity(lists="surge").lists) == ["surge"]
+    assert UrlBlocklist(domains="example.com").blocked == frozenset({"example.com"})
+
+
+def test_stages_listing_shows_what_each_parameter_takes() -> None:
+    params = {p.name: p for p in registry.params_of(registry.get("gopher_quality"))}
+    assert params["max_bullet_lines_ratio"].expects == "a number in [0, 1] or null"
+    assert params["default_lang"].expects == "a language code such as 'en' or null"
+    assert params["stop_words"].expects == "a list of a non-empty string or null"
+    assert params["lang_table"].expects is None  # a plain string: the constructor checks it

@@ -78,6 +78,7 @@ class _LangCode:
 
 
 LANG_CODE = _LangCode()
+_LISTS = (list, tuple, set, frozenset)  # what a list parameter takes (not a lone string)
 
 Count = Annotated[int, Range(0)]
 """A whole number of at least 0 (words, characters, documents)."""
@@ -121,7 +122,7 @@ def _container_of(value: Any, ann: Any) -> tuple[str, tuple[Any, ...]] | None:
     for a in (typing.get_args(ann) if _is_union(ann) else (ann,)):
         origin = typing.get_origin(a)
         if (origin in (list, tuple, Sequence, typing.Sequence) or a in (list, tuple)) \
-                and isinstance(value, (list, tuple)):
+                and isinstance(value, _LISTS):
             return "list", typing.get_args(a)
         if (origin in (dict, Mapping, typing.Mapping) or a in (dict, Mapping)) \
                 and isinstance(value, Mapping):
@@ -201,7 +202,7 @@ def _fits(value: Any, ann: Any) -> bool:
     if ann is float:
         return isinstance(value, numbers.Real) and not isinstance(value, bool)
     if origin in (list, tuple, Sequence, typing.Sequence) or ann in (list, tuple):
-        if not isinstance(value, (list, tuple)):
+        if not isinstance(value, _LISTS):
             return False
         item = args[0] if args else Any  # list[X], Sequence[X], tuple[X, ...]
         return all(_fits(v, item) for v in value)
@@ -235,6 +236,18 @@ def _is_switch(ann: Any) -> bool:
 
 
 # -- messages ---------------------------------------------------------------------------------
+
+def expectation(ann: Any) -> str | None:
+    """`describe(ann)` for an annotation this module checks; None for one it leaves alone
+    (a plain ``str``, a path, ``Any``)."""
+    if _fits(_Unchecked(), ann):
+        return None
+    return describe(ann)
+
+
+class _Unchecked:
+    """A value of no checked type: it fits only annotations that check nothing."""
+
 
 def describe(ann: Any) -> str:
     """What a value of this annotation is, in the words of an error message."""
@@ -270,13 +283,22 @@ def describe(ann: Any) -> str:
         return "an integer"
     if ann is float:
         return "a number"
+    if ann is str:
+        return "a string"
     if origin in (list, tuple, Sequence, typing.Sequence) or ann in (list, tuple):
         item = args[0] if args else Any
-        return "a list" + ("" if item is Any else f" of ({describe(item)})")
+        return "a list" + ("" if item is Any else f" of {_part(describe(item))}")
     if origin in (dict, Mapping, typing.Mapping) or ann in (dict, Mapping):
         value_ann = args[1] if len(args) == 2 else Any
-        return "a mapping" + ("" if value_ann is Any else f" to ({describe(value_ann)})")
+        inner = describe(value_ann)
+        return "a mapping" + ("" if value_ann is Any or inner.startswith("a mapping")
+                              else f" to {_part(inner)}")
     return getattr(ann, "__name__", str(ann))
+
+
+def _part(text: str) -> str:
+    """A description inside another, parenthesised when it has alternatives."""
+    return f"({text})" if " or " in text else text
 
 
 def _literal(v: Any) -> str:

@@ -139,7 +139,7 @@ class Language(Filter):
     version = 2  # 2: backends, coverage guard (und), fastText labels mapped to ISO 639-1
     writes: ClassVar[tuple[str, ...]] = ("lang", "lang_score", "lang_und_reason")
 
-    def __init__(self, keep: list[str] | None = None, min_score: Fraction | None = None,
+    def __init__(self, keep: str | list[str] | None = None, min_score: Fraction | None = None,
                  min_score_by_lang: Mapping[str, Fraction | None] | None = None,
                  min_letters: Count = 10, sample_chars: Positive = 1000,
                  label_only: bool = False,

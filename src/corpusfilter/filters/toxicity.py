@@ -316,7 +316,7 @@ class Toxicity(Filter):
 
     def __init__(self, max_severe: Count | None = 1, max_fraction: Fraction | None = 0.02,
                  max_matches: Count | None = None,
-                 lists: list[str] | tuple[str, ...] = ("ldnoobw", "surge"),
+                 lists: str | list[str] | tuple[str, ...] = ("ldnoobw", "surge"),
                  languages: list[str] | None = None, default_lang: str | None = "en",
                  allowlist: Mapping[str, list[str]] | None = None,
                  use_default_allowlist: bool = True):

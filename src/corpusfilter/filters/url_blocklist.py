@@ -74,7 +74,7 @@ class UrlBlocklist(Filter):
     name = "url_blocklist"
     version = 1
 
-    def __init__(self, path: str | None = None, domains: list[str] | None = None,
+    def __init__(self, path: str | None = None, domains: str | list[str] | None = None,
                  column: ColumnName = "url"):
         if path is None and not domains:
             raise ValueError("give a block list: path (a file with one domain per line) "
