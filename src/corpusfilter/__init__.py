@@ -17,20 +17,34 @@ from corpusfilter.core.errors import (
     InputError,
     RemovalAlarm,
 )
+from corpusfilter.core.params import (
+    ColumnName,
+    Count,
+    Fraction,
+    LangCode,
+    NonNegative,
+    Positive,
+)
 from corpusfilter.core.pipeline import Pipeline, RunResult
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, GlobalStage, Outcome, Rule, Stage, Transform
 
 __all__ = [
+    "ColumnName",
     "ConfigError",
     "CorpusFilterError",
+    "Count",
     "Docs",
     "Filter",
+    "Fraction",
     "GlobalStage",
     "InputError",
+    "LangCode",
+    "NonNegative",
     "Outcome",
     "Pipeline",
     "PipelineConfig",
+    "Positive",
     "RemovalAlarm",
     "Rule",
     "RunResult",

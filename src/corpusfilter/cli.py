@@ -116,7 +116,8 @@ def _cmd_stages(args: argparse.Namespace) -> int:
         console.print(f"  {registry.summary_of(cls)}", highlight=False)
         for p in registry.params_of(cls):
             default = "required" if p.required else repr(p.default)
-            console.print(f"    [cyan]{p.name}[/cyan] = {default}  [dim]{p.doc}[/dim]",
+            expects = f"({p.expects}) " if p.expects else ""
+            console.print(f"    [cyan]{p.name}[/cyan] = {default}  [dim]{expects}{p.doc}[/dim]",
                           highlight=False)
         console.print()
     console.print(f"recipes: {', '.join(recipe_names())}")

@@ -31,10 +31,9 @@ after (``before_docs.<group>``, ``after_docs.<group>``, also ``*_chars``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -43,12 +42,14 @@ import xxhash
 
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.errors import ConfigError
+from corpusfilter.core.params import ColumnName, Count, Fraction, Range
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Collected, GlobalStage, Outcome
 
 NULL_GROUP = "(none)"
-UNITS = ("docs", "chars")
-OTHERS = ("error", "drop", "keep")
+Unit = Literal["docs", "chars"]
+Others = Literal["error", "drop", "keep"]
+Weight = Annotated[float, Range(0, finite=True)]
 _TWO64 = float(2**64)
 
 
@@ -115,29 +116,20 @@ class Balance(GlobalStage):
     name = "balance"
     version = 1
 
-    def __init__(self, column: str = "source", weights: Mapping[str, float] | None = None,
-                 alpha: float | None = None, normalize: bool = False, unit: str = "docs",
-                 total: float | None = None,
-                 max_docs: int | Mapping[str, int] | None = None,
-                 max_chars: int | Mapping[str, int] | None = None,
-                 upsample: bool = False, others: str = "error", seed: int = 0):
-        if not isinstance(column, str) or not column:
-            raise ValueError(f"column must be a column name, got {column!r}")
+    def __init__(self, column: ColumnName = "source",
+                 weights: Mapping[str, Weight] | None = None,
+                 alpha: Fraction | None = None, normalize: bool = False, unit: Unit = "docs",
+                 total: Annotated[float, Range(0, lo_open=True)] | None = None,
+                 max_docs: Count | Mapping[str, Count] | None = None,
+                 max_chars: Count | Mapping[str, Count] | None = None,
+                 upsample: bool = False, others: Others = "error",
+                 seed: Annotated[int, Range(0, 2**64 - 1)] = 0):
         if weights is not None and alpha is not None:
             raise ValueError("give either weights or alpha, not both")
-        if unit not in UNITS:
-            raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {unit!r}")
-        if others not in OTHERS:
-            raise ValueError(f"others must be one of {', '.join(OTHERS)}, got {others!r}")
         if weights is not None:
-            if not isinstance(weights, Mapping) or not weights:
+            if not weights:
                 raise ValueError(f"weights must be a non-empty mapping {{group: weight}}, "
                                  f"got {weights!r}")
-            bad = {k: v for k, v in weights.items()
-                   if isinstance(v, bool) or not isinstance(v, (int, float))
-                   or not math.isfinite(v) or v < 0}
-            if bad:
-                raise ValueError(f"weights must be finite numbers ≥ 0, got {bad!r}")
             s = float(sum(weights.values()))
             if s <= 0:
                 raise ValueError("weights sum to 0; give at least one positive weight")
@@ -146,20 +138,6 @@ class Balance(GlobalStage):
                 raise ValueError(f"weights sum to {s:g}, not 1; use {{{hint}}} or set "
                                  f"normalize: true")
             weights = {str(k): float(v) / s for k, v in weights.items()}
-        if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
-                                  or not 0 <= alpha <= 1):
-            raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
-        if total is not None and (isinstance(total, bool) or not isinstance(total, (int, float))
-                                  or not total > 0):
-            raise ValueError(f"total must be a positive number or null, got {total!r}")
-        for k, cap in (("max_docs", max_docs), ("max_chars", max_chars)):
-            vals = cap.values() if isinstance(cap, Mapping) else [cap]
-            if cap is not None and any(isinstance(v, bool) or not isinstance(v, int) or v < 0
-                                       for v in vals):
-                raise ValueError(f"{k} must be a non-negative integer or {{group: integer}}, "
-                                 f"got {cap!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         self.column = column
         self.weights = weights
         self.alpha = None if alpha is None else float(alpha)

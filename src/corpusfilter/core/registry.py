@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corpusfilter.core.errors import ConfigError
+from corpusfilter.core.params import annotations_of, expectation
 from corpusfilter.core.stage import Stage
 
 _REGISTRY: dict[str, dict[int, type[Stage]]] = {}
@@ -151,17 +152,21 @@ class Param:
     default: Any
     required: bool
     doc: str
+    expects: str | None = None  # the values it takes, from its annotation (`core.params`)
 
 
 def params_of(cls: type[Stage]) -> list[Param]:
     """The parameters a stage takes, with defaults and the doc line from ``Args:``."""
     docs = _arg_docs(cls.__doc__ or "")
+    hints = annotations_of(cls.__init__)
     out = []
     for p in inspect.signature(cls.__init__).parameters.values():
         if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         required = p.default is inspect.Parameter.empty
-        out.append(Param(p.name, None if required else p.default, required, docs.get(p.name, "")))
+        expects = expectation(hints[p.name]) if p.name in hints else None
+        out.append(Param(p.name, None if required else p.default, required,
+                         docs.get(p.name, ""), expects))
     return out
 
 
@@ -222,7 +227,8 @@ def build(entry: dict[str, Any], position: int | None = None) -> Stage:
     except ConfigError as e:
         raise ConfigError(f"{where} ({cls.name}): {e}") from None
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{where} ({cls.name}): invalid parameter: {e}") from None
+        message = str(e).removeprefix(f"{cls.name}: ")  # the entry already names the stage
+        raise ConfigError(f"{where} ({cls.name}): invalid parameter: {message}") from None
     stage.instance_name = str(entry.get("name") or cls.name)
     rate = entry.get("max_removal_rate")
     if rate is not None and not (isinstance(rate, (int, float)) and 0 <= rate <= 1):

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.params import check_arguments
 
 
 @dataclass
@@ -151,7 +152,8 @@ class Stage:
 
 
 def _recording_params(init: Callable[..., None]) -> Callable[..., None]:
-    """Wrap a stage constructor so the instance records its bound arguments as `params`.
+    """Wrap a stage constructor so the instance checks its arguments against their
+    annotations (`core.params`) and records them as `params`.
 
     Only the constructor of the instance's own class records (a subclass calling
     ``super().__init__`` does not overwrite what its caller gave). Reading the values back
@@ -163,10 +165,12 @@ def _recording_params(init: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(init)
     def __init__(self: Stage, *args: Any, **kwargs: Any) -> None:
+        bound = sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        given = {n: bound.arguments[n] for n in named}
+        check_arguments(self.name or type(self).__name__, init, given)
         if type(self).__init__ is __init__:
-            bound = sig.bind(self, *args, **kwargs)
-            bound.apply_defaults()
-            self.params = {n: bound.arguments[n] for n in named}
+            self.params = given
         init(self, *args, **kwargs)
 
     return __init__

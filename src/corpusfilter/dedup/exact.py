@@ -8,7 +8,7 @@ not depend on sharding, batch size or worker count.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +21,8 @@ from corpusfilter.core.stage import Collected, GlobalStage, Outcome
 from corpusfilter.dedup.lookup import IdIndexCache
 from corpusfilter.utf8 import collapse_spaces
 
-KEEP_RULES = ("smallest_id", "longest")
+KeepRule = Literal["smallest_id", "longest"]
+UnicodeForm = Literal["NFC", "NFKC", "NFD", "NFKD"]
 
 
 def normalize_text(text: pa.Array, lowercase: bool, collapse_whitespace: bool,
@@ -58,13 +59,8 @@ class ExactDedup(GlobalStage):
     version = 1
 
     def __init__(self, lowercase: bool = True, collapse_whitespace: bool = True,
-                 strip_punctuation: bool = False, unicode_form: str | None = None,
-                 keep: str = "smallest_id"):
-        if keep not in KEEP_RULES:
-            raise ValueError(f"keep must be one of {', '.join(KEEP_RULES)}, got {keep!r}")
-        if unicode_form not in (None, "NFC", "NFKC", "NFD", "NFKD"):
-            raise ValueError(f"unicode_form must be NFC, NFKC, NFD, NFKD or null, "
-                             f"got {unicode_form!r}")
+                 strip_punctuation: bool = False, unicode_form: UnicodeForm | None = None,
+                 keep: KeepRule = "smallest_id"):
         self.lowercase = lowercase
         self.collapse_whitespace = collapse_whitespace
         self.strip_punctuation = strip_punctuation

@@ -27,7 +27,7 @@ Three phases, each independent of order, batching and worker count:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.langparams import LangParams
+from corpusfilter.core.params import ColumnName, Count, Range
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Collected, GlobalStage, Outcome
 from corpusfilter.dedup.exact import normalize_text
@@ -54,6 +55,9 @@ class _Lines(NamedTuple):
     has_site: np.ndarray
     doc_hash: np.ndarray  # per document: hash of its text (lower-cased, whitespace collapsed)
 
+
+# a count of documents or copies: a line seen once is not repeated
+Repeats = Annotated[int, Range(2)]
 
 _SITE_MIX = np.uint64(0x9E3779B97F4A7C15)
 _NO_SITE = np.uint64(0)
@@ -121,22 +125,10 @@ class BoilerplateLines(GlobalStage):
     name = "boilerplate_lines"
     version = 1
 
-    def __init__(self, min_docs: int | None = 5, min_site_docs: int | None = 3,
-                 url_column: str = "url", min_chars: int = 0,
-                 min_doc_repeats: int | None = None,
+    def __init__(self, min_docs: Repeats | None = 5, min_site_docs: Repeats | None = 3,
+                 url_column: ColumnName = "url", min_chars: Count = 0,
+                 min_doc_repeats: Repeats | None = None,
                  source_overrides: Mapping[str, Mapping[str, Any]] | None = None):
-        for key, value in (("min_docs", min_docs), ("min_site_docs", min_site_docs),
-                           ("min_doc_repeats", min_doc_repeats)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 2):
-                raise ValueError(f"{self.name}: {key} must be an integer >= 2 or null, got "
-                                 f"{value!r}")
-        if isinstance(min_chars, bool) or not isinstance(min_chars, int) or min_chars < 0:
-            raise ValueError(f"{self.name}: min_chars must be a non-negative integer, got "
-                             f"{min_chars!r}")
-        if not isinstance(url_column, str) or not url_column:
-            raise ValueError(f"{self.name}: url_column must be a column name, got "
-                             f"{url_column!r}")
         self.min_docs = min_docs
         self.min_site_docs = min_site_docs
         self.url_column = url_column

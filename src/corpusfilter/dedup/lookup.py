@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from corpusfilter.core.memo import Memo
 from corpusfilter.dedup.xxh64 import xxh64_strings
 from corpusfilter.utf8 import utf8_buffer
 
@@ -76,17 +77,11 @@ class IdIndex:
 
 class IdIndexCache:
     """The `IdIndex` of the plan table a stage last applied, rebuilt only when the plan changes
-    (once per worker on the local engine; once per shard plan on Ray)."""
+    (once per worker on the local engine; once per shard plan on Ray). A pickled stage
+    carries no index (`Memo`)."""
 
     def __init__(self) -> None:
-        self._plan: Any = None
-        self._index: IdIndex | None = None
+        self._memo: Memo[int, Any] = Memo(size=1)
 
     def get(self, table: pa.Table) -> IdIndex:
-        if self._index is None or self._plan is not table:
-            self._index = IdIndex(table["doc_id"])
-            self._plan = table  # held, so its identity cannot be reused by another table
-        return self._index
-
-    def __getstate__(self) -> dict[str, Any]:  # a pickled stage carries no index
-        return {"_plan": None, "_index": None}
+        return self._memo.by_identity(table, lambda: IdIndex(table["doc_id"]))

@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
-from corpusfilter.core.langparams import LangParams
+from corpusfilter.core.langparams import LangParams, normalise_lang
+from corpusfilter.core.params import Count, LangCode, check_entries
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Outcome, Rule, Transform
-from corpusfilter.filters.gopher import _check_lang, _check_number
 from corpusfilter.filters.text import (
     SENTENCE_TERMINALS,
     Pieces,
@@ -137,32 +137,12 @@ class C4Quality(Transform):
                  closing_quotes: bool = False, keep_unended_prose: bool = False,
                  keep_headings: bool = False, curly_bracket_lines: bool = False,
                  join_wrapped_lines: bool = False,
-                 min_words_per_line: int | None = 3, max_word_length: int | None = 1000,
+                 min_words_per_line: Count | None = 3, max_word_length: Count | None = 1000,
                  filter_javascript: bool = True, filter_policy: bool = True,
                  filter_lorem_ipsum: bool = True, filter_curly_bracket: bool = True,
-                 min_sentences: int | None = 5, default_lang: str | None = "en",
+                 min_sentences: Count | None = 5, default_lang: LangCode | None = "en",
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  source_overrides: Mapping[str, Mapping[str, Any]] | None = None):
-        for key, flag in (("remove_citations", remove_citations),
-                          ("filter_no_terminal_punct", filter_no_terminal_punct),
-                          ("closing_quotes", closing_quotes),
-                          ("keep_unended_prose", keep_unended_prose),
-                          ("keep_headings", keep_headings),
-                          ("curly_bracket_lines", curly_bracket_lines),
-                          ("join_wrapped_lines", join_wrapped_lines),
-                          ("filter_javascript", filter_javascript),
-                          ("filter_policy", filter_policy),
-                          ("filter_lorem_ipsum", filter_lorem_ipsum),
-                          ("filter_curly_bracket", filter_curly_bracket)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{self.name}: {key} must be true or false, got {flag!r}")
-        for key, value in (("min_words_per_line", min_words_per_line),
-                           ("max_word_length", max_word_length),
-                           ("min_sentences", min_sentences)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"{self.name}: {key} must be an integer or null, got "
-                                 f"{value!r}")
-            _check_number(self.name, key, value)
         self.closing_quotes = closing_quotes
         self.keep_unended_prose = keep_unended_prose
         self.keep_headings = keep_headings
@@ -171,7 +151,7 @@ class C4Quality(Transform):
         self.max_word_length = max_word_length
         self.filter_policy = filter_policy
         self.filter_lorem_ipsum = filter_lorem_ipsum
-        self.default_lang = _check_lang(self.name, default_lang)
+        self.default_lang = normalise_lang(default_lang)
         self.lang_params = LangParams(
             self.name, {"remove_citations": remove_citations,
                         "filter_no_terminal_punct": filter_no_terminal_punct,
@@ -180,13 +160,7 @@ class C4Quality(Transform):
                         "filter_javascript": filter_javascript,
                         "min_sentences": min_sentences}, overrides,
             source_overrides=source_overrides, default_lang=self.default_lang)
-        for where, key, value in self.lang_params.entries():
-            if key.startswith("filter_") or key == "remove_citations":
-                if not isinstance(value, bool):
-                    raise ValueError(f"{self.name}: {where} must be true or false, got "
-                                     f"{value!r}")
-            else:
-                _check_number(self.name, where, value)
+        check_entries(self, self.lang_params.entries())
 
     def transform(self, docs: Docs) -> Outcome:
         n = docs.num_rows
@@ -395,12 +369,7 @@ class C4Paragraph(Filter):
     name = "c4_paragraph"
     version = 1
 
-    def __init__(self, min_paragraphs: int = 3, min_paragraph_chars: int = 200):
-        for key, value in (("min_paragraphs", min_paragraphs),
-                           ("min_paragraph_chars", min_paragraph_chars)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{self.name}: {key} must be a non-negative integer, got "
-                                 f"{value!r}")
+    def __init__(self, min_paragraphs: Count = 3, min_paragraph_chars: Count = 200):
         self.min_paragraphs = min_paragraphs
         self.min_paragraph_chars = min_paragraph_chars
 

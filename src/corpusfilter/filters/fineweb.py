@@ -15,7 +15,8 @@ import numpy as np
 import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
-from corpusfilter.core.langparams import LangParams
+from corpusfilter.core.langparams import LangParams, normalise_lang
+from corpusfilter.core.params import Count, Fraction, LangCode, NonNegative, check_entries
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Rule
 from corpusfilter.filters.c4 import (
@@ -24,7 +25,6 @@ from corpusfilter.filters.c4 import (
     group_last,
     wrapped_paragraphs,
 )
-from corpusfilter.filters.gopher import _check_lang, _check_number
 from corpusfilter.filters.text import (
     SENTENCE_TERMINALS,
     Pieces,
@@ -78,13 +78,13 @@ class FineWebQuality(Filter):
     name = "fineweb_quality"
     version = 2  # 2: closing_quotes, join_wrapped_lines
 
-    def __init__(self, min_line_punct_ratio: float | None = 0.12,
+    def __init__(self, min_line_punct_ratio: Fraction | None = 0.12,
                  line_punct_exclude_zero: bool = False, closing_quotes: bool = False,
                  join_wrapped_lines: bool = False,
-                 max_short_line_ratio: float | None = 0.67, short_line_length: int = 30,
-                 max_dup_line_char_ratio: float | None = 0.01,
-                 max_newline_word_ratio: float | None = 0.3,
-                 default_lang: str | None = "en",
+                 max_short_line_ratio: Fraction | None = 0.67, short_line_length: Count = 30,
+                 max_dup_line_char_ratio: Fraction | None = 0.01,
+                 max_newline_word_ratio: NonNegative | None = 0.3,
+                 default_lang: LangCode | None = "en",
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  lang_table: str | None = None):
@@ -92,28 +92,15 @@ class FineWebQuality(Filter):
                       "max_short_line_ratio": max_short_line_ratio,
                       "max_dup_line_char_ratio": max_dup_line_char_ratio,
                       "max_newline_word_ratio": max_newline_word_ratio}
-        for key, value in thresholds.items():
-            _check_number(self.name, key, value,
-                          hi=None if key == "max_newline_word_ratio" else 1.0)
-        for key, flag in (("line_punct_exclude_zero", line_punct_exclude_zero),
-                          ("closing_quotes", closing_quotes),
-                          ("join_wrapped_lines", join_wrapped_lines)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{self.name}: {key} must be true or false, got {flag!r}")
         self.closing_quotes = closing_quotes
         self.join_wrapped_lines = join_wrapped_lines
-        if isinstance(short_line_length, bool) or not isinstance(short_line_length, int) \
-                or short_line_length < 0:
-            raise ValueError(f"{self.name}: short_line_length must be a non-negative integer, "
-                             f"got {short_line_length!r}")
         self.line_punct_exclude_zero = line_punct_exclude_zero
         self.short_line_length = short_line_length
-        self.default_lang = _check_lang(self.name, default_lang)
+        self.default_lang = normalise_lang(default_lang)
         self.lang_params = LangParams(self.name, thresholds, overrides,
                                       source_overrides=source_overrides,
                                       default_lang=self.default_lang, table=lang_table)
-        for where, _, value in self.lang_params.entries():
-            _check_number(self.name, where, value)
+        check_entries(self, self.lang_params.entries())
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         text = docs.text

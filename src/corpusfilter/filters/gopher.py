@@ -19,6 +19,8 @@ import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.langparams import LangParams, doc_langs, normalise_lang
+from corpusfilter.core.memo import Memo
+from corpusfilter.core.params import Fraction, Label, LangCode, NonNegative, check_entries
 from corpusfilter.core.registry import register
 from corpusfilter.core.scripts import (
     CHARS_PER_WORD,
@@ -50,25 +52,6 @@ BULLETS = (r"\x{2022}\x{2023}\x{25E6}\x{2219}\x{00B7}\x{25CF}\x{25CB}\x{25AA}\x{
 # `split_words`) the rule is off unless a pipeline file sets it for the language.
 _SPACELESS_DEFAULTS = {lang: {"min_mean_word_length": None, "max_mean_word_length": None}
                        for lang in SPACELESS_LANGS}
-
-
-def _check_number(stage: str, name: str, value: Any, lo: float = 0.0,
-                  hi: float | None = None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{stage}: {name} must be a number or null, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
-        raise ValueError(f"{stage}: {name} must be {bound} or null, got {value!r}")
-
-
-def _check_lang(stage: str, default_lang: str | None) -> str | None:
-    if default_lang is not None and (not isinstance(default_lang, str)
-                                     or normalise_lang(default_lang) is None):
-        raise ValueError(f"{stage}: default_lang must be a language code such as 'en' or "
-                         f"null, got {default_lang!r}")
-    return normalise_lang(default_lang)
 
 
 def lang_counters(docs: Docs, langs: np.ndarray, default_lang: str | None) -> None:
@@ -127,14 +110,18 @@ class GopherQuality(Filter):
     name = "gopher_quality"
     version = 1
 
-    def __init__(self, min_words: int | None = 50, max_words: int | None = 100_000,
-                 min_mean_word_length: float | None = 3.0,
-                 max_mean_word_length: float | None = 10.0,
-                 max_hash_ratio: float | None = 0.1, max_ellipsis_ratio: float | None = 0.1,
-                 max_bullet_lines_ratio: float | None = 0.9,
-                 max_ellipsis_lines_ratio: float | None = 0.3,
-                 min_alpha_words_ratio: float | None = 0.8, min_stop_words: int | None = 2,
-                 stop_words: Sequence[str] | None = None, default_lang: str | None = "en",
+    def __init__(self, min_words: NonNegative | None = 50,
+                 max_words: NonNegative | None = 100_000,
+                 min_mean_word_length: NonNegative | None = 3.0,
+                 max_mean_word_length: NonNegative | None = 10.0,
+                 max_hash_ratio: NonNegative | None = 0.1,
+                 max_ellipsis_ratio: NonNegative | None = 0.1,
+                 max_bullet_lines_ratio: Fraction | None = 0.9,
+                 max_ellipsis_lines_ratio: Fraction | None = 0.3,
+                 min_alpha_words_ratio: Fraction | None = 0.8,
+                 min_stop_words: NonNegative | None = 2,
+                 stop_words: Sequence[Label] | None = None,
+                 default_lang: LangCode | None = "en",
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  lang_table: str | None = None):
@@ -147,34 +134,25 @@ class GopherQuality(Filter):
             "max_ellipsis_lines_ratio": max_ellipsis_lines_ratio,
             "min_alpha_words_ratio": min_alpha_words_ratio, "min_stop_words": min_stop_words,
         }
-        for key, value in thresholds.items():
-            _check_number(self.name, key, value,
-                          hi=1.0 if key.endswith("lines_ratio") or key.startswith("min_alpha")
-                          else None)
-        self.stop_words = _check_words(self.name, "stop_words", stop_words)
-        self.default_lang = _check_lang(self.name, default_lang)
+        self.stop_words = None if stop_words is None else tuple(stop_words)
+        self.default_lang = normalise_lang(default_lang)
         self.lang_params = LangParams(self.name, {**thresholds, "stop_words": None}, overrides,
                                       builtin=_SPACELESS_DEFAULTS,
                                       source_overrides=source_overrides,
                                       default_lang=self.default_lang, table=lang_table)
-        for where, key, value in self.lang_params.entries():
-            if key == "stop_words":
-                _check_words(self.name, where, value)
-            else:
-                _check_number(self.name, where, value)
-        self._stop_cache: dict[str | None, frozenset[str] | None] = {}
+        check_entries(self, self.lang_params.entries())
+        self._stop_lists: Memo[str | None, frozenset[str] | None] = Memo(size=256)
 
     def _stop_list(self, lang: str | None) -> frozenset[str] | None:
-        if lang not in self._stop_cache:
-            custom = self.lang_params.get("stop_words", lang) if lang else None
-            if custom is not None:
-                words: frozenset[str] | None = frozenset(w.lower() for w in custom)
-            elif self.stop_words is not None:
-                words = frozenset(w.lower() for w in self.stop_words)
-            else:
-                words = stop_words(lang) if lang else None
-            self._stop_cache[lang] = words
-        return self._stop_cache[lang]
+        return self._stop_lists.get(lang, lambda: self._stop_words_of(lang))
+
+    def _stop_words_of(self, lang: str | None) -> frozenset[str] | None:
+        custom = self.lang_params.get("stop_words", lang) if lang else None
+        if custom is not None:
+            return frozenset(w.lower() for w in custom)
+        if self.stop_words is not None:
+            return frozenset(w.lower() for w in self.stop_words)
+        return stop_words(lang) if lang else None
 
     def _langs(self, docs: Docs) -> np.ndarray:
         return doc_langs(docs.lang, docs.num_rows, self.default_lang)
@@ -258,15 +236,6 @@ class GopherQuality(Filter):
         ]
 
 
-def _check_words(stage: str, name: str, words: Any) -> tuple[str, ...] | None:
-    if words is None:
-        return None
-    if isinstance(words, str) or not all(isinstance(w, str) and w for w in words):
-        raise ValueError(f"{stage}: {name} must be a list of non-empty strings or null, "
-                         f"got {words!r}")
-    return tuple(words)
-
-
 # Thai, Lao, Khmer, Myanmar and Tibetan are split into characters (no segmenter is shipped),
 # which are letters rather than words: repeated character n-grams there are ordinary
 # syllables, so the n-gram rules are off for them unless a pipeline file sets them.
@@ -321,33 +290,30 @@ class GopherRepetition(Filter):
     # 2: zh/ja n-grams measured over 2n characters (issue 16)
     version = 2
 
-    def __init__(self, max_dup_para_frac: float | None = 0.30,
-                 max_dup_para_char_frac: float | None = 0.20,
-                 max_dup_line_frac: float | None = 0.30,
-                 max_dup_line_char_frac: float | None = 0.20,
-                 max_top_2gram_char_frac: float | None = 0.20,
-                 max_top_3gram_char_frac: float | None = 0.18,
-                 max_top_4gram_char_frac: float | None = 0.16,
-                 max_dup_5gram_char_frac: float | None = 0.15,
-                 max_dup_6gram_char_frac: float | None = 0.14,
-                 max_dup_7gram_char_frac: float | None = 0.13,
-                 max_dup_8gram_char_frac: float | None = 0.12,
-                 max_dup_9gram_char_frac: float | None = 0.11,
-                 max_dup_10gram_char_frac: float | None = 0.10,
-                 default_lang: str | None = "en",
+    def __init__(self, max_dup_para_frac: Fraction | None = 0.30,
+                 max_dup_para_char_frac: Fraction | None = 0.20,
+                 max_dup_line_frac: Fraction | None = 0.30,
+                 max_dup_line_char_frac: Fraction | None = 0.20,
+                 max_top_2gram_char_frac: Fraction | None = 0.20,
+                 max_top_3gram_char_frac: Fraction | None = 0.18,
+                 max_top_4gram_char_frac: Fraction | None = 0.16,
+                 max_dup_5gram_char_frac: Fraction | None = 0.15,
+                 max_dup_6gram_char_frac: Fraction | None = 0.14,
+                 max_dup_7gram_char_frac: Fraction | None = 0.13,
+                 max_dup_8gram_char_frac: Fraction | None = 0.12,
+                 max_dup_9gram_char_frac: Fraction | None = 0.11,
+                 max_dup_10gram_char_frac: Fraction | None = 0.10,
+                 default_lang: LangCode | None = "en",
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  lang_table: str | None = None):
         thresholds = {k: v for k, v in locals().items() if k.startswith("max_")}
-        for key, value in thresholds.items():
-            _check_number(self.name, key, value, hi=1.0)
-        self.default_lang = _check_lang(self.name, default_lang)
+        self.default_lang = normalise_lang(default_lang)
         self.lang_params = LangParams(self.name, thresholds, overrides,
                                       builtin=_LETTER_SPLIT_DEFAULTS,
                                       source_overrides=source_overrides,
                                       default_lang=self.default_lang, table=lang_table)
-        for where, _, value in self.lang_params.entries():
-            _check_number(self.name, where, value, hi=1.0)
+        check_entries(self, self.lang_params.entries())
         self.metrics = [k[len("max_"):] for k in thresholds]
 
     def _on(self, metric: str) -> bool:

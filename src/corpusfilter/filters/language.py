@@ -30,13 +30,14 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.params import Count, Fraction, Positive
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Outcome
 from corpusfilter.filters import lang_codes
@@ -63,7 +64,7 @@ _LETTER = r"[\p{L}\p{M}]"  # what counts as a letter (RE2 syntax, Arrow)
 _LETTERS_RE = r"[^\p{L}\p{M}]+"  # everything else
 # Markup that is not language: HTML/XML tags, URLs, e-mail addresses (not counted as letters).
 _MARKUP_RE = r"<[^<>]{0,300}>|[A-Za-z][A-Za-z0-9+.-]*://\S*|www\.\S+|\S+@\S+\.\w+"
-BACKENDS = ("fasttext", "cld2", "ensemble")
+Backend = Literal["fasttext", "cld2", "ensemble"]
 
 
 def shipped_model_path() -> Path:
@@ -142,10 +143,11 @@ class Language(Filter):
     version = 3
     writes: ClassVar[tuple[str, ...]] = ("lang", "lang_score", "lang_und_reason")
 
-    def __init__(self, keep: list[str] | None = None, min_score: float | None = None,
-                 min_score_by_lang: dict[str, float | None] | None = None,
-                 min_letters: int = 10, sample_chars: int = 1000, label_only: bool = False,
-                 backend: str = "fasttext", model_path: str | None = None,
+    def __init__(self, keep: str | list[str] | None = None, min_score: Fraction | None = None,
+                 min_score_by_lang: Mapping[str, Fraction | None] | None = None,
+                 min_letters: Count = 10, sample_chars: Positive = 1000,
+                 label_only: bool = False,
+                 backend: Backend = "fasttext", model_path: str | None = None,
                  model_sha256: str | None = None,
                  source_lang_column: str | None = "lang_source"):
         if keep is not None:
@@ -155,27 +157,10 @@ class Language(Filter):
                     isinstance(x, str) and x for x in keep):
                 raise ValueError(f"keep must be a list of language labels or null, got "
                                  f"{keep!r}{_YAML_HINT if _has_bool(keep) else ''}")
-        if min_score is not None:
-            _check_prob("min_score", min_score)
-        if min_score_by_lang is not None:
-            if not isinstance(min_score_by_lang, Mapping):
-                raise ValueError("min_score_by_lang must be a mapping {language: threshold}, "
-                                 f"got {min_score_by_lang!r}")
-            for lang, v in min_score_by_lang.items():
-                if not isinstance(lang, str):
-                    raise ValueError(f"min_score_by_lang keys must be language labels, got "
-                                     f"{lang!r}{_YAML_HINT if isinstance(lang, bool) else ''}")
-                if v is not None:
-                    _check_prob(f"min_score_by_lang[{lang!r}]", v)
-        for k, v in (("min_letters", min_letters), ("sample_chars", sample_chars)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"{k} must be a non-negative integer, got {v!r}")
-        if sample_chars == 0:
-            raise ValueError("sample_chars must be at least 1")
-        if not isinstance(label_only, bool):
-            raise ValueError(f"label_only must be true or false, got {label_only!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        for lang in min_score_by_lang or {}:
+            if not isinstance(lang, str):
+                raise ValueError(f"min_score_by_lang keys must be language labels, got "
+                                 f"{lang!r}{_YAML_HINT if isinstance(lang, bool) else ''}")
         if model_path is not None and backend == "cld2":
             raise ValueError("model_path needs backend fasttext or ensemble (CLD2's model is "
                              "compiled into pycld2)")
@@ -404,8 +389,3 @@ _YAML_HINT = ("; YAML reads no/yes/on/off as booleans: quote language codes such
 
 def _has_bool(values: Any) -> bool:
     return isinstance(values, (list, tuple)) and any(isinstance(x, bool) for x in values)
-
-
-def _check_prob(name: str, v: Any) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {v!r}")

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.params import Count
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Rule
 
@@ -34,12 +35,8 @@ class DocLength(Filter):
     name = "doc_length"
     version = 1
 
-    def __init__(self, min_chars: int | None = 1, max_chars: int | None = None,
-                 min_words: int | None = None, max_words: int | None = None):
-        for k, v in (("min_chars", min_chars), ("max_chars", max_chars),
-                     ("min_words", min_words), ("max_words", max_words)):
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-                raise ValueError(f"{k} must be a non-negative integer or null, got {v!r}")
+    def __init__(self, min_chars: Count | None = 1, max_chars: Count | None = None,
+                 min_words: Count | None = None, max_words: Count | None = None):
         self.min_chars, self.max_chars = min_chars, max_chars
         self.min_words, self.max_words = min_words, max_words
 

@@ -17,8 +17,9 @@ FineWeb-Edu (Penedo et al. 2024, educational score ≥ 3) and Nemotron-CC filter
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.langparams import LangParams
+from corpusfilter.core.params import Fraction, Range
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Collected, Filter, GlobalStage, Outcome, Rule
 from corpusfilter.filters.quality_model import QualityModel, load_quality_model
@@ -89,14 +91,10 @@ class QualityClassifier(_Scorer, Filter):
     name = "quality_classifier"
     version = 1
 
-    def __init__(self, model_path: str, min_score: float | None = None,
-                 min_score_by_lang: dict[str, float | None] | None = None,
+    def __init__(self, model_path: str, min_score: Fraction | None = None,
+                 min_score_by_lang: Mapping[str, Fraction | None] | None = None,
                  good_label: str | None = None, model_sha256: str | None = None):
         self._init_model(model_path, model_sha256, good_label)
-        for k, v in [("min_score", min_score), *(min_score_by_lang or {}).items()]:
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
-                                  or not 0 <= v <= 1):
-                raise ValueError(f"threshold {k!r} must be a probability in [0, 1], got {v!r}")
         self.min_score = min_score
         self.lang_params = LangParams(
             self.name, {"min_score": min_score},
@@ -134,14 +132,11 @@ class QualityClassifierPercentile(_Scorer, GlobalStage):
     name = "quality_classifier_percentile"
     version = 1
 
-    def __init__(self, model_path: str, keep_fraction: float = 0.1, by_lang: bool = False,
-                 good_label: str | None = None, model_sha256: str | None = None):
+    def __init__(self, model_path: str,
+                 keep_fraction: Annotated[float, Range(0, 1, lo_open=True)] = 0.1,
+                 by_lang: bool = False, good_label: str | None = None,
+                 model_sha256: str | None = None):
         self._init_model(model_path, model_sha256, good_label)
-        if isinstance(keep_fraction, bool) or not isinstance(keep_fraction, (int, float)) \
-                or not 0 < keep_fraction <= 1:
-            raise ValueError(f"keep_fraction must be in (0, 1], got {keep_fraction!r}")
-        if not isinstance(by_lang, bool):
-            raise ValueError(f"by_lang must be true or false, got {by_lang!r}")
         self.keep_fraction = float(keep_fraction)
         self.by_lang = by_lang
 

@@ -50,6 +50,7 @@ import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.langparams import LangParams
+from corpusfilter.core.params import Count, Fraction, check_entries
 from corpusfilter.core.registry import register
 from corpusfilter.core.scripts import SPACELESS_CLASS, SPACELESS_RANGES
 from corpusfilter.core.stage import Filter, Outcome, Rule
@@ -343,14 +344,14 @@ class Spam(Filter):
     # 2: per_lang renamed overrides; de reaches de-AT (issue 16)
     version = 2
 
-    def __init__(self, max_url_density: float | None = 0.3,
-                 max_boilerplate_density: float | None = 0.3,
-                 max_top_token_share: float | None = 0.2,
-                 max_title_repetition: float | None = 0.2,
-                 max_caps_ratio: float | None = 0.7,
-                 max_digit_symbol_ratio: float | None = 0.4,
-                 min_chars: int = 20, min_lines: int = 10, min_words: int = 50,
-                 min_cased_letters: int = 20, max_boilerplate_line_chars: int = 100,
+    def __init__(self, max_url_density: Fraction | None = 0.3,
+                 max_boilerplate_density: Fraction | None = 0.3,
+                 max_top_token_share: Fraction | None = 0.2,
+                 max_title_repetition: Fraction | None = 0.2,
+                 max_caps_ratio: Fraction | None = 0.7,
+                 max_digit_symbol_ratio: Fraction | None = 0.4,
+                 min_chars: Count = 20, min_lines: Count = 10, min_words: Count = 50,
+                 min_cased_letters: Count = 20, max_boilerplate_line_chars: Count = 100,
                  overrides: Mapping[str, Mapping[str, float | None]] | None = None,
                  source_overrides: Mapping[str, Mapping[str, float | None]] | None = None):
         limits = {"max_url_density": max_url_density,
@@ -359,19 +360,11 @@ class Spam(Filter):
                   "max_title_repetition": max_title_repetition,
                   "max_caps_ratio": max_caps_ratio,
                   "max_digit_symbol_ratio": max_digit_symbol_ratio}
-        for key, value in limits.items():
-            _check_ratio(key, value)
-        for key, value in (("min_chars", min_chars), ("min_lines", min_lines),
-                           ("min_words", min_words), ("min_cased_letters", min_cased_letters),
-                           ("max_boilerplate_line_chars", max_boilerplate_line_chars)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{key} must be a non-negative integer, got {value!r}")
         self.limits = limits
         # No default language: a document without one takes the top-level limits.
         self.lang_params = LangParams(self.name, limits, overrides,
                                       source_overrides=source_overrides)
-        for where, _, value in self.lang_params.entries():
-            _check_ratio(where, value)
+        check_entries(self, self.lang_params.entries())
         self.min_chars, self.min_lines, self.min_words = min_chars, min_lines, min_words
         self.min_cased_letters = min_cased_letters
         self.max_boilerplate_line_chars = max_boilerplate_line_chars
@@ -422,10 +415,3 @@ class Spam(Filter):
         # Rules whose metric was not computed (switched off everywhere) are skipped.
         return super().decide(docs, {**{m: np.full(docs.num_rows, np.nan) for m in METRICS},
                                      **scores})
-
-
-def _check_ratio(key: str, value: float | None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ValueError(f"{key} must be a number in [0, 1] or null, got {value!r}")

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.params import Count, Fraction
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Rule
 
@@ -313,19 +314,12 @@ class Toxicity(Filter):
     name = "toxicity"
     version = 1
 
-    def __init__(self, max_severe: int | None = 1, max_fraction: float | None = 0.02,
-                 max_matches: int | None = None,
-                 lists: list[str] | tuple[str, ...] = ("ldnoobw", "surge"),
+    def __init__(self, max_severe: Count | None = 1, max_fraction: Fraction | None = 0.02,
+                 max_matches: Count | None = None,
+                 lists: str | list[str] | tuple[str, ...] = ("ldnoobw", "surge"),
                  languages: list[str] | None = None, default_lang: str | None = "en",
                  allowlist: Mapping[str, list[str]] | None = None,
                  use_default_allowlist: bool = True):
-        for k, v in (("max_severe", max_severe), ("max_matches", max_matches)):
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-                raise ValueError(f"{k} must be a non-negative integer or null, got {v!r}")
-        if max_fraction is not None and (isinstance(max_fraction, bool) or not isinstance(
-                max_fraction, (int, float)) or not 0 <= max_fraction <= 1):
-            raise ValueError(f"max_fraction must be a number in [0, 1] or null, "
-                             f"got {max_fraction!r}")
         if isinstance(lists, str):
             lists = [lists]
         bad = [x for x in lists if x not in LISTS]

@@ -31,7 +31,7 @@ the rewrite never misses a line ``is_bad`` flags.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -46,7 +46,7 @@ from corpusfilter.regex_superset import code_point_class, superset_re2
 # printable here only while fix_line_breaks is off; see `_needs_check_re`).
 _ASCII_SAFE = "\t\n\x20-\x25\x27-\x7e"
 _ENCODING_ACTIONS = ("encode", "decode", "transcode")
-_NORMALIZATIONS = ("NFC", "NFD", "NFKC", "NFKD")
+Normalization = Literal["NFC", "NFD", "NFKC", "NFKD"]
 
 
 @register
@@ -78,25 +78,12 @@ class UnicodeFix(Transform):
     name = "unicode_fix"
     version = 1
 
-    def __init__(self, fix_encoding: bool = True, unescape_html: bool | str = "auto",
+    def __init__(self, fix_encoding: bool = True,
+                 unescape_html: bool | Literal["auto"] = "auto",
                  fix_latin_ligatures: bool = True, fix_character_width: bool = False,
                  uncurl_quotes: bool = False, fix_line_breaks: bool = False,
                  remove_control_chars: bool = True, remove_terminal_escapes: bool = True,
-                 normalization: str | None = None, fast_path: bool = True):
-        flags = {"fix_encoding": fix_encoding, "fix_latin_ligatures": fix_latin_ligatures,
-                 "fix_character_width": fix_character_width, "uncurl_quotes": uncurl_quotes,
-                 "fix_line_breaks": fix_line_breaks,
-                 "remove_control_chars": remove_control_chars,
-                 "remove_terminal_escapes": remove_terminal_escapes, "fast_path": fast_path}
-        for k, v in flags.items():
-            if not isinstance(v, bool):
-                raise ValueError(f"{k} must be true or false, got {v!r}")
-        if unescape_html not in (True, False, "auto"):
-            raise ValueError(f"unescape_html must be true, false or \"auto\", got "
-                             f"{unescape_html!r}")
-        if normalization is not None and normalization not in _NORMALIZATIONS:
-            raise ValueError(f"normalization must be null or one of "
-                             f"{', '.join(_NORMALIZATIONS)}, got {normalization!r}")
+                 normalization: Normalization | None = None, fast_path: bool = True):
         self.fix_encoding = fix_encoding
         self.unescape_html = unescape_html
         self.fix_latin_ligatures = fix_latin_ligatures

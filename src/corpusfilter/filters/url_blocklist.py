@@ -24,6 +24,7 @@ import numpy as np
 
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.errors import ConfigError
+from corpusfilter.core.params import ColumnName
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Rule
 
@@ -73,8 +74,8 @@ class UrlBlocklist(Filter):
     name = "url_blocklist"
     version = 1
 
-    def __init__(self, path: str | None = None, domains: list[str] | None = None,
-                 column: str = "url"):
+    def __init__(self, path: str | None = None, domains: str | list[str] | None = None,
+                 column: ColumnName = "url"):
         if path is None and not domains:
             raise ValueError("give a block list: path (a file with one domain per line) "
                              "and/or domains")

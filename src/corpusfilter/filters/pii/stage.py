@@ -10,12 +10,13 @@ text: detail has entity types, counts, offsets and scores.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 
 from corpusfilter.core.docs import Docs
+from corpusfilter.core.params import Count, Range
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Outcome, Transform
 from corpusfilter.filters.pii.detection import DEFAULT_ENTITIES, Detector, Finding
@@ -30,7 +31,7 @@ from corpusfilter.filters.pii.presidio_path import (
 from corpusfilter.filters.pii.redaction import resolve_overlaps, settle
 
 KNOWN_ENTITIES: tuple[str, ...] = (*DEFAULT_ENTITIES, *PRESIDIO_ONLY, *NER_LABELS)
-MODES = ("redact", "drop", "label_only")
+Mode = Literal["redact", "drop", "label_only"]
 SPAN_TYPE = pa.list_(pa.struct([
     pa.field("entity_type", pa.string()),
     pa.field("start", pa.int32()),
@@ -83,14 +84,13 @@ class Pii(Transform):
     version = 2  # 2: precision-first detection (issue #15)
     writes: ClassVar[tuple[str, ...]] = ("pii_count", "pii_spans")
 
-    def __init__(self, mode: str = "redact", entities: list[str] | None = None,
-                 min_score: float = 0.4, placeholder: str = "<{entity}>",
-                 max_entities: int | None = 0, drop_types: list[str] | None = None,
+    def __init__(self, mode: Mode = "redact", entities: list[str] | None = None,
+                 min_score: Annotated[float, Range(0, 1, lo_open=True)] = 0.4,
+                 placeholder: str = "<{entity}>",
+                 max_entities: Count | None = 0, drop_types: list[str] | None = None,
                  phone_regions: list[str] | None = None, fast_path: bool = True,
                  ner_model: str | None = None,
-                 max_ledger_spans: int = 100):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+                 max_ledger_spans: Count = 100):
         ents = list(DEFAULT_ENTITIES) if entities is None else list(entities)
         if not ents or not all(isinstance(e, str) for e in ents):
             raise ValueError(f"entities must be a non-empty list of entity types, got "
@@ -103,21 +103,12 @@ class Pii(Transform):
         bad_drop = [e for e in drop if e not in ents]
         if bad_drop:
             raise ValueError(f"drop_types {', '.join(bad_drop)} are not in entities")
-        if not isinstance(min_score, (int, float)) or not 0 < min_score <= 1:
-            raise ValueError(f"min_score must be in (0, 1], got {min_score!r}")
         if not isinstance(placeholder, str):
             raise ValueError(f"placeholder must be a string, got {placeholder!r}")
         try:
             placeholder.format(entity="X")
         except (KeyError, IndexError, ValueError) as e:
             raise ValueError(f"placeholder {placeholder!r} may only use {{entity}}: {e}") from None
-        if max_entities is not None and (not isinstance(max_entities, int)
-                                         or isinstance(max_entities, bool) or max_entities < 0):
-            raise ValueError(f"max_entities must be a non-negative integer or null, "
-                             f"got {max_entities!r}")
-        if not isinstance(max_ledger_spans, int) or max_ledger_spans < 0:
-            raise ValueError(f"max_ledger_spans must be a non-negative integer, "
-                             f"got {max_ledger_spans!r}")
         ner = [e for e in ents if e in NER_LABELS]
         if ner:
             check_ner_model(ner, ner_model)
