@@ -5,7 +5,7 @@ Run: ``.venv/bin/python benchmarks/ray_memory.py [--docs 100000 1000000] [--shar
 For each size: short documents (~640 characters, three real lines of
 ``../shared/data/web_docs.parquet``, 5% exact and 5% near copies: `dedup_scale.write_corpus`)
 in ``--shards`` shards; a cluster of two ``ray start`` nodes of one CPU each on this machine
-(ports from 6460, `tests/ray_nodes.py`); the pipeline ``doc_length``, ``exact_dedup``,
+(ports 6400-6499, `tests/ray_nodes.py`: not while its test runs); the pipeline ``doc_length``, ``exact_dedup``,
 ``minhash_dedup`` (the global stages are where memory could grow with the corpus). A thread
 samples every 0.2 s the resident memory (RSS) of the driver and of every process of the two
 nodes, classified as driver, unit actor (batch-local work), Ray task worker (planning tasks:
@@ -29,8 +29,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
@@ -38,7 +36,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import dedup_scale  # noqa: E402
-from ray_nodes import LocalNodes, cmdline  # noqa: E402
+from ray_nodes import LocalNodes, cmdline, rss  # noqa: E402
 
 PIPELINE = {"max_removal_rate": 1.0,
             "stages": [{"stage": "doc_length"}, {"stage": "exact_dedup"},
@@ -46,7 +44,7 @@ PIPELINE = {"max_removal_rate": 1.0,
 MiB = 1 << 20
 
 
-def kind(p: psutil.Process) -> str:
+def kind(p: int) -> str:
     cmd = " ".join(cmdline(p))
     if "UnitActor" in cmd:
         return "unit actor"
@@ -66,18 +64,14 @@ class Sampler(threading.Thread):
         self.phase = "start"
         self.peak: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.stop = threading.Event()
-        self.me = psutil.Process()
+        self.me = os.getpid()
 
     def run(self) -> None:
         while not self.stop.is_set():
             procs = [(p, kind(p)) for p in self.nodes.processes()] + [(self.me, "driver")]
             for p, k in procs:
-                try:
-                    rss = p.memory_info().rss
-                except psutil.Error:
-                    continue
                 peak = self.peak[self.phase]
-                peak[k] = max(peak[k], rss)
+                peak[k] = max(peak[k], rss(p))
             time.sleep(0.2)
 
 
@@ -113,7 +107,7 @@ def measure(n: int, shards: int, base: Path, compare: bool) -> None:
     corpus = base / f"in-{n}"
     dedup_scale.SHARD_DOCS = -(-n // shards)
     dedup_scale.write_corpus(n, corpus)
-    nodes = LocalNodes(base, nodes=2, cpus=1, base_port=6460)
+    nodes = LocalNodes(base, nodes=2, cpus=1, base_port=6400)
     sampler = Sampler(nodes)
     times: dict[str, float] = {}
     try:

@@ -5,9 +5,11 @@ files written by the workers (the driver only renames), and no process left behi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -70,6 +72,7 @@ def test_two_nodes_same_bytes_balanced_written_by_workers_nothing_left(
     units: list[UnitDone] = []
     nodes = LocalNodes(tmp_path, nodes=2, cpus=1, base_port=6400)
     try:
+        assert len(nodes.processes()) >= 4  # the check below can see the nodes' processes
         out = tmp_path / "ray"
         engine = RayEngine(RECIPE, progress=False, address=nodes.address,
                            on_unit=units.append)
@@ -89,7 +92,8 @@ def test_two_nodes_same_bytes_balanced_written_by_workers_nothing_left(
     # 3 phases x 2 shards; in every phase one unit on each node, never in the driver
     assert len(units) == 6
     for seg in range(3):
-        assert len({u.node for u in units if u.result.segment == seg}) == 2, units
+        assert len({u.node for u in units if u.result.segment == seg}) == 2, \
+            [(u.result.segment, u.result.key, u.pid, u.node[:8]) for u in units]
     assert all(u.pid != os.getpid() for u in units)
     finals = [p for p in written if p.parent.name in ("data", "ledger", "scores")]
     assert finals == [], finals  # the driver wrote no output file, it only renamed them
@@ -108,16 +112,21 @@ def test_a_cluster_started_for_the_run_leaves_no_process(two_shards: Path,
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(json.dumps(RECIPE))  # JSON is YAML
     try:
-        done = subprocess.run(
+        run = subprocess.Popen(
             [str(Path(sys.executable).with_name("corpusfilter")), "run", str(recipe),
              str(two_shards), "-o", str(tmp_path / "out"), "--engine", "ray", "--workers",
-             "2", "--no-progress", "-q"], env=env, capture_output=True, text=True,
-            timeout=600)
-        assert done.returncode == 0, done.stderr[-2000:]
+             "2", "--no-progress", "-q"], env=env, stderr=subprocess.PIPE, text=True)
+        seen = 0  # processes of the run's cluster while it runs (the check below can see them)
+        while run.poll() is None:
+            seen = max(seen, len(marked_processes(marker)))
+            time.sleep(0.5)
+        assert run.returncode == 0, run.stderr.read()[-2000:] if run.stderr else ""
+        assert seen >= 3
         assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "complete"
         left = marked_processes(marker)
         assert left == [], [" ".join(cmdline(p))[:150] for p in left]
     finally:
-        for p in marked_processes(marker):
-            p.kill()
+        for pid in marked_processes(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         shutil.rmtree(root, ignore_errors=True)

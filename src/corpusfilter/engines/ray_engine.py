@@ -214,8 +214,9 @@ class RayEngine(LocalEngine):
         nodes = actor_nodes(ray.nodes(), max(1, min(self.workers, n_shards)))
         actors = [ray.remote(UnitActor).options(
             num_cpus=0, max_restarts=-1, max_task_retries=MAX_UNIT_RETRIES,
-            # soft: if its node is lost, the restarted actor goes to another
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=True),
+            # hard: Ray 2.60 placed "soft" ones on one node of two. A lost node fails its
+            # actors' units with a message; the rerun places actors on the nodes alive then.
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
         ).remote(config) for node in nodes]
         try:
             yield actors
