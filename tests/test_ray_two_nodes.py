@@ -115,12 +115,12 @@ def test_a_cluster_started_for_the_run_leaves_no_process(two_shards: Path,
         run = subprocess.Popen(
             [str(Path(sys.executable).with_name("corpusfilter")), "run", str(recipe),
              str(two_shards), "-o", str(tmp_path / "out"), "--engine", "ray", "--workers",
-             "2", "--no-progress", "-q"], env=env, stderr=subprocess.PIPE, text=True)
+             "2", "--no-progress", "-q"], env=env, stderr=(tmp_path / "stderr").open("w"))
         seen = 0  # processes of the run's cluster while it runs (the check below can see them)
         while run.poll() is None:
             seen = max(seen, len(marked_processes(marker)))
             time.sleep(0.5)
-        assert run.returncode == 0, run.stderr.read()[-2000:] if run.stderr else ""
+        assert run.returncode == 0, (tmp_path / "stderr").read_text()[-2000:]
         assert seen >= 3
         assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "complete"
         left = marked_processes(marker)
