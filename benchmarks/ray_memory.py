@@ -1,10 +1,11 @@
 """Largest process memory per phase of a Ray run on a two-node cluster, at growing corpus sizes.
 
-Run: ``.venv/bin/python benchmarks/ray_memory.py [--docs 100000 1000000] [--shards 8]``
+Run: ``.venv/bin/python benchmarks/ray_memory.py [--docs 100000 1000000] [--shard-docs 25000]``
 
 For each size: short documents (~640 characters, three real lines of
 ``../shared/data/web_docs.parquet``, 5% exact and 5% near copies: `dedup_scale.write_corpus`)
-in ``--shards`` shards; a cluster of two ``ray start`` nodes of one CPU each on this machine
+in shards of ``--shard-docs`` documents (the same shard size at every corpus size, so what
+grows with the corpus is told apart from what grows with a shard); a cluster of two ``ray start`` nodes of one CPU each on this machine
 (ports 6400-6499, `tests/ray_nodes.py`: not while its test runs); the pipeline ``doc_length``, ``exact_dedup``,
 ``minhash_dedup`` (the global stages are where memory could grow with the corpus). A thread
 samples every 0.2 s the resident memory (RSS) of the driver and of every process of the two
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -35,7 +37,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-import dedup_scale  # noqa: E402
 from ray_nodes import LocalNodes, cmdline, rss  # noqa: E402
 
 PIPELINE = {"max_removal_rate": 1.0,
@@ -103,10 +104,13 @@ def engine_class(sampler: Sampler, times: dict[str, float]) -> Any:
     return Measured
 
 
-def measure(n: int, shards: int, base: Path, compare: bool) -> None:
+def measure(n: int, shard_docs: int, base: Path, compare: bool) -> None:
     corpus = base / f"in-{n}"
-    dedup_scale.SHARD_DOCS = -(-n // shards)
-    dedup_scale.write_corpus(n, corpus)
+    shards = -(-n // shard_docs)
+    # in another process: the driver's memory below is the engine's, not the generator's
+    subprocess.run([sys.executable, "-c", f"import dedup_scale as d; d.SHARD_DOCS = "
+                    f"{shard_docs}; d.write_corpus({n}, __import__('pathlib').Path("
+                    f"{str(corpus)!r}))"], check=True, cwd=ROOT / "benchmarks")
     nodes = LocalNodes(base, nodes=2, cpus=1, base_port=6400)
     sampler = Sampler(nodes)
     times: dict[str, float] = {}
@@ -144,13 +148,13 @@ def measure(n: int, shards: int, base: Path, compare: bool) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docs", type=int, nargs="+", default=[100_000, 1_000_000])
-    ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--shard-docs", type=int, default=25_000)
     ap.add_argument("--compare", action="store_true")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="ray-memory-"))
     try:
         for n in args.docs:
-            measure(n, args.shards, base, args.compare)
+            measure(n, args.shard_docs, base, args.compare)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
