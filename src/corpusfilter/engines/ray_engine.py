@@ -118,7 +118,8 @@ class RayEngine(LocalEngine):
         address: a running cluster (``auto``, ``ray://host:10001``, ``host:6379``); None: the
             cluster this process is already connected to, else ``RAY_ADDRESS``, else a local
             one started for the run (and stopped after it).
-        workers: the most actors per segment; 1 or less means one per CPU of the cluster.
+        workers: the number of actors (at most one per shard), which serve every phase; 1
+            or less means one per CPU of the cluster.
         on_unit: called on the driver after every finished unit (progress, tests).
     """
 
