@@ -52,3 +52,43 @@ def test_one_pool_for_all_phases(monkeypatch: pytest.MonkeyPatch, shards: list[P
     ref.run(shards, tmp_path / "w1")
     assert created == [1]  # one worker: in process, no pool at all
     assert _files(tmp_path / "w2") == _files(tmp_path / "w1")
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL of the driver: nothing after it runs."""
+
+
+def test_final_files_are_written_by_the_units_and_a_killed_commit_is_finished(
+        monkeypatch: pytest.MonkeyPatch, shards: list[Path], tmp_path: Path) -> None:
+    """The last phase's units write the final files under _work/final/; the commit only
+    renames them. A kill after the first rename leaves a run that the rerun finishes, with
+    the bytes of an uninterrupted run; no final file is written twice."""
+    import os
+
+    from corpusfilter.engines import unit
+
+    LocalEngine(SPEC, workers=1, batch_size=50, progress=False).run(shards, tmp_path / "ref")
+    moved: list[str] = []
+    real = os.replace
+
+    def replace_then_die(src: str | Path, dst: str | Path) -> None:
+        if f"{unit.WORK}/{unit.FINAL}/" in str(src) and unit.WORK not in str(dst):  # commit
+            if moved:
+                raise _Killed
+            moved.append(str(dst))
+        real(src, dst)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(unit.os, "replace", replace_then_die)
+    with pytest.raises(_Killed):
+        LocalEngine(SPEC, workers=1, batch_size=50, progress=False).run(shards, out)
+    monkeypatch.undo()
+    final = out / unit.WORK / unit.FINAL
+    assert len(moved) == 1 and Path(moved[0]).exists()
+    # every other shard's files are complete under _work/final/, written by its last unit
+    assert len(list((final / "data").iterdir())) == len(shards) - 1
+    assert len(list((final / "ledger").iterdir())) == len(shards)
+    assert not (out / "run.json").exists()
+    LocalEngine(SPEC, workers=1, batch_size=50, progress=False).run(shards, out)
+    assert _files(out) == _files(tmp_path / "ref")
+    assert not (out / unit.WORK).exists()

@@ -318,3 +318,31 @@ def test_connected_components_label_each_document_with_its_smallest_linked_id(
     assert n == len(parent) == got.num_rows
     expected = {x: find(x) for x in parent}  # roots are the smallest id of each component
     assert dict(zip(got["doc_id"].to_pylist(), got[COMP].to_pylist(), strict=True)) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.booleans()), min_size=1, max_size=6),
+       st.integers(1, 40))
+def test_actors_go_to_nodes_in_turn_within_their_cpus(nodes: list[tuple[int, bool]],
+                                                      n: int) -> None:
+    """Actors are spread over the alive nodes with CPUs: never on another node, at most as
+    many per node as it has CPUs while the cluster has room, counts as even as the CPUs
+    allow, and two nodes alternate from the first actor (so 2 shards use 2 nodes)."""
+    from corpusfilter.engines.ray_engine import actor_nodes
+
+    listing = [{"NodeID": f"n{i}", "Alive": alive, "Resources": {"CPU": float(c)} if c else {}}
+               for i, (c, alive) in enumerate(nodes)]
+    cpus = {f"n{i}": c for i, (c, alive) in enumerate(nodes) if alive and c >= 1}
+    if not cpus:
+        with pytest.raises(CorpusFilterError, match="no alive node with a CPU"):
+            actor_nodes(listing, n)
+        return
+    got = actor_nodes(listing, n)
+    assert len(got) == n and set(got) <= set(cpus)
+    count = {k: got.count(k) for k in cpus}
+    if n <= sum(cpus.values()):
+        assert all(count[k] <= cpus[k] for k in cpus)
+        for a in cpus:  # a node with fewer actors than another by 2+ is full
+            assert all(count[a] >= count[b] - 1 or count[a] == cpus[a] for b in cpus)
+    if len(cpus) >= 2 and n >= 2:
+        assert got[0] != got[1]

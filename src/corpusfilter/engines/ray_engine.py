@@ -118,7 +118,8 @@ class RayEngine(LocalEngine):
         address: a running cluster (``auto``, ``ray://host:10001``, ``host:6379``); None: the
             cluster this process is already connected to, else ``RAY_ADDRESS``, else a local
             one started for the run (and stopped after it).
-        workers: the most actors per segment; 1 or less means one per CPU of the cluster.
+        workers: the number of actors (at most one per shard), which serve every phase; 1
+            or less means one per CPU of the cluster.
         on_unit: called on the driver after every finished unit (progress, tests).
     """
 
@@ -198,14 +199,26 @@ class RayEngine(LocalEngine):
 
     @contextlib.contextmanager
     def _pool(self, n_shards: int) -> Iterator[list[Any]]:
-        """One actor per worker for the whole run (as the local engine's single pool),
-        spread over the nodes (Ray's SPREAD strategy), and killed when the run ends, however
-        it ends: no actor of this run outlives it, even on a cluster that stays up."""
+        """One actor per worker for the whole run (as the local engine's single pool), killed
+        when the run ends however it ends: no actor of this run outlives it.
+
+        Actors are placed on the nodes in turn, as many per node as it has CPUs
+        (`actor_nodes`), so a few shards still spread over the nodes (Ray's own placement put
+        every unit of a 2-shard run on one of 2 nodes, issue #22). They reserve no CPU: the
+        engine runs at most one unit per actor, and between phases the planning tasks of
+        global stages need every CPU (actors holding CPUs for the run would starve them).
+        """
         ray = self._ray
-        actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=MAX_UNIT_RETRIES,
-                           scheduling_strategy="SPREAD")(UnitActor)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         config = self.config.to_dict()
-        actors = [actor.remote(config) for _ in range(max(1, min(self.workers, n_shards)))]
+        nodes = actor_nodes(ray.nodes(), max(1, min(self.workers, n_shards)))
+        actors = [ray.remote(UnitActor).options(
+            num_cpus=0, max_restarts=-1, max_task_retries=MAX_UNIT_RETRIES,
+            # hard: Ray 2.60 placed "soft" ones on one node of two. A lost node fails its
+            # actors' units with a message; the rerun places actors on the nodes alive then.
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+        ).remote(config) for node in nodes]
         try:
             yield actors
         finally:
@@ -296,6 +309,19 @@ class RayEngine(LocalEngine):
         """Key partitions of a distributed plan: ~200k records each, at least 2 per CPU."""
         rows = sum(shard_rows(s, self.config.storage_options) for s in shards)
         return int(min(8192, max(2 * self.workers, rows // 200_000 + 1)))
+
+
+def actor_nodes(nodes: list[dict[str, Any]], n: int) -> list[str]:
+    """The node ids of ``n`` actors: the alive nodes with CPUs taken in turn, each at most
+    as often as it has CPUs (then in turn again), so actors i and i+1 are on different nodes
+    whenever there are several."""
+    cpus = {nd["NodeID"]: int(nd.get("Resources", {}).get("CPU", 0)) for nd in nodes
+            if nd.get("Alive") and nd.get("Resources", {}).get("CPU", 0) >= 1}
+    if not cpus:
+        raise CorpusFilterError("the Ray cluster has no alive node with a CPU to run on")
+    order = sorted(cpus)
+    slots = [node for k in range(max(cpus.values())) for node in order if cpus[node] > k]
+    return [slots[i % len(slots)] for i in range(n)]
 
 
 def unwrap(e: BaseException) -> BaseException:

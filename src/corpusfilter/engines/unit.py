@@ -205,15 +205,19 @@ def publish_final_files(out: Path, keys: list[str], output_format: str,
     final = final_dir(out)
     dirs = [d for d in FINAL_DIRS if d != "scores" or record_scores]
     for d in dirs:
-        (Path(out) / d).mkdir(parents=True, exist_ok=True)
+        if keys:  # no input shards, no output directories (as before)
+            (Path(out) / d).mkdir(parents=True, exist_ok=True)
+        elif not (Path(out) / d).exists():
+            continue
         wanted = {final_names(k, output_format)[d] for k in keys}
         for name in sorted(wanted):
             src = final / d / name
             if src.exists():
                 os.replace(src, Path(out) / d / name)
             elif not (Path(out) / d / name).exists():
-                raise CorpusFilterError(f"final file {d}/{name} is missing from {final}; "
-                                        f"the working directory is incomplete: run again with --overwrite")
+                raise CorpusFilterError(f"final file {d}/{name} is missing from {final}; the "
+                                        f"working directory is incomplete: run again with "
+                                        f"--overwrite")
         for p in (Path(out) / d).iterdir():
             if p.name not in wanted and p.is_file():
                 p.unlink()  # from an earlier attempt, for a shard no longer in the input

@@ -1,0 +1,163 @@
+"""Largest process memory per phase of a Ray run on a two-node cluster, at growing corpus sizes.
+
+Run: ``.venv/bin/python benchmarks/ray_memory.py [--docs 100000 1000000] [--shard-docs 25000]``
+
+For each size: short documents (~640 characters, three real lines of
+``../shared/data/web_docs.parquet``, 5% exact and 5% near copies: `dedup_scale.write_corpus`)
+in shards of ``--shard-docs`` documents (the same shard size at every corpus size, so what
+grows with the corpus is told apart from what grows with a shard); a cluster of two ``ray start`` nodes of one CPU each on this machine
+(ports 6400-6499, `tests/ray_nodes.py`: not while its test runs); the pipeline ``doc_length``, ``exact_dedup``,
+``minhash_dedup`` (the global stages are where memory could grow with the corpus). A thread
+samples every 0.2 s the resident memory (RSS) of the driver and of every process of the two
+nodes, classified as driver, unit actor (batch-local work), Ray task worker (planning tasks:
+shuffles, per-partition plans, components), raylet (which maps the object store: its RSS
+includes the shared-memory pages it touched) and other Ray processes (GCS, agents); it prints
+the largest RSS of each kind in each phase, the wall time of each phase, and bytes per
+document for the kinds that grow. With ``--compare`` it also runs the local engine and checks
+the data and ledger files are byte-identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+from ray_nodes import LocalNodes, cmdline, rss  # noqa: E402
+
+PIPELINE = {"max_removal_rate": 1.0,
+            "stages": [{"stage": "doc_length"}, {"stage": "exact_dedup"},
+                       {"stage": "minhash_dedup"}]}
+MiB = 1 << 20
+
+
+def kind(p: int) -> str:
+    cmd = " ".join(cmdline(p))
+    if "UnitActor" in cmd:
+        return "unit actor"
+    if "raylet/raylet" in cmd:
+        return "raylet"
+    if cmd.startswith("ray::"):
+        return "ray task worker"
+    return "other ray"
+
+
+class Sampler(threading.Thread):
+    """Largest RSS per (phase, kind of process) while the run goes."""
+
+    def __init__(self, nodes: LocalNodes):
+        super().__init__(daemon=True)
+        self.nodes = nodes
+        self.phase = "start"
+        self.peak: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.stop = threading.Event()
+        self.me = os.getpid()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            procs = [(p, kind(p)) for p in self.nodes.processes()] + [(self.me, "driver")]
+            for p, k in procs:
+                peak = self.peak[self.phase]
+                peak[k] = max(peak[k], rss(p))
+            time.sleep(0.2)
+
+
+def engine_class(sampler: Sampler, times: dict[str, float]) -> Any:
+    from corpusfilter.engines.ray_engine import RayEngine
+
+    def timed(label: str, fn: Any, *args: Any) -> Any:
+        sampler.phase = label
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            times[label] = times.get(label, 0.0) + time.perf_counter() - t0
+            sampler.phase = "between"
+
+    class Measured(RayEngine):
+        def _run_segment(self, seg: Any, *args: Any) -> None:
+            timed(f"phase {seg.index + 1}: units", super()._run_segment, seg, *args)
+
+        def _check_ids_unique(self, *args: Any) -> None:
+            timed("id check", super()._check_ids_unique, *args)
+
+        def _make_plan(self, seg: Any, *args: Any) -> None:
+            timed(f"plan {seg.tail.label}", super()._make_plan, seg, *args)
+
+        def _finalize(self, *args: Any) -> Any:
+            return timed("commit", super()._finalize, *args)
+
+    return Measured
+
+
+def measure(n: int, shard_docs: int, base: Path, compare: bool) -> None:
+    corpus = base / f"in-{n}"
+    shards = -(-n // shard_docs)
+    # in another process: the driver's memory below is the engine's, not the generator's
+    subprocess.run([sys.executable, "-c", f"import dedup_scale as d; d.SHARD_DOCS = "
+                    f"{shard_docs}; d.write_corpus({n}, __import__('pathlib').Path("
+                    f"{str(corpus)!r}))"], check=True, cwd=ROOT / "benchmarks")
+    nodes = LocalNodes(base, nodes=2, cpus=1, base_port=6400)
+    sampler = Sampler(nodes)
+    times: dict[str, float] = {}
+    try:
+        sampler.start()
+        t0 = time.perf_counter()
+        engine = engine_class(sampler, times)(PIPELINE, progress=False, address=nodes.address)
+        engine.run([corpus], base / f"ray-{n}")
+        wall = time.perf_counter() - t0
+    finally:
+        sampler.stop.set()
+        left = nodes.stop()
+    print(f"\n## {n:,} documents, {shards} shards, 2 nodes x 1 CPU: {wall:.0f} s "
+          f"(processes left after stopping the nodes: {len(left)})\n")
+    kinds = ["driver", "unit actor", "ray task worker", "raylet", "other ray"]
+    print("| phase | seconds | " + " | ".join(f"{k} MiB" for k in kinds) + " |")
+    print("|---|---:|" + "---:|" * len(kinds))
+    for phase, peak in sampler.peak.items():
+        label = f"({phase})" if phase in ("start", "between") else phase
+        cells = " | ".join(f"{peak[k] / MiB:,.0f}" if k in peak else "-" for k in kinds)
+        print(f"| {label} | {times.get(phase, 0):.1f} | {cells} |")
+    top = {k: max(p.get(k, 0) for p in sampler.peak.values()) for k in kinds}
+    print("\nlargest over the run: " + ", ".join(f"{k} {v / MiB:,.0f} MiB" for k, v in
+                                                  top.items()))
+    if compare:
+        from corpusfilter.engines.local import LocalEngine
+
+        LocalEngine(PIPELINE, workers=1, progress=False).run([corpus], base / f"local-{n}")
+        same = all((base / f"ray-{n}" / sub / f.name).read_bytes() == f.read_bytes()
+                   for sub in ("data", "ledger")
+                   for f in sorted((base / f"local-{n}" / sub).iterdir()))
+        print(f"data and ledger byte-identical to the local engine: {same}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--docs", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--shard-docs", type=int, default=25_000)
+    ap.add_argument("--compare", action="store_true")
+    args = ap.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="ray-memory-"))
+    try:
+        for n in args.docs:
+            measure(n, args.shard_docs, base, args.compare)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
