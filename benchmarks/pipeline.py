@@ -24,7 +24,11 @@ and each ratio is printed as min / median / max over rounds.
    process and is never waited for, so RUSAGE_CHILDREN alone missed its workers' CPU (a
    5,000-document run once printed 1.9 CPU-s): this benchmark makes itself the subreaper of
    its descendants (Linux prctl) and reaps every orphan before reading the counters, for
-   both systems alike. Wall seconds are printed beside CPU as a cross-check.
+   both systems alike. Wall seconds are printed beside CPU as a cross-check. On this
+   machine (2026-12-03) datatrove's pool hung with ``--workers 2`` and two or more shards
+   (its tasks logged "Reading input file" and then used no CPU for 20 minutes, also on 200
+   documents outside this script): compare with ``--workers 1`` (both in one process), which
+   favours the peer (no pool start-up).
 4. ``--profile N``: cProfile of the default recipe in process on N documents: the top
    functions by own time (where the next speed-up is).
 """

@@ -1,8 +1,10 @@
-"""Byte-level rewrites (corpusfilter.utf8) give the strings of the Arrow regex replacements
-they stand for, on text of many scripts and every kind of whitespace and digit."""
+"""Faster equivalents give what they stand for: the byte-level rewrites of corpusfilter.utf8
+the strings of the Arrow regex replacements (text of many scripts, every kind of whitespace
+and digit), the n-gram grouping of filters/text.py the result of `np.unique`."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from hypothesis import example, given, settings
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 
 from corpusfilter.dedup.exact import normalize_text
 from corpusfilter.dedup.lines import normalize_lines
+from corpusfilter.filters.text import _group
 from corpusfilter.utf8 import collapse_spaces, count_in_class, zero_digits
 
 # Whitespace RE2's \s covers and the Unicode spaces it does not; ASCII and other digits.
@@ -74,3 +77,17 @@ def test_letter_counts_equal_the_regex_definition(texts):
         want = pc.utf8_length(pc.replace_substring_regex(plain, f"[^\\p{{L}}\\p{{M}}]|{covered}",
                                                          ""))
         assert count_in_class(arr, LETTER, unless=covered).tolist() == want.to_pylist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1) | st.integers(0, 5), max_size=60))
+def test_group_equals_its_unique_definition(values):
+    keys = np.array(values, dtype=np.uint64)
+    count, first = _group(keys)
+    if not len(keys):
+        assert len(count) == len(first) == 0
+        return
+    _, index, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
+                                          return_counts=True)
+    assert count.tolist() == counts[inverse].tolist()
+    assert first.tolist() == (index[inverse] == np.arange(len(keys))).tolist()

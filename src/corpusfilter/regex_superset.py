@@ -8,13 +8,17 @@ per-line search was its largest cost.
 
 Rules of the rewrite (each widens or keeps what matches, never narrows):
 
-* literals and ranges are written as code points; a class holding a category (``\\s``,
-  ``\\w``: Python's and RE2's Unicode tables differ) becomes "any character", negated or not;
+* literals and ranges are written as code points;
+* ``\\d``, ``\\w`` and ``\\s`` become RE2 classes that hold every character Python's do
+  (``\\p{Nd}``, ``[\\p{L}\\p{N}_]``, Unicode spaces; checked over every code point by
+  tests/test_regex_superset.py); their negations, and negated classes holding one, become
+  "any character" (the Unicode tables of the two engines differ: widen, never narrow);
 * ``.`` becomes any character (newline included);
-* ``^`` becomes RE2's multi-line ``^``: applied to a whole document, it matches at every line
-  start, where the original applied to that line alone matches;
-* anything else (look-arounds, back-references, ``$``, ``\\b``, flags other than
-  ``re.VERBOSE``/``re.UNICODE``): no rewrite (``None``), and the caller keeps its slow path.
+* ``^`` becomes RE2's multi-line ``^`` (it matches wherever a line starts, so a line's match
+  is also found in the whole text); other anchors (``$``, ``\\b``) and look-arounds are
+  dropped, a back-reference becomes its group's rewrite;
+* anything else (conditional groups, flags other than ``re.VERBOSE``/``re.UNICODE``): no
+  rewrite (``None``), and the caller keeps its slow path.
 
 A match of the original inside one line (a substring of the document, newline included) is
 then also a match of the rewrite in the document. The parser used is CPython's internal
@@ -38,6 +42,12 @@ except ImportError:  # pragma: no cover - CPython 3.10
         _c = _p = None  # type: ignore[assignment]
 
 ANY_CHAR = r"[\x{0}-\x{10ffff}]"
+# Python's category -> an RE2 class body holding at least its characters (None: widen)
+_CATEGORIES = {
+    "CATEGORY_DIGIT": r"\p{Nd}",
+    "CATEGORY_WORD": r"\p{L}\p{N}_",
+    "CATEGORY_SPACE": r"\s\p{Z}\x{85}\x{1c}-\x{1f}\x{0b}",
+}
 _ALLOWED_FLAGS = re.VERBOSE | re.UNICODE
 
 
@@ -51,7 +61,7 @@ def superset_re2(pattern: re.Pattern[str]) -> str | None:
     if _p is None or pattern.flags & ~_ALLOWED_FLAGS:
         return None
     try:
-        return _emit(list(_p.parse(pattern.pattern, pattern.flags)))
+        return _emit(list(_p.parse(pattern.pattern, pattern.flags)), {})
     except (_Unsupported, AttributeError, TypeError, ValueError, re.error):
         return None
 
@@ -74,7 +84,9 @@ def _cp(c: int) -> str:
     return f"\\x{{{c:x}}}"
 
 
-def _emit(seq: list[Any]) -> str:
+def _emit(seq: list[Any], groups: dict[int, str]) -> str:
+    """RE2 text for a parsed sequence; `groups`: the rewrite of each capturing group seen so
+    far (a back-reference matches what its group matched, so the group's rewrite holds it)."""
     out = []
     for op, av in seq:
         if op is _c.LITERAL:
@@ -88,16 +100,23 @@ def _emit(seq: list[Any]) -> str:
             if lo > 1000 or (hi is not _c.MAXREPEAT and hi > 1000):
                 raise _Unsupported("RE2 repeats at most 1000 times")
             top = "" if hi is _c.MAXREPEAT else str(hi)
-            out.append(f"(?:{_emit(list(sub))}){{{lo},{top}}}")
+            out.append(f"(?:{_emit(list(sub), groups)}){{{lo},{top}}}")
         elif op is _c.BRANCH:
-            out.append("(?:" + "|".join(_emit(list(alt)) for alt in av[1]) + ")")
+            out.append("(?:" + "|".join(_emit(list(alt), groups) for alt in av[1]) + ")")
         elif op is _c.SUBPATTERN:
             _group, add_flags, del_flags, sub = av
             if add_flags & ~_ALLOWED_FLAGS or del_flags:
                 raise _Unsupported("inline flags")
-            out.append("(?:" + _emit(list(sub)) + ")")
+            body = "(?:" + _emit(list(sub), groups) + ")"
+            if _group is not None:
+                groups[_group] = body
+            out.append(body)
         elif op is _c.AT and av is _c.AT_BEGINNING:
             out.append("(?m:^)")
+        elif op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+            continue  # a condition on the surroundings: dropping it only widens
+        elif op is _c.GROUPREF:
+            out.append(groups.get(av, ANY_CHAR + "*"))
         else:
             raise _Unsupported(str(op))
     return "".join(out)
@@ -114,7 +133,9 @@ def _emit_class(items: list[Any]) -> str:
         elif op is _c.RANGE:
             body.append(f"{_cp(av[0])}-{_cp(av[1])}")
         elif op is _c.CATEGORY:
-            return ANY_CHAR  # Unicode tables differ between engines: widen
+            body.append(_CATEGORIES.get(str(av), ""))
+            if negate or not body[-1]:
+                return ANY_CHAR  # a negated or unknown category: widen
         else:
             raise _Unsupported(str(op))
     if not body:

@@ -352,12 +352,26 @@ class NgramRepeats:
 
 
 def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Occurrences of each key and whether a position is its key's first occurrence."""
-    if not len(keys):
+    """Occurrences of each key and whether a position is its key's first occurrence.
+
+    One unstable sort, ~2x faster than `np.unique` with its index, inverse and counts (a
+    stable sort plus more passes): in sorted order a key's occurrences are adjacent, and its
+    first occurrence is the smallest position among them."""
+    n = len(keys)
+    if not n:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
-    _, index, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
-                                          return_counts=True)
-    return counts[inverse], index[inverse] == np.arange(len(keys))
+    order = np.argsort(keys)
+    ranked = keys[order]
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(ranked[1:], ranked[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.append(starts, n))
+    count = np.empty(n, dtype=np.int64)
+    count[order] = np.repeat(sizes, sizes)
+    first = np.zeros(n, dtype=bool)
+    first[np.minimum.reduceat(order, starts)] = True
+    return count, first
 
 
 def ngram_repeats(words: Pieces, n_max: int) -> dict[int, NgramRepeats]:

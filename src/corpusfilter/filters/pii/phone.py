@@ -40,13 +40,18 @@ SCORE_LAYOUT = 0.6  # a validated phone layout, no cue
 
 # Separators between digit groups: spaces, brackets, dots, slashes and the hyphens and dashes
 # of every script (full-width "－", minus "−", en dash "–" as in "+43 – (0)1 – 361 88 98").
-_SEP = r"[ \u00a0\u200b\u3000().\-/\u2010-\u2013\u2212\uff0d]{1,4}"
+_SEP_CHAR = r"[ \u00a0\u200b\u3000().\-/\u2010-\u2013\u2212\uff0d]"
+_SEP = _SEP_CHAR + "{1,4}"
 # A run of digit groups: not glued to a word, a number, a path, a URL query, a currency sign,
 # a time (``11:51`` does not start a run at ``51``) or an attribute (``type="54455854"``).
 _RUN = re.compile(
     r"(?<![\w.,/=?&#@$€£¥%~+\-\u2010-\u2013\u2212\uff0d])(?<!\d:)(?<!=[\"'])[+＋(（]?\d+(?:"
     + _SEP + r"\d+)*")
 _GROUP = re.compile(r"\d+")
+# What every text holding a phone number holds: a run's groups are digits with 1-4
+# separators between them, and a number needs MIN_DIGITS digits, so MIN_DIGITS digits with at
+# most four separators between neighbours (the batch prefilter, `Detector.skips`).
+GATE = re.compile(rf"\d(?:{_SEP_CHAR}{{0,4}}\d){{{MIN_DIGITS - 1}}}")
 _EXT = re.compile(r" ?(?:x|ext\.?|extension) ?\d{1,6}(?![\w])", re.IGNORECASE)
 # What may follow a number: not a word character (``123abc``), not ``@`` (an e-mail's local
 # part), not a path or a unit glued on.
@@ -103,7 +108,8 @@ class PhoneFinder:
     def find(self, text: str) -> Iterator[tuple[int, int, float]]:
         """(start, end, score) of each phone number in `text`, in order, not overlapping."""
         for run in _RUN.finditer(text):
-            yield from self._split_run(text, run.start(), run.end())
+            if run.end() - run.start() >= MIN_DIGITS:  # shorter runs hold too few digits
+                yield from self._split_run(text, run.start(), run.end())
 
     def _split_run(self, text: str, lo: int, hi: int) -> Iterator[tuple[int, int, float]]:
         groups = [m.span() for m in _GROUP.finditer(text, lo, hi)]
@@ -136,11 +142,6 @@ class PhoneFinder:
             # Any candidate from here (6 digits or more) holds three one-digit groups:
             # `excluded_shape` rejects it (pagination), so skip the cue and the verdicts.
             return None
-        cue = nearest_cue(text, start)
-        if cue not in (None, "phone"):
-            return None  # after ISBN, DOI, id, page, card, ssn, iban, ip, ...
-        if _CURRENCY_BEFORE.search(text, max(0, start - 2), start):
-            return None
         ends = []
         digits = 0
         for j in range(i, min(len(groups), i + _MAX_GROUPS)):
@@ -154,6 +155,13 @@ class PhoneFinder:
                 ends.append((j, end))
             if sentence_end:
                 break  # "call 512-984-4641. 28 ..." : the number ends with its sentence
+        if not ends:
+            return None  # too few digits (most runs: years, counts): no cue needed
+        cue = nearest_cue(text, start)
+        if cue not in (None, "phone"):
+            return None  # after ISBN, DOI, id, page, card, ssn, iban, ip, ...
+        if _CURRENCY_BEFORE.search(text, max(0, start - 2), start):
+            return None
         for j, end in reversed(ends):
             ext = _EXT.match(text, end)
             full_end = ext.end() if ext else end

@@ -134,13 +134,15 @@ class Pii(Transform):
                 self._analyzers.append(PresidioTypes(self.entities, self.min_score,
                                                      self.ner_model))
 
-    def analyze(self, text: str | None) -> list[Finding]:
-        """The findings in one text that redaction covers: non-overlapping, sorted."""
+    def analyze(self, text: str | None, skip: frozenset[str] = frozenset()) -> list[Finding]:
+        """The findings in one text that redaction covers: non-overlapping, sorted (`skip`:
+        types the fast path's batch prefilter proved absent, `Detector.skips`)."""
         self.setup()
         assert self._analyzers is not None
         if not text:
             return []
-        found = [f for a in self._analyzers for f in a.analyze(text)
+        found = [f for a in self._analyzers
+                 for f in (a.analyze(text, skip) if isinstance(a, Detector) else a.analyze(text))
                  if f.score >= self.min_score]
         return resolve_overlaps(found)
 
@@ -149,7 +151,11 @@ class Pii(Transform):
         if n == 0:
             return Outcome.keep_all(0)
         texts = docs.texts
-        found = [self.analyze(t) for t in texts]
+        self.setup()
+        assert self._analyzers is not None
+        own = self._analyzers[0]
+        skips = own.skips(docs.text) if isinstance(own, Detector) else [frozenset()] * n
+        found = [self.analyze(t, s) for t, s in zip(texts, skips, strict=True)]
         keep = np.ones(n, dtype=bool)
         modified = np.zeros(n, dtype=bool)
         reason = np.full(n, None, dtype=object)
