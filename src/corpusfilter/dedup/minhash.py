@@ -177,6 +177,12 @@ class MinHashDedup(GlobalStage):
             self.writes = ()
         self._removed_index, self._heads_index = IdIndexCache(), IdIndexCache()
 
+    @property
+    def ray_link_columns(self) -> list[str]:
+        """Records sharing a key in any band are planned together on the Ray engine
+        (per connected component, docs/scale.md)."""
+        return [f"band_{j}" for j in range(self.bands)]
+
     # -- collect ------------------------------------------------------------------------
 
     def collect(self, docs: Docs) -> pa.Table:
