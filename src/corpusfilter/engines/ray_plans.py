@@ -37,6 +37,7 @@ import logging
 import os
 import pickle
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -278,9 +279,10 @@ def make_plan(ray: Any, config: dict[str, Any], segment: int, shards: list[Shard
         comp_dir = directory / "components"
         comp_dir.mkdir()
         comp_path = str(comp_dir)
+        t0 = time.perf_counter()
         linked, rounds = ray_components.components(ray, files, links, parts, comp_path)
-        log.info("components of %s: %d linked records, %d rounds", stage.label, linked,
-                 rounds)
+        log.info("components of %s: %d linked records, %d rounds, %.1fs", stage.label,
+                 linked, rounds, time.perf_counter() - t0)
         if linked == 0:
             _pickle_atomic(ShardedPlan(str(directory), empty), path)
             return
