@@ -151,20 +151,22 @@ def _read_records(batch: pa.Table, key: str | None, parts: int,
     tables = []
     for path, index in zip(batch.column("path").to_pylist(),
                            batch.column("index").to_pylist(), strict=True):
+        part: np.ndarray | None = None
         if components is not None:
             labels_path = ray_components.labels_path(components, int(index))
             if not os.path.exists(labels_path):
                 continue  # no linked record in this file
             labels = pq.read_table(labels_path)
             t = pq.read_table(path).take(labels.column("row"))
+            part = key_partition(labels.column("label"), parts)
         else:
             t = pq.read_table(path)
+            if key is not None:
+                part = key_partition(t.column(key), parts)
         shard = os.path.basename(path).removesuffix(".collect.parquet")
         t = t.append_column(SHARD, pa.array([shard] * t.num_rows, pa.string()))
-        if components is not None:
-            t = t.append_column(PART, pa.array(key_partition(labels.column("label"), parts)))
-        elif key is not None:
-            t = t.append_column(PART, pa.array(key_partition(t.column(key), parts)))
+        if part is not None:
+            t = t.append_column(PART, pa.array(part))
         tables.append(t)
     if not tables:  # a batch of files without linked records: an empty table of the schema
         t = pq.read_schema(batch.column("path")[0].as_py()).empty_table()
