@@ -193,3 +193,41 @@ def test_components_on_a_ray_cluster_from_collect_files(ray_local: Any,
     assert len(set(expected.values())) == 1 + 1 + 60
     assert 1 <= rounds <= 16
     print(f"rounds: {rounds}")
+
+
+@pytest.mark.ray
+def test_colliding_id_hashes_come_in_bounded_pages(ray_local: Any, tmp_path: Path) -> None:
+    """The distributed id check returns at most `cap` colliding hashes per pass, smallest
+    first, each with the shards holding it; the next pass starts after the last one."""
+    from corpusfilter.engines.local import _unit_dir
+    from corpusfilter.engines.ray_plans import colliding_ids
+    from corpusfilter.io.shards import Shard
+
+    udir = _unit_dir(tmp_path, 0)
+    udir.mkdir(parents=True)
+    h = {"a": [5, 9, 100, 7], "b": [9, 11, 12], "c": [100, 7, 13, 7]}
+    for key, values in h.items():
+        np.save(udir / f"{key}.idh.npy", np.array(values, dtype=np.uint64))
+    shards = [Shard(str(tmp_path / f"{k}.parquet"), k) for k in h]
+    assert colliding_ids(ray_local, shards, tmp_path, 3, cap=2) == [(7, ["a", "c"]),
+                                                                    (9, ["a", "b"])]
+    assert colliding_ids(ray_local, shards, tmp_path, 3, start=10, cap=2) == [
+        (100, ["a", "c"])]
+
+
+def test_a_hash_collision_between_different_ids_is_not_a_duplicate(tmp_path: Path) -> None:
+    import xxhash
+
+    from corpusfilter.core.errors import InputError
+    from corpusfilter.engines.ray_engine import RayEngine
+    from corpusfilter.io.shards import Shard
+
+    for key, ids in {"a": ["x1", "x2"], "b": ["x3", "x1"]}.items():
+        pq.write_table(pa.table({"id": ids, "text": ["t"] * len(ids)}),
+                       tmp_path / f"{key}.parquet")
+    shards = [Shard(str(tmp_path / f"{k}.parquet"), k) for k in ("a", "b")]
+    engine = RayEngine({"stages": [{"stage": "doc_length"}]}, progress=False)
+    # as if x2 and x3 had collided: only shards holding the hash are read, nothing raised
+    engine._confirm_duplicate(xxhash.xxh64_intdigest(b"x2"), shards)
+    with pytest.raises(InputError, match=r"'x1' occurs more than once \(shards: a, b\)"):
+        engine._confirm_duplicate(xxhash.xxh64_intdigest(b"x1"), shards)
