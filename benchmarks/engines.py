@@ -143,6 +143,8 @@ class _PeakExchange:
     Python/NumPy heap (tracemalloc) of any single task."""
 
     def __init__(self) -> None:
+        import scipy.sparse.csgraph  # noqa: F401  (imported before measuring: not a task's)
+
         from corpusfilter.engines.ray_components import LocalExchange
 
         self.inner = LocalExchange()
@@ -205,6 +207,43 @@ def components_step(records: pa.Table, links: list[str]) -> None:
                                   ex.max_peak / max(linked, 1), 1)}))
 
 
+def components_scale(sizes: list[int], per_part: int) -> None:
+    """Largest task of the components step at several corpus sizes, with the engine's rule
+    of a fixed number of records per partition (every document linked: the worst case)."""
+    from corpusfilter.core.docs import Columns, Docs
+    from corpusfilter.dedup.minhash import MinHashDedup
+    from corpusfilter.engines import ray_components as rc
+
+    stage = MinHashDedup(verify="off")  # the band keys are the same for every verify mode
+    links = stage.ray_link_columns
+    print(f"\n== components step vs corpus size ({per_part:,} records per partition; every "
+          f"document near-duplicated) ==")
+    for n in sizes:
+        table = corpus(n, unique=True)
+        with tempfile.TemporaryDirectory() as d:
+            files = []
+            step = -(-n // SHARDS)
+            for k in range(SHARDS):
+                part = table.slice(k * step, step)
+                recs = pa.concat_tables([
+                    stage.collect(Docs(b, Columns("text", "id", "lang"), "bench"))
+                    for b in part.to_batches(max_chunksize=1000)]).select(links)
+                files.append(str(Path(d) / f"s{k}.collect.parquet"))
+                pq.write_table(recs, files[-1])
+            parts = max(1, n // per_part)
+            rows = rc.link_rows(pa.table({"path": files, "index": list(range(SHARDS))}),
+                                links, parts)
+            ex = _PeakExchange()
+            _, rounds = rc.star_rounds(ex, ex.shuffle([rows], rc.bucket_edges, parts=parts),
+                                       parts)
+        print(f"{n:>9,} documents, {parts:4d} partitions, {rounds} rounds: largest task "
+              f"input {ex.max_input / 2**20:6.2f} MiB, peak heap {ex.max_peak / 2**20:6.2f} MiB")
+        print(json.dumps({"stage": "minhash_dedup/ray_components_scale", "docs": n,
+                          "partitions": parts, "rounds": rounds,
+                          "max_task_input_bytes": ex.max_input,
+                          "max_task_peak_bytes": ex.max_peak}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--docs", type=int, default=20_000)
@@ -212,7 +251,14 @@ def main() -> None:
     ap.add_argument("--memory-docs", type=int, default=20_000)
     ap.add_argument("--no-throughput", action="store_true",
                     help="only the memory model (no engine runs)")
+    ap.add_argument("--components-scale", type=int, nargs="*", metavar="DOCS",
+                    help="only the components step's largest task at these corpus sizes")
+    ap.add_argument("--per-partition", type=int, default=2_500,
+                    help="records per partition for --components-scale")
     args = ap.parse_args()
+    if args.components_scale:
+        components_scale(args.components_scale, args.per_partition)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="cf-engines-"))
     try:
         if not args.no_throughput:
