@@ -22,6 +22,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -136,30 +137,111 @@ def memory_model(n: int) -> None:
             components_step(records, [f"band_{j}" for j in range(stage.bands)])
 
 
+class _PeakExchange:
+    """The in-process exchange of `ray_components`, measuring every task (one call of a step
+    on one partition): the largest input table (Arrow bytes) and the largest peak
+    Python/NumPy heap (tracemalloc) of any single task."""
+
+    def __init__(self) -> None:
+        import scipy.sparse.csgraph  # noqa: F401  (imported before measuring: not a task's)
+
+        from corpusfilter.engines.ray_components import LocalExchange
+
+        self.inner = LocalExchange()
+        self.max_input = 0
+        self.max_peak = 0
+        self.tasks = 0
+
+    def shuffle(self, data: list[pa.Table], fn: Any, **kwargs: Any) -> list[pa.Table]:
+        def measured(t: pa.Table, **kw: Any) -> pa.Table:
+            self.tasks += 1
+            self.max_input = max(self.max_input, t.nbytes)
+            tracemalloc.start()
+            out = fn(t, **kw)
+            self.max_peak = max(self.max_peak, tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+            return out
+
+        return self.inner.shuffle(data, measured, **kwargs)
+
+    def changed(self, data: list[pa.Table]) -> int:
+        return self.inner.changed(data)
+
+
 def components_step(records: pa.Table, links: list[str]) -> None:
-    """The ray engine's near-dup planning: edges from band buckets, then one components task
-    whose memory scales with the linked documents (here: all of them, the worst case)."""
-    from corpusfilter.engines.ray_plans import _components, _edges, _link_rows
+    """The ray engine's components of the band buckets, step by step in one process with
+    the cluster's partitions: per-task memory for 1, 8 and 64 partitions (here every document
+    is linked, the worst case)."""
+    from corpusfilter.engines import ray_components as rc
 
     with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "collect.parquet"
-        pq.write_table(records, path)
-        rows = _link_rows(pa.table({"path": [str(path)]}), links, parts=1)
-        edges = _edges(rows.drop_columns(["_part"]))
-        tracemalloc.start()
-        linked = _components(str(Path(d) / "components.parquet"), edges)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    print(f"minhash_dedup on ray: {rows.nbytes / records.num_rows:6.1f} B/doc of (band, key, "
-          f"id) rows shuffled; {edges.num_rows / max(linked, 1):.1f} edges "
-          f"({edges.nbytes / max(linked, 1):.1f} B) per linked doc; components task peak "
-          f"{peak / max(linked, 1):.1f} B per linked doc -> "
-          f"{peak / max(linked, 1) * BILLION / 2**30:.1f} GiB if all 1B docs were linked")
-    print(json.dumps({"stage": "minhash_dedup/ray_components",
-                      "link_rows_bytes_per_doc": round(rows.nbytes / records.num_rows, 1),
-                      "edges_per_linked_doc": round(edges.num_rows / max(linked, 1), 2),
-                      "components_peak_bytes_per_linked_doc": round(peak / max(linked, 1),
-                                                                    1)}))
+        files = []
+        step = -(-records.num_rows // SHARDS)
+        for k in range(SHARDS):
+            files.append(str(Path(d) / f"s{k}.collect.parquet"))
+            pq.write_table(records.slice(k * step, step).select(links), files[-1])
+        batch = pa.table({"path": files, "index": list(range(len(files)))})
+        for parts in (1, 8, 64):
+            rows = rc.link_rows(batch, links, parts)
+            ex = _PeakExchange()
+            edges = ex.shuffle([rows], rc.bucket_edges, parts=parts)
+            n_edges = sum(t.num_rows for t in edges)
+            final, rounds = rc.star_rounds(ex, edges, parts)
+            labels = pa.concat_tables([rc.label_rows(t) for t in final])
+            linked = len(pc.unique(labels["node"]))
+            comps = len(pc.unique(labels["label"]))
+            print(f"minhash_dedup components on ray, {parts:3d} partitions: "
+                  f"{linked:,} linked docs in {comps:,} components; "
+                  f"{n_edges / max(linked, 1):.2f} edges per linked doc after the bucket "
+                  f"step; {rounds} rounds, {ex.tasks} tasks; largest task input "
+                  f"{ex.max_input / max(linked, 1):6.1f} B and peak heap "
+                  f"{ex.max_peak / max(linked, 1):6.1f} B per linked doc")
+            print(json.dumps({"stage": "minhash_dedup/ray_components", "partitions": parts,
+                              "linked": linked, "components": comps, "rounds": rounds,
+                              "link_rows_bytes_per_doc": round(
+                                  rows.nbytes / records.num_rows, 1),
+                              "edges_per_linked_doc": round(n_edges / max(linked, 1), 2),
+                              "max_task_input_bytes_per_linked_doc": round(
+                                  ex.max_input / max(linked, 1), 1),
+                              "max_task_peak_bytes_per_linked_doc": round(
+                                  ex.max_peak / max(linked, 1), 1)}))
+
+
+def components_scale(sizes: list[int], per_part: int) -> None:
+    """Largest task of the components step at several corpus sizes, with the engine's rule
+    of a fixed number of records per partition (every document linked: the worst case)."""
+    from corpusfilter.core.docs import Columns, Docs
+    from corpusfilter.dedup.minhash import MinHashDedup
+    from corpusfilter.engines import ray_components as rc
+
+    stage = MinHashDedup(verify="off")  # the band keys are the same for every verify mode
+    links = stage.ray_link_columns
+    print(f"\n== components step vs corpus size ({per_part:,} records per partition; every "
+          f"document near-duplicated) ==")
+    for n in sizes:
+        table = corpus(n, unique=True)
+        with tempfile.TemporaryDirectory() as d:
+            files = []
+            step = -(-n // SHARDS)
+            for k in range(SHARDS):
+                part = table.slice(k * step, step)
+                recs = pa.concat_tables([
+                    stage.collect(Docs(b, Columns("text", "id", "lang"), "bench"))
+                    for b in part.to_batches(max_chunksize=1000)]).select(links)
+                files.append(str(Path(d) / f"s{k}.collect.parquet"))
+                pq.write_table(recs, files[-1])
+            parts = max(1, n // per_part)
+            rows = rc.link_rows(pa.table({"path": files, "index": list(range(SHARDS))}),
+                                links, parts)
+            ex = _PeakExchange()
+            _, rounds = rc.star_rounds(ex, ex.shuffle([rows], rc.bucket_edges, parts=parts),
+                                       parts)
+        print(f"{n:>9,} documents, {parts:4d} partitions, {rounds} rounds: largest task "
+              f"input {ex.max_input / 2**20:6.2f} MiB, peak heap {ex.max_peak / 2**20:6.2f} MiB")
+        print(json.dumps({"stage": "minhash_dedup/ray_components_scale", "docs": n,
+                          "partitions": parts, "rounds": rounds,
+                          "max_task_input_bytes": ex.max_input,
+                          "max_task_peak_bytes": ex.max_peak}))
 
 
 def main() -> None:
@@ -167,10 +249,20 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=20_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--memory-docs", type=int, default=20_000)
+    ap.add_argument("--no-throughput", action="store_true",
+                    help="only the memory model (no engine runs)")
+    ap.add_argument("--components-scale", type=int, nargs="*", metavar="DOCS",
+                    help="only the components step's largest task at these corpus sizes")
+    ap.add_argument("--per-partition", type=int, default=2_500,
+                    help="records per partition for --components-scale")
     args = ap.parse_args()
+    if args.components_scale:
+        components_scale(args.components_scale, args.per_partition)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="cf-engines-"))
     try:
-        throughput(args.docs, args.workers, tmp)
+        if not args.no_throughput:
+            throughput(args.docs, args.workers, tmp)
         memory_model(args.memory_docs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -483,7 +483,7 @@ def test_exact_verification_in_several_passes_gives_the_same_plan(corpus, tmp_pa
                                                                    monkeypatch):
     """Memory-bounded plan: the shingle hashes are read in several passes (one slice of the
     hash range each) and in small batches across shard boundaries; the plan is unchanged."""
-    import corpusfilter.dedup.minhash as mh
+    import corpusfilter.dedup.records as records
     from corpusfilter.core.docs import Docs
     from corpusfilter.core.stage import Collected
 
@@ -500,9 +500,9 @@ def test_exact_verification_in_several_passes_gives_the_same_plan(corpus, tmp_pa
 
     one = MinHashDedup().plan(collected())
     assert set(one.removed["doc_id"].to_pylist()) == set(copies)
-    monkeypatch.setattr(mh, "SETS_BYTES_PER_DOC", 0)
-    monkeypatch.setattr(mh, "SETS_MIN_BYTES", 4000)
-    monkeypatch.setattr(mh, "READ_BATCH_ROWS", 7)
+    monkeypatch.setattr(records, "SETS_BYTES_PER_DOC", 0)
+    monkeypatch.setattr(records, "SETS_MIN_BYTES", 4000)
+    monkeypatch.setattr(records, "READ_BATCH_ROWS", 7)
     many_stage = MinHashDedup()
     many = many_stage.plan(collected())
     assert many_stage.verify_passes > 3
@@ -686,7 +686,7 @@ def _pivot_reference(rank: np.ndarray, edges: list[tuple[int, int]]) -> list[int
 @settings(max_examples=30, deadline=None)
 @given(data=st.data())
 def test_star_rounds_and_loop_equal_the_sequential_rule(min_settled, data):
-    import corpusfilter.dedup.minhash as mh
+    import corpusfilter.dedup.clusters as mh
 
     m = data.draw(st.integers(1, 40))
     rank = np.array(data.draw(st.permutations(range(m))), dtype=np.int64)
@@ -703,7 +703,7 @@ def test_star_rounds_and_loop_equal_the_sequential_rule(min_settled, data):
     s = np.arange(len(edges), dtype=np.float64)
     saved, mh.PIVOT_MIN_SETTLED = mh.PIVOT_MIN_SETTLED, min_settled
     try:
-        final, sim = mh._pivot(rank, u, v, s)
+        final, sim = mh.pivot(rank, u, v, s)
     finally:
         mh.PIVOT_MIN_SETTLED = saved
     assert final.tolist() == _pivot_reference(rank, edges)

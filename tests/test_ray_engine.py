@@ -292,34 +292,6 @@ def test_missing_ray_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
     assert not (tmp_path / "o").exists()
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), max_size=60))
-def test_connected_components_label_each_document_with_its_smallest_linked_id(
-        tmp_path_factory: pytest.TempPathFactory, pairs: list[tuple[int, int]]) -> None:
-    """The components step of distributed near-dup planning, against a plain union-find."""
-    from corpusfilter.engines.ray_plans import COMP, _components
-
-    edges = pa.table({"a": pa.array([f"d{a:02d}" for a, _ in pairs], pa.string()),
-                      "b": pa.array([f"d{b:02d}" for _, b in pairs], pa.string())})
-    path = tmp_path_factory.mktemp("cc") / "components.parquet"
-    half = len(pairs) // 2
-    n = _components(str(path), edges.slice(0, half), edges.slice(half))
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            x = parent[x]
-        return x
-
-    for a, b in zip(edges["a"].to_pylist(), edges["b"].to_pylist(), strict=True):
-        ra, rb = find(a), find(b)
-        parent[max(ra, rb)] = min(ra, rb)
-    got = pq.read_table(path)
-    assert n == len(parent) == got.num_rows
-    expected = {x: find(x) for x in parent}  # roots are the smallest id of each component
-    assert dict(zip(got["doc_id"].to_pylist(), got[COMP].to_pylist(), strict=True)) == expected
-
-
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 6), st.booleans()), min_size=1, max_size=6),
        st.integers(1, 40))

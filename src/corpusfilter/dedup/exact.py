@@ -57,6 +57,8 @@ class ExactDedup(GlobalStage):
 
     name = "exact_dedup"
     version = 1
+    # The Ray engine plans each group of records sharing a text hash apart (docs/scale.md).
+    ray_partition_key = "hash"
 
     def __init__(self, lowercase: bool = True, collapse_whitespace: bool = True,
                  strip_punctuation: bool = False, unicode_form: UnicodeForm | None = None,

@@ -20,8 +20,15 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import pyarrow as pa
 
-from corpusfilter.dedup.shingles import ShingleHashes, fmix64
+from corpusfilter.dedup.shingles import (
+    HASHES,
+    SHINGLE_KINDS,
+    ShingleHashes,
+    fmix64,
+    shingle_hashes,
+)
 
 SCHEMES = ("affine32", "affine64", "legacy")
 _MERSENNE = np.uint64((1 << 61) - 1)
@@ -150,3 +157,37 @@ def optimal_params(threshold: float, num_perm: int,
             if err < best[0]:
                 best = (err, (b, r))
     return best[1]
+
+
+class MinHasher:
+    """Shingles → MinHash signatures → LSH band keys, for whole batches of text."""
+
+    def __init__(self, ngram: int = 5, shingle: str = "word", num_perm: int = 112,
+                 bands: int = 14, rows: int = 8, seed: int = 1, scheme: str = "affine32",
+                 hash: str = "xxh64"):
+        if ngram < 1:
+            raise ValueError(f"ngram must be >= 1, got {ngram}")
+        if shingle not in SHINGLE_KINDS:
+            raise ValueError(f"shingle must be one of {', '.join(SHINGLE_KINDS)}, "
+                             f"got {shingle!r}")
+        if hash not in HASHES:
+            raise ValueError(f"hash must be one of {', '.join(HASHES)}, got {hash!r}")
+        if bands < 1 or rows < 1 or bands * rows > num_perm:
+            raise ValueError(f"bands × rows must be between 1 and num_perm ({num_perm}), "
+                             f"got {bands} × {rows}")
+        self.ngram, self.shingle, self.hash = ngram, shingle, hash
+        self.bands, self.rows = bands, rows
+        self.perms = Permutations(num_perm, seed, scheme)
+
+    def shingles(self, text: pa.Array) -> ShingleHashes:
+        return shingle_hashes(text, self.ngram, self.shingle, self.hash, self.perms.bits)
+
+    def signatures(self, text: pa.Array, sh: ShingleHashes | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """(signatures: docs × num_perm, has_shingles: bool per doc)."""
+        if sh is None:
+            sh = self.shingles(text)
+        return self.perms.signatures(sh), sh.counts > 0
+
+    def keys(self, sig: np.ndarray) -> np.ndarray:
+        return band_keys(sig, self.bands, self.rows)

@@ -43,12 +43,12 @@ from typing import Any
 import xxhash
 
 from corpusfilter.core.config import PipelineConfig
-from corpusfilter.core.errors import CorpusFilterError
+from corpusfilter.core.errors import CorpusFilterError, InputError
 from corpusfilter.core.pipeline import Segment
 from corpusfilter.engines.local import LocalEngine
 from corpusfilter.engines.unit import UnitResult, Worker, plan_path
 from corpusfilter.io.atomic import write_json_atomic
-from corpusfilter.io.shards import Shard, shard_rows
+from corpusfilter.io.shards import Shard, read_ids, shard_rows
 
 log = logging.getLogger("corpusfilter")
 
@@ -272,19 +272,42 @@ class RayEngine(LocalEngine):
         return UnitDone(done["result"], done["pid"], done["node"])
 
     def _check_ids_unique(self, shards: list[Shard], out: Path) -> None:
-        from corpusfilter.engines.ray_plans import duplicate_id_shards
+        from corpusfilter.engines.ray_plans import MAX_ID_COLLISIONS, colliding_ids
 
         rows = sum(shard_rows(s, self.config.storage_options) for s in shards)
         if rows <= self.driver_id_check_max:
             super()._check_ids_unique(shards, out)  # 8 bytes per id: at most 80 MB here
             return
-        try:
-            suspects = duplicate_id_shards(self._ray, shards, out, self._partitions(shards, out))
-        except Exception as e:
-            raise unwrap(e) from e
-        if suspects:
-            # Confirm (and name the id) on the few shards involved, as the local engine does.
-            super()._check_ids_unique([s for s in shards if s.key in suspects], out)
+        start = 0
+        while True:  # more than one pass only past MAX_ID_COLLISIONS 64-bit hash collisions
+            try:
+                found = colliding_ids(self._ray, shards, out, self._partitions(shards, out),
+                                      start)
+            except Exception as e:
+                raise unwrap(e) from e
+            for h, keys in found:
+                # Confirm (and name the id) on the few shards holding this hash only.
+                self._confirm_duplicate(h, [s for s in shards if s.key in keys])
+            if len(found) < MAX_ID_COLLISIONS:
+                return
+            start = found[-1][0] + 1
+
+    def _confirm_duplicate(self, h: int, involved: list[Shard]) -> None:
+        """Raise the local engine's error if an id hashing to `h` occurs twice in `involved`
+        (else it was a 64-bit collision between different ids)."""
+        col = self.pipeline.columns.id
+        where: dict[str, list[str]] = {}
+        for s in involved:
+            for v in read_ids(s, col, self.config.storage_options).to_pylist():
+                if xxhash.xxh64_intdigest(str(v).encode()) == h:
+                    where.setdefault(v, []).append(s.key)
+        for dupe, keys in sorted(where.items()):
+            if len(keys) > 1:
+                shards = list(dict.fromkeys(keys))
+                raise InputError(f"document id {dupe!r} occurs more than once (shards: "
+                                 f"{', '.join(shards)}); ids must be unique across the input "
+                                 f"for the ledger to account for every document",
+                                 shard=shards[0])
 
     def _make_plan(self, seg: Segment, shards: list[Shard], out: Path) -> None:
         from corpusfilter.engines.ray_plans import make_plan

@@ -9,20 +9,20 @@ Four ways, tried in order, for the global stage that closes a segment:
 2. **Key-partitioned plans.** A stage whose plan is a ``pyarrow.Table`` of per-document rows
    (a ``doc_id`` column, consulted by ``apply()`` only for the batch's own ids) and whose
    ``plan()`` over all records equals the union of ``plan()`` over groups of records that
-   agree on one key column declares that column as ``ray_partition_key`` (or is listed in
-   `KEYED` below: ``exact_dedup`` partitions by its text hash). The records are shuffled by
+   agree on one key column declares that column as ``ray_partition_key`` (``exact_dedup``:
+   its text hash). The records are shuffled by
    a hash of the key with a Ray Data groupby into P partitions, the stage's own ``plan()`` runs
    on each partition in parallel, and the rows are grouped again by shard and written as one
    plan file per shard: a worker loads only the plan rows of the shard it processes. Because
    the same ``plan()`` code runs on every partition, the result equals the local engine's.
 3. **Component-partitioned plans.** A stage whose plan splits the same way, but whose
    records interact whenever they share a value in *any* of several columns, declares them as
-   ``ray_link_columns`` (or is listed in `LINKED`: ``minhash_dedup`` and its LSH band keys).
-   A groupby on (column, value) turns every bucket into edges towards its smallest id; the
-   connected components of those edges are found in one task (edges exist only between
-   documents that share a bucket, so this scales with the duplicates, not the corpus); the
-   records of linked documents are shuffled by component, and the stage's own ``plan()`` runs
-   per partition as in 2. Unlinked documents never reach a plan: they are in no cluster.
+   ``ray_link_columns`` (``minhash_dedup``: its LSH band keys). The connected components of
+   "shares a value with" are computed on the cluster by rounds of shuffles
+   (`corpusfilter.engines.ray_components`) and written per collect file; each task reading a
+   collect file loads only that file's labels, keeps its linked records and shuffles them by
+   component, and the stage's own ``plan()`` runs per partition as in 2. Unlinked documents
+   never reach a plan: they are in no cluster.
 4. **Fallback.** Any other stage: its ``plan()`` runs in one Ray task on a worker node, reading
    the collected files there; correct for every stage, but limited to one node's memory.
 
@@ -33,10 +33,11 @@ such tables (``MinHashPlan``); it is stored as one pickle per shard.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import pickle
 import shutil
-from collections.abc import Callable
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,20 +52,17 @@ from corpusfilter.core.config import PipelineConfig
 from corpusfilter.core.errors import StageError
 from corpusfilter.core.pipeline import Pipeline
 from corpusfilter.core.stage import Collected, GlobalStage
+from corpusfilter.engines import ray_components
 from corpusfilter.engines.local import _plan_path, _unit_dir
-from corpusfilter.io.shards import Shard, write_parquet_atomic
+from corpusfilter.io.shards import Shard
 
-# Global stages whose plan is a union over partitions of one key column (see module doc).
-KEYED: dict[str, str] = {"exact_dedup": "hash"}
-# Global stages whose plan is a union over the connected components of "records sharing a
-# value in any of these columns" (minhash_dedup: documents sharing an LSH band bucket).
-LINKED: dict[str, Callable[[Any], list[str]]] = {
-    "minhash_dedup": lambda s: [f"band_{j}" for j in range(int(s.bands))],
-}
+log = logging.getLogger("corpusfilter")
 
 SHARD = "_shard"
-PART = "_part"
-COMP = "_component"
+PART = ray_components.PART
+# Colliding id hashes confirmed by reading the shards that hold them, at most (each read
+# is of the few shards holding one hash, never of the whole input).
+MAX_ID_COLLISIONS = 64
 
 
 @dataclass
@@ -83,13 +81,13 @@ class ShardedPlan:
 
 
 def partition_key(stage: GlobalStage) -> str | None:
-    return getattr(stage, "ray_partition_key", None) or KEYED.get(stage.name)
+    """The column a stage declares its plan splits by (``ray_partition_key``), if any."""
+    return getattr(stage, "ray_partition_key", None)
 
 
 def link_columns(stage: GlobalStage) -> list[str] | None:
+    """The columns a stage declares link its records (``ray_link_columns``), if any."""
     cols = getattr(stage, "ray_link_columns", None)
-    if cols is None and stage.name in LINKED:
-        cols = LINKED[stage.name](stage)
     return list(cols) if cols else None
 
 
@@ -148,22 +146,32 @@ def key_partition(values: pa.Array | pa.ChunkedArray, parts: int) -> np.ndarray:
 def _read_records(batch: pa.Table, key: str | None, parts: int,
                   components: str | None = None) -> pa.Table:
     """Read collect files; add the shard (from the file name) and the partition: by `key`, or
-    by connected component (only documents listed in the `components` file are kept)."""
-    comp = pq.read_table(components) if components else None
+    by connected component (only the linked records, from the file's own labels in the
+    `components` directory: the join of records and components on the document)."""
     tables = []
-    for path in batch.column("path").to_pylist():
-        t = pq.read_table(path)
+    for path, index in zip(batch.column("path").to_pylist(),
+                           batch.column("index").to_pylist(), strict=True):
+        part: np.ndarray | None = None
+        if components is not None:
+            labels_path = ray_components.labels_path(components, int(index))
+            if not os.path.exists(labels_path):
+                continue  # no linked record in this file
+            labels = pq.read_table(labels_path)
+            t = pq.read_table(path).take(labels.column("row"))
+            part = key_partition(labels.column("label"), parts)
+        else:
+            t = pq.read_table(path)
+            if key is not None:
+                part = key_partition(t.column(key), parts)
         shard = os.path.basename(path).removesuffix(".collect.parquet")
         t = t.append_column(SHARD, pa.array([shard] * t.num_rows, pa.string()))
-        if comp is not None:
-            pos = pc.index_in(t.column("doc_id"), value_set=comp.column("doc_id"))
-            t = t.filter(pos.is_valid())
-            pos = pos.drop_null()
-            t = t.append_column(PART, pa.array(key_partition(
-                comp.column(COMP).take(pos), parts)))
-        elif key is not None:
-            t = t.append_column(PART, pa.array(key_partition(t.column(key), parts)))
+        if part is not None:
+            t = t.append_column(PART, pa.array(part))
         tables.append(t)
+    if not tables:  # a batch of files without linked records: an empty table of the schema
+        t = pq.read_schema(batch.column("path")[0].as_py()).empty_table()
+        return t.append_column(SHARD, pa.array([], pa.string())).append_column(
+            PART, pa.array([], pa.int64()))
     return pa.concat_tables(tables, promote_options="default")
 
 
@@ -215,67 +223,6 @@ def _write_shard_plan(rows: pa.Table, directory: str, config: dict[str, Any],
     return pa.table({"shard": [shard], "rows": [sum(t.num_rows for t in tables.values())]})
 
 
-def _link_rows(batch: pa.Table, links: list[str], parts: int) -> pa.Table:
-    """(link column, value, doc_id) for every record and link column, with its partition."""
-    out = []
-    for path in batch.column("path").to_pylist():
-        t = pq.read_table(path, columns=["doc_id", *links])
-        for j, col in enumerate(links):
-            keys = t.column(col).combine_chunks()
-            out.append(pa.table({
-                "link": pa.array(np.full(t.num_rows, j, np.int32)),
-                "value": keys.cast(pa.uint64()) if pa.types.is_integer(keys.type)
-                else pa.array(key_partition(keys, 2**62).astype(np.uint64)),
-                "doc_id": t.column("doc_id").cast(pa.string()),
-                PART: pa.array((key_partition(keys, parts) + j) % parts),
-            }))
-    return pa.concat_tables(out)
-
-
-def _edges(rows: pa.Table) -> pa.Table:
-    """Within each bucket (same link column and value), an edge from every member to the
-    bucket's smallest id."""
-    t = rows.sort_by([("link", "ascending"), ("value", "ascending"),
-                      ("doc_id", "ascending")])
-    link = t.column("link").to_numpy()
-    value = t.column("value").to_numpy()
-    same = np.zeros(t.num_rows, dtype=bool)
-    same[1:] = (link[1:] == link[:-1]) & (value[1:] == value[:-1])
-    start = np.maximum.accumulate(np.where(~same, np.arange(t.num_rows), 0))
-    rows_b = np.flatnonzero(same)
-    ids = t.column("doc_id").combine_chunks()
-    return pa.table({"a": ids.take(pa.array(start[rows_b], pa.int64())),
-                     "b": ids.take(pa.array(rows_b, pa.int64()))})
-
-
-def _components(path: str, *edges: pa.Table) -> int:
-    """Connected components of the edges (in one task: edges exist only between documents
-    sharing a bucket); writes doc_id -> component (its smallest id) for linked docs only."""
-    e = pa.concat_tables([t for t in edges if t.num_rows] or
-                         [pa.table({"a": pa.array([], pa.string()),
-                                    "b": pa.array([], pa.string())})])
-    ids = pc.unique(pa.concat_arrays([e.column("a").combine_chunks(),
-                                      e.column("b").combine_chunks()])).sort()
-    a = pc.index_in(e.column("a"), value_set=ids).to_numpy(zero_copy_only=False)
-    b = pc.index_in(e.column("b"), value_set=ids).to_numpy(zero_copy_only=False)
-    lab = np.arange(len(ids), dtype=np.int64)
-    while True:
-        m = np.minimum(lab[a], lab[b])
-        new = lab.copy()
-        for idx in (a, b, lab[a], lab[b]):
-            np.minimum.at(new, idx, m)
-        while True:  # pointer jumping to the root (the smallest index of the component)
-            nxt = new[new]
-            if np.array_equal(nxt, new):
-                break
-            new = nxt
-        if np.array_equal(new, lab):
-            break
-        lab = new
-    write_parquet_atomic(pa.table({"doc_id": ids, COMP: ids.take(pa.array(lab))}), Path(path))
-    return len(ids)
-
-
 def _plan_in_task(config: dict[str, Any], segment: int, files: list[str], path: str) -> int:
     """The fallback: the stage's own plan() in one task; the plan never reaches the driver."""
     pipeline = _pipeline(config)
@@ -297,7 +244,8 @@ def _pickle_atomic(obj: Any, path: Path) -> None:
 # -- driver side -----------------------------------------------------------------------------
 
 def _files_ds(ray: Any, files: list[str]) -> Any:
-    return ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
+    return ray.data.from_items([{"path": f, "index": i} for i, f in enumerate(files)],
+                               override_num_blocks=len(files))
 
 
 def make_plan(ray: Any, config: dict[str, Any], segment: int, shards: list[Shard], out: Path,
@@ -330,13 +278,13 @@ def make_plan(ray: Any, config: dict[str, Any], segment: int, shards: list[Shard
     empty = pipeline.make_plan(seg, Collected(tables=[]))
     comp_path = None
     if links is not None:
-        edges = _files_ds(ray, files).map_batches(
-            _link_rows, fn_kwargs={"links": links, "parts": parts}, batch_format="pyarrow",
-            batch_size=1).groupby(PART, num_partitions=parts).map_groups(
-            _edges, batch_format="pyarrow")
-        comp_path = str(directory / "components.parquet")
-        linked = ray.get(ray.remote(num_cpus=1)(_components).remote(
-            comp_path, *edges.to_arrow_refs()))
+        comp_dir = directory / "components"
+        comp_dir.mkdir()
+        comp_path = str(comp_dir)
+        t0 = time.perf_counter()
+        linked, rounds = ray_components.components(ray, files, links, parts, comp_path)
+        log.info("components of %s: %d linked records, %d rounds, %.1fs", stage.label,
+                 linked, rounds, time.perf_counter() - t0)
         if linked == 0:
             _pickle_atomic(ShardedPlan(str(directory), empty), path)
             return
@@ -365,21 +313,31 @@ def _hash_rows(batch: pa.Table, parts: int) -> pa.Table:
                      PART: pa.array((h % np.uint64(parts)).astype(np.int64))})
 
 
-def _colliding_shards(rows: pa.Table) -> pa.Table:
+def _colliding_rows(rows: pa.Table, start: int, cap: int) -> pa.Table:
+    """(hash, shard) of the `cap` smallest id hashes >= `start` occurring twice or more in
+    this partition (every occurrence of a hash is in the partition of that hash)."""
     h = rows.column("h").to_numpy()
-    uniq, counts = np.unique(h, return_counts=True)
-    hit = np.isin(h, uniq[counts > 1])
-    shards = sorted(set(rows.column(SHARD).filter(pa.array(hit)).to_pylist()))
-    return pa.table({SHARD: pa.array(shards, pa.string())})
+    uniq, counts = np.unique(h[h >= np.uint64(start)], return_counts=True)
+    hit = np.isin(h, uniq[counts > 1][:cap])
+    found = pa.table({"h": pa.array(h[hit], pa.uint64()),
+                      SHARD: rows.column(SHARD).filter(pa.array(hit))})
+    return found.group_by(["h", SHARD]).aggregate([])
 
 
-def duplicate_id_shards(ray: Any, shards: list[Shard], out: Path, parts: int) -> set[str]:
-    """Shards holding an id hash that occurs twice in the input (a groupby on the hash)."""
+def colliding_ids(ray: Any, shards: list[Shard], out: Path, parts: int, start: int = 0,
+                  cap: int = MAX_ID_COLLISIONS) -> list[tuple[int, list[str]]]:
+    """The `cap` smallest 64-bit id hashes >= `start` that occur twice or more in the input,
+    each with the shards holding it, found with a groupby on the hash: no task holds more than
+    its partition of the hashes, and the driver receives at most `cap` hashes per partition."""
     udir = _unit_dir(out, 0)
     items = [{"key": s.key, "path": str(udir / f"{s.key}.idh.npy")} for s in shards]
     if not items:
-        return set()
+        return []
     ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         _hash_rows, fn_kwargs={"parts": parts}, batch_format="pyarrow", batch_size=1)
-    found = ds.groupby(PART, num_partitions=parts).map_groups(_colliding_shards, batch_format="pyarrow")
-    return {r[SHARD] for r in found.iter_rows()}
+    found = ds.groupby(PART, num_partitions=parts).map_groups(
+        _colliding_rows, fn_kwargs={"start": start, "cap": cap}, batch_format="pyarrow")
+    where: dict[int, set[str]] = {}
+    for r in found.iter_rows():
+        where.setdefault(int(r["h"]), set()).add(r[SHARD])
+    return [(h, sorted(where[h])) for h in sorted(where)[:cap]]
