@@ -196,11 +196,11 @@ def test_components_on_a_ray_cluster_from_collect_files(ray_local: Any,
 def test_colliding_id_hashes_come_in_bounded_pages(ray_local: Any, tmp_path: Path) -> None:
     """The distributed id check returns at most `cap` colliding hashes per pass, smallest
     first, each with the shards holding it; the next pass starts after the last one."""
-    from corpusfilter.engines.local import _unit_dir
     from corpusfilter.engines.ray_plans import colliding_ids
+    from corpusfilter.engines.unit import unit_dir
     from corpusfilter.io.shards import Shard
 
-    udir = _unit_dir(tmp_path, 0)
+    udir = unit_dir(tmp_path, 0)
     udir.mkdir(parents=True)
     h = {"a": [5, 9, 100, 7], "b": [9, 11, 12], "c": [100, 7, 13, 7]}
     for key, values in h.items():

@@ -95,9 +95,6 @@ from corpusfilter.io.shards import (
 
 log = logging.getLogger("corpusfilter")
 
-# The old private names, still imported by engines/ray_plans.py: use engines.unit's.
-_plan_path, _unit_dir = plan_path, unit_dir
-
 CLEANUP, COMPLETE = "cleanup", "complete"  # run.json statuses, in the order they are written
 
 

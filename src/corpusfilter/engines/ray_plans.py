@@ -53,7 +53,7 @@ from corpusfilter.core.errors import StageError
 from corpusfilter.core.pipeline import Pipeline
 from corpusfilter.core.stage import Collected, GlobalStage
 from corpusfilter.engines import ray_components
-from corpusfilter.engines.local import _plan_path, _unit_dir
+from corpusfilter.engines.unit import plan_path, unit_dir
 from corpusfilter.io.shards import Shard
 
 log = logging.getLogger("corpusfilter")
@@ -255,11 +255,11 @@ def make_plan(ray: Any, config: dict[str, Any], segment: int, shards: list[Shard
     seg = pipeline.segments[segment]
     stage = seg.tail
     assert stage is not None
-    udir = _unit_dir(out, segment)
+    udir = unit_dir(out, segment)
     files = [str(udir / f"{s.key}.collect.parquet") for s in shards
              if (udir / f"{s.key}.collect.parquet").exists()]
     records = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    path = _plan_path(out, segment)
+    path = plan_path(out, segment)
     hook = getattr(stage, "plan_ray", None)
     key = partition_key(stage)
     links = link_columns(stage) if key is None else None
@@ -329,7 +329,7 @@ def colliding_ids(ray: Any, shards: list[Shard], out: Path, parts: int, start: i
     """The `cap` smallest 64-bit id hashes >= `start` that occur twice or more in the input,
     each with the shards holding it, found with a groupby on the hash: no task holds more than
     its partition of the hashes, and the driver receives at most `cap` hashes per partition."""
-    udir = _unit_dir(out, 0)
+    udir = unit_dir(out, 0)
     items = [{"key": s.key, "path": str(udir / f"{s.key}.idh.npy")} for s in shards]
     if not items:
         return []
