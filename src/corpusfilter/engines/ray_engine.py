@@ -263,8 +263,9 @@ class RayEngine(LocalEngine):
             if isinstance(cause, CorpusFilterError):
                 raise cause from e
             raise CorpusFilterError(
-                f"shard {shard.key}: its worker failed {MAX_UNIT_RETRIES + 1} times in phase "
-                f"{seg.index + 1}/{len(self.pipeline.segments)} ({type(e).__name__}: "
+                f"shard {shard.key}: its worker was lost in phase "
+                f"{seg.index + 1}/{len(self.pipeline.segments)}, after up to "
+                f"{MAX_UNIT_RETRIES} retries ({type(e).__name__}: "
                 f"{str(e).splitlines()[0] if str(e) else ''}); finished shards are kept: "
                 f"rerun the same command to resume") from e
         if "error" in done:
