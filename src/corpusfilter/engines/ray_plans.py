@@ -54,6 +54,7 @@ from corpusfilter.core.pipeline import Pipeline
 from corpusfilter.core.stage import Collected, GlobalStage
 from corpusfilter.engines import ray_components
 from corpusfilter.engines.unit import plan_path, unit_dir
+from corpusfilter.io.atomic import write_pickle_atomic
 from corpusfilter.io.shards import Shard
 
 log = logging.getLogger("corpusfilter")
@@ -219,7 +220,7 @@ def _write_shard_plan(rows: pa.Table, directory: str, config: dict[str, Any],
     if "" not in tables:
         base = plan_tables(empty, "?")
         tables = {**base, **tables}
-    _pickle_atomic(rebuild_plan(empty, tables), Path(directory) / f"{shard}.pkl")
+    write_pickle_atomic(rebuild_plan(empty, tables), Path(directory) / f"{shard}.pkl")
     return pa.table({"shard": [shard], "rows": [sum(t.num_rows for t in tables.values())]})
 
 
@@ -228,17 +229,8 @@ def _plan_in_task(config: dict[str, Any], segment: int, files: list[str], path: 
     pipeline = _pipeline(config)
     seg = pipeline.segments[segment]
     plan = pipeline.make_plan(seg, Collected(paths=files))
-    _pickle_atomic(plan, Path(path))
+    write_pickle_atomic(plan, Path(path))
     return 0
-
-
-def _pickle_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 # -- driver side -----------------------------------------------------------------------------
@@ -266,7 +258,7 @@ def make_plan(ray: Any, config: dict[str, Any], segment: int, shards: list[Shard
     if hook is not None and records:
         ds = _files_ds(ray, files).map_batches(_read_records, fn_kwargs={
             "key": None, "parts": parts}, batch_format="pyarrow", batch_size=1)
-        _pickle_atomic(hook(ds), path)
+        write_pickle_atomic(hook(ds), path)
         return
     if (key is None and links is None) or not records:
         ray.get(ray.remote(num_cpus=1)(_plan_in_task).remote(config, segment, files,
@@ -286,7 +278,7 @@ def make_plan(ray: Any, config: dict[str, Any], segment: int, shards: list[Shard
         log.info("components of %s: %d linked records, %d rounds, %.1fs", stage.label,
                  linked, rounds, time.perf_counter() - t0)
         if linked == 0:
-            _pickle_atomic(ShardedPlan(str(directory), empty), path)
+            write_pickle_atomic(ShardedPlan(str(directory), empty), path)
             return
     plan_rows = _files_ds(ray, files).map_batches(
         _read_records, fn_kwargs={"key": key, "parts": parts, "components": comp_path},
@@ -298,7 +290,7 @@ def make_plan(ray: Any, config: dict[str, Any], segment: int, shards: list[Shard
                                       "segment": segment}, batch_format="pyarrow")
     for _ in written.iter_rows():
         pass
-    _pickle_atomic(ShardedPlan(str(directory), empty), path)
+    write_pickle_atomic(ShardedPlan(str(directory), empty), path)
 
 
 def _hash_rows(batch: pa.Table, parts: int) -> pa.Table:
