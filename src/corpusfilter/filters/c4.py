@@ -22,6 +22,7 @@ from corpusfilter.core.docs import Docs
 from corpusfilter.core.langparams import LangParams
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Outcome, Rule, Transform
+from corpusfilter.filters.code import code_lines
 from corpusfilter.filters.gopher import _check_lang, _check_number
 from corpusfilter.filters.text import (
     SENTENCE_TERMINALS,
@@ -44,6 +45,8 @@ _ANY_ELLIPSIS_END = r"(\.\.\.|…)[\"'”’»)\]]*$"
 # 60-80 columns: a line at least this long, without a terminal mark, continues on the next
 # line when that one starts with a lower-case letter.
 _WRAP_CHARS = 40
+import os
+_CURLY_CODE = os.environ.get("CF_CC") == "1"
 # Quotation marks and brackets that close a sentence in some script: after a terminal mark
 # they still end the line (`.”` as `."`, `!“` in German, `?»` in French, `。」` in Japanese).
 QUOTES = "\"'”“’‘»«›‹」』"
@@ -103,6 +106,10 @@ class C4Quality(Transform):
             in ":") when the next non-blank line is prose: it ends like a sentence and has
             at least 10 words (C4: false; default recipe: true). The other line rules still
             apply to it.
+        keep_code_lines: lines of program code (`corpusfilter.filters.code`: fenced
+            blocks, lines that are code by their syntax) are not judged by the prose line
+            rules (terminal punctuation, words per line, "{") (C4: false; default recipe:
+            true).
         join_wrapped_lines: a hard-wrapped paragraph (a line of at least 40 characters
             without a terminal mark, followed by a line starting with a lower-case letter) is
             judged as one line by the terminal-punctuation and word-count rules and kept or
@@ -136,7 +143,7 @@ class C4Quality(Transform):
     def __init__(self, remove_citations: bool = True, filter_no_terminal_punct: bool = True,
                  closing_quotes: bool = False, keep_unended_prose: bool = False,
                  keep_headings: bool = False, curly_bracket_lines: bool = False,
-                 join_wrapped_lines: bool = False,
+                 join_wrapped_lines: bool = False, keep_code_lines: bool = False,
                  min_words_per_line: int | None = 3, max_word_length: int | None = 1000,
                  filter_javascript: bool = True, filter_policy: bool = True,
                  filter_lorem_ipsum: bool = True, filter_curly_bracket: bool = True,
@@ -150,6 +157,7 @@ class C4Quality(Transform):
                           ("keep_headings", keep_headings),
                           ("curly_bracket_lines", curly_bracket_lines),
                           ("join_wrapped_lines", join_wrapped_lines),
+                          ("keep_code_lines", keep_code_lines),
                           ("filter_javascript", filter_javascript),
                           ("filter_policy", filter_policy),
                           ("filter_lorem_ipsum", filter_lorem_ipsum),
@@ -168,6 +176,7 @@ class C4Quality(Transform):
         self.keep_headings = keep_headings
         self.curly_bracket_lines = curly_bracket_lines
         self.join_wrapped_lines = join_wrapped_lines
+        self.keep_code_lines = keep_code_lines
         self.max_word_length = max_word_length
         self.filter_policy = filter_policy
         self.filter_lorem_ipsum = filter_lorem_ipsum
@@ -219,6 +228,7 @@ class C4Quality(Transform):
                               pc.replace_substring_regex(text, CITATION, ""), text)
         cleaned = Pieces(text, lines.offsets)
         counts = whitespace_word_counts(lines.values)
+        code = code_lines(lines) if self.keep_code_lines else np.zeros(n_lines, dtype=bool)
         ends = cleaned.matches(_LINE_END)
         if self.closing_quotes:
             ends |= cleaned.matches(_TYPOGRAPHIC_END)
@@ -238,12 +248,12 @@ class C4Quality(Transform):
             unended = ~ends
             if self.keep_headings:
                 unended &= ~_introduces_prose(lines, ends & (counts >= _PROSE_WORDS))
-            apply("no_terminal_punct", unended & per_line("filter_no_terminal_punct"))
+            apply("no_terminal_punct", unended & ~code & per_line("filter_no_terminal_punct"))
         min_words = self.lang_params.values("min_words_per_line", docs)
         if min_words is not None:
             limit = np.broadcast_to(np.asarray(min_words, dtype=np.float64), (n,))[line_doc]
             with np.errstate(invalid="ignore"):
-                apply("too_few_words", counts < limit)
+                apply("too_few_words", (counts < limit) & ~code)
         lower = pc.utf8_lower(text) if n_lines else text
         lowered = Pieces(lower, lines.offsets)
         alive = ~drop
@@ -251,7 +261,7 @@ class C4Quality(Transform):
             else np.zeros(n_lines, dtype=bool)
         if self.lang_params.is_set("filter_javascript"):
             apply("javascript", lowered.matches("javascript") & per_line("filter_javascript"))
-        curly = (~drop & cleaned.matches(r"\{") & per_line("filter_curly_bracket")) \
+        curly = (~drop & ~(code & _CURLY_CODE) & cleaned.matches(r"\{") & per_line("filter_curly_bracket")) \
             if self.lang_params.is_set("filter_curly_bracket") else np.zeros(n_lines, dtype=bool)
         if self.curly_bracket_lines:
             apply("curly_bracket", curly)

@@ -27,6 +27,8 @@ from corpusfilter.core.scripts import (
     SYLLABIC_LANGS,
 )
 from corpusfilter.core.stage import Filter, Rule
+from corpusfilter.filters.code import chars as text_chars
+from corpusfilter.filters.code import prose_text
 from corpusfilter.filters.text import (
     NgramRepeats,
     Pieces,
@@ -61,6 +63,12 @@ def _check_number(stage: str, name: str, value: Any, lo: float = 0.0,
     if value < lo or (hi is not None and value > hi):
         bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
         raise ValueError(f"{stage}: {name} must be {bound} or null, got {value!r}")
+
+
+def _check_flag(stage: str, name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{stage}: {name} must be true or false, got {value!r}")
+    return value
 
 
 def _check_lang(stage: str, default_lang: str | None) -> str | None:
@@ -122,6 +130,9 @@ class GopherQuality(Filter):
         lang_table: a shipped per-language table under `overrides`: ``fineweb2``
             (FineWeb-2's per-language values, resources/fineweb2/; units in
             core/langparams.py) or null.
+        skip_code: measure the document without its lines of program code
+            (`corpusfilter.filters.code`: fenced blocks, lines that are code by their
+            syntax): code is not prose (default: false; default recipe: true).
     """
 
     name = "gopher_quality"
@@ -137,7 +148,8 @@ class GopherQuality(Filter):
                  stop_words: Sequence[str] | None = None, default_lang: str | None = "en",
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 lang_table: str | None = None):
+                 lang_table: str | None = None, skip_code: bool = False):
+        self.skip_code = _check_flag(self.name, "skip_code", skip_code)
         thresholds = {
             "min_words": min_words, "max_words": max_words,
             "min_mean_word_length": min_mean_word_length,
@@ -181,7 +193,7 @@ class GopherQuality(Filter):
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         n = docs.num_rows
-        text = docs.text
+        text = prose_text(docs.text) if self.skip_code else docs.text
         langs = self._langs(docs)
         lang_counters(docs, langs, self.default_lang)
         words = doc_words(docs.ids, text)
@@ -315,6 +327,9 @@ class GopherRepetition(Filter):
         lang_table: a shipped per-language table under `overrides`: ``fineweb2``
             (FineWeb-2's per-language values, resources/fineweb2/; units in
             core/langparams.py) or null.
+        skip_code: measure the document without its lines of program code
+            (`corpusfilter.filters.code`: fenced blocks, lines that are code by their
+            syntax): code is not prose (default: false; default recipe: true).
     """
 
     name = "gopher_repetition"
@@ -337,8 +352,9 @@ class GopherRepetition(Filter):
                  default_lang: str | None = "en",
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 lang_table: str | None = None):
+                 lang_table: str | None = None, skip_code: bool = False):
         thresholds = {k: v for k, v in locals().items() if k.startswith("max_")}
+        self.skip_code = _check_flag(self.name, "skip_code", skip_code)
         for key, value in thresholds.items():
             _check_number(self.name, key, value, hi=1.0)
         self.default_lang = _check_lang(self.name, default_lang)
@@ -355,8 +371,8 @@ class GopherRepetition(Filter):
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         n = docs.num_rows
-        text = docs.text
-        chars = docs.text_chars
+        text = prose_text(docs.text) if self.skip_code else docs.text
+        chars = text_chars(text) if self.skip_code else docs.text_chars
         scores: dict[str, np.ndarray] = {}
         for unit, sep in (("para", r"\n{2,}"), ("line", r"\n+")):
             pieces = split_pieces(text, sep, strip=True)
