@@ -45,8 +45,6 @@ _ANY_ELLIPSIS_END = r"(\.\.\.|…)[\"'”’»)\]]*$"
 # 60-80 columns: a line at least this long, without a terminal mark, continues on the next
 # line when that one starts with a lower-case letter.
 _WRAP_CHARS = 40
-import os
-_CURLY_CODE = os.environ.get("CF_CC") == "1"
 # Quotation marks and brackets that close a sentence in some script: after a terminal mark
 # they still end the line (`.”` as `."`, `!“` in German, `?»` in French, `。」` in Japanese).
 QUOTES = "\"'”“’‘»«›‹」』"
@@ -261,7 +259,7 @@ class C4Quality(Transform):
             else np.zeros(n_lines, dtype=bool)
         if self.lang_params.is_set("filter_javascript"):
             apply("javascript", lowered.matches("javascript") & per_line("filter_javascript"))
-        curly = (~drop & ~(code & _CURLY_CODE) & cleaned.matches(r"\{") & per_line("filter_curly_bracket")) \
+        curly = (~drop & ~code & cleaned.matches(r"\{") & per_line("filter_curly_bracket")) \
             if self.lang_params.is_set("filter_curly_bracket") else np.zeros(n_lines, dtype=bool)
         if self.curly_bracket_lines:
             apply("curly_bracket", curly)

@@ -31,9 +31,9 @@ _FENCE = r"^\s*(```|~~~)"
 _KEYWORDS = (
     r"import|from\s+[\w.]+\s+import|def|class|return|yield|raise|elif|except|lambda|"
     r"var|let|const|function|async|await|public|private|protected|static|void|int|"
-    r"char|float|double|bool|boolean|String|struct|enum|typedef|namespace|using|"
+    r"char|float|double|bool|boolean|struct|enum|typedef|namespace|using|"
     r"package|fn|impl|pub|func|#include|#define|#ifdef|#endif|#!|echo|printf|"
-    r"console\.log|System\.out|std::|SELECT|INSERT\s+INTO|UPDATE|DELETE\s+FROM|"
+    r"console\.log|System\.out|std::|SELECT|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
     r"CREATE\s+TABLE|ALTER\s+TABLE|sudo|pip|npm|git|apt-get|cd|mkdir|ls|cat|grep"
 )
 _CODE_LINE = "|".join((
