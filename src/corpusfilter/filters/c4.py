@@ -102,12 +102,17 @@ class C4Quality(Transform):
             shortened stays removed, as in C4 (C4: false; default recipe: true).
         keep_headings: keep a line without terminal punctuation (a heading, or a line ending
             in ":") when the next non-blank line is prose: it ends like a sentence and has
-            at least 10 words (C4: false; default recipe: true). The other line rules still
-            apply to it.
+            at least 10 words (C4: false; default recipe: true). Such a heading may have
+            fewer than `min_words_per_line` words ("Fazit"; it then does not count as a
+            sentence); the other line rules still apply to it.
         keep_code_lines: lines of program code (`corpusfilter.filters.code`: fenced
             blocks, lines that are code by their syntax) are not judged by the prose line
             rules (terminal punctuation, words per line, "{") (C4: false; default recipe:
             true).
+        colon_line_words: a line ending in ":" with at least this many words is kept: it
+            introduces a quotation, a list or code ("Das Konzeptpapier finden Sie hier:");
+            labels such as "Share:" or "Follow us:" are shorter. It is not counted as a
+            sentence (C4: None, off).
         join_wrapped_lines: a hard-wrapped paragraph (a line of at least 40 characters
             without a terminal mark, followed by a line starting with a lower-case letter) is
             judged as one line by the terminal-punctuation and word-count rules and kept or
@@ -142,6 +147,7 @@ class C4Quality(Transform):
                  closing_quotes: bool = False, keep_unended_prose: bool = False,
                  keep_headings: bool = False, curly_bracket_lines: bool = False,
                  join_wrapped_lines: bool = False, keep_code_lines: bool = False,
+                 colon_line_words: int | None = None,
                  min_words_per_line: int | None = 3, max_word_length: int | None = 1000,
                  filter_javascript: bool = True, filter_policy: bool = True,
                  filter_lorem_ipsum: bool = True, filter_curly_bracket: bool = True,
@@ -163,6 +169,7 @@ class C4Quality(Transform):
             if not isinstance(flag, bool):
                 raise ValueError(f"{self.name}: {key} must be true or false, got {flag!r}")
         for key, value in (("min_words_per_line", min_words_per_line),
+                           ("colon_line_words", colon_line_words),
                            ("max_word_length", max_word_length),
                            ("min_sentences", min_sentences)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -175,6 +182,7 @@ class C4Quality(Transform):
         self.curly_bracket_lines = curly_bracket_lines
         self.join_wrapped_lines = join_wrapped_lines
         self.keep_code_lines = keep_code_lines
+        self.colon_line_words = colon_line_words
         self.max_word_length = max_word_length
         self.filter_policy = filter_policy
         self.filter_lorem_ipsum = filter_lorem_ipsum
@@ -235,8 +243,14 @@ class C4Quality(Transform):
         group = wrapped_paragraphs(cleaned, ends) if self.join_wrapped_lines \
             else np.arange(n_lines, dtype=np.int64)
         last = group_last(group)  # per line: the last line of its paragraph
-        ends = ends[last]
         counts = np.bincount(group, weights=counts)[group] if n_lines else counts
+        ends = ends[last]
+        colon = np.zeros(n_lines, dtype=bool)
+        if self.colon_line_words is not None:
+            # a sentence ending in ":" introduces a quotation, a list or code
+            colon = (cleaned.matches(r":$") & (counts >= self.colon_line_words))[last]
+            ends |= colon
+        heading = np.zeros(n_lines, dtype=bool)
         if self.lang_params.is_set("filter_no_terminal_punct"):
             if self.keep_unended_prose and n_lines:
                 sentences = pc.count_substring_regex(cleaned.values, _SENTENCE_END).to_numpy(
@@ -245,13 +259,16 @@ class C4Quality(Transform):
                 ends |= prose & ~cleaned.matches(_ANY_ELLIPSIS_END)[last]
             unended = ~ends
             if self.keep_headings:
-                unended &= ~_introduces_prose(lines, ends & (counts >= _PROSE_WORDS))
+                heading = _introduces_prose(lines, ends & (counts >= _PROSE_WORDS))
+                unended &= ~heading
             apply("no_terminal_punct", unended & ~code & per_line("filter_no_terminal_punct"))
         min_words = self.lang_params.values("min_words_per_line", docs)
         if min_words is not None:
             limit = np.broadcast_to(np.asarray(min_words, dtype=np.float64), (n,))[line_doc]
             with np.errstate(invalid="ignore"):
-                apply("too_few_words", (counts < limit) & ~code)
+                # a heading of one or two words ("Fazit") is a heading all the same
+                short_heading = heading & (counts > 0)
+                apply("too_few_words", (counts < limit) & ~code & ~short_heading)
         lower = pc.utf8_lower(text) if n_lines else text
         lowered = Pieces(lower, lines.offsets)
         alive = ~drop
@@ -274,8 +291,10 @@ class C4Quality(Transform):
             ends = pc.count_substring_regex(kept_lines.values, _SENTENCE_END).to_numpy(
                 zero_copy_only=False).astype(np.int64)
             # a line without an end is one more sentence, unless it wraps onto the next
+            # (lines kept by colon_line_words and short headings are not sentences: those
+            # rules change no page's fate under min_sentences)
             open_end = ~kept_lines.matches(_SENTENCE_END_AT_EOL) & \
-                (last == np.arange(n_lines))[kept]
+                ((last == np.arange(n_lines)) & ~colon & ~(heading & (counts < 3)))[kept]
             per_line = ends + open_end
         else:
             per_line = np.zeros(0, dtype=np.int64)
