@@ -302,3 +302,31 @@ def test_code_lines_not_judged_as_prose() -> None:
     assert "data = f.read()" not in plain["d0"]
     assert [ln.strip() for ln in code["d0"].splitlines()] == [
         ln.strip() for ln in text.splitlines()[1:]]
+
+
+def test_colon_introductions_and_short_headings() -> None:
+    page = ("Share:\nFollow us on:\n"
+            "Die Kosten belaufen sich auf zwei Euro und sind auf folgendes Konto zu überweisen:\n"
+            "DE12 3456 7890\n"
+            "Fazit\n"
+            "Der Levelpass lohnt sich für alle, die zum ersten Mal an einem Turnier teilnehmen.")
+    base = {"stage": "c4_quality", "min_sentences": None, "keep_headings": True}
+    plain, _, _ = run(base, [page])
+    more, _, _ = run({**base, "colon_line_words": 5}, [page])
+    assert plain["d0"].splitlines() == [
+        "Fazit",
+        "Der Levelpass lohnt sich für alle, die zum ersten Mal an einem Turnier teilnehmen."]
+    assert more["d0"].splitlines() == [
+        "Die Kosten belaufen sich auf zwei Euro und sind auf folgendes Konto zu überweisen:",
+        *plain["d0"].splitlines()]
+
+
+def test_kept_introductions_and_short_headings_are_not_sentences() -> None:
+    # four sentences: the page falls under C4's five whatever these rules keep
+    page = ("Fazit\nEs ist gut. Es ist schön. Es ist warm. Es ist hell und wir bleiben.\n"
+            "Die Kosten belaufen sich auf zwei Euro und sind zu überweisen:")
+    kept, ledger, _ = run({"stage": "c4_quality", "keep_headings": True,
+                           "colon_line_words": 5}, [page])
+    assert "d0" not in kept
+    assert ledger["d0"]["reason"] == "c4_quality.min_sentences"
+    assert ledger["d0"]["score"] == 4

@@ -259,7 +259,7 @@ class C4Quality(Transform):
                 ends |= prose & ~cleaned.matches(_ANY_ELLIPSIS_END)[last]
             unended = ~ends
             if self.keep_headings:
-                heading = _introduces_prose(lines, ends & (counts >= _PROSE_WORDS))
+                heading = _introduces_prose(lines, ends & ~colon & (counts >= _PROSE_WORDS))
                 unended &= ~heading
             apply("no_terminal_punct", unended & ~code & per_line("filter_no_terminal_punct"))
         min_words = self.lang_params.values("min_words_per_line", docs)

@@ -136,7 +136,7 @@ class GopherQuality(Filter):
     """
 
     name = "gopher_quality"
-    version = 1
+    version = 2  # 2: a number with separators is one word; skip_code
 
     def __init__(self, min_words: int | None = 50, max_words: int | None = 100_000,
                  min_mean_word_length: float | None = 3.0,
@@ -333,8 +333,9 @@ class GopherRepetition(Filter):
     """
 
     name = "gopher_repetition"
-    # 2: zh/ja n-grams measured over 2n characters (issue 16)
-    version = 2
+    # 2: zh/ja n-grams measured over 2n characters (issue 16); 3: a number with separators
+    # is one word, skip_code
+    version = 3
 
     def __init__(self, max_dup_para_frac: float | None = 0.30,
                  max_dup_para_char_frac: float | None = 0.20,
