@@ -140,7 +140,8 @@ class C4Quality(Transform):
     """
 
     name = "c4_quality"
-    # 2: keep_unended_prose never revives a line ending in an ellipsis; join_wrapped_lines
+    # 2 (issue 16): keep_unended_prose never revives a line ending in an ellipsis, short
+    # headings, join_wrapped_lines, keep_code_lines, colon_line_words
     version = 2
 
     def __init__(self, remove_citations: bool = True, filter_no_terminal_punct: bool = True,
@@ -263,12 +264,13 @@ class C4Quality(Transform):
                 unended &= ~heading
             apply("no_terminal_punct", unended & ~code & per_line("filter_no_terminal_punct"))
         min_words = self.lang_params.values("min_words_per_line", docs)
+        few = np.zeros(n_lines, dtype=bool)
         if min_words is not None:
             limit = np.broadcast_to(np.asarray(min_words, dtype=np.float64), (n,))[line_doc]
             with np.errstate(invalid="ignore"):
-                # a heading of one or two words ("Fazit") is a heading all the same
-                short_heading = heading & (counts > 0)
-                apply("too_few_words", (counts < limit) & ~code & ~short_heading)
+                few = counts < limit
+            # a heading of one or two words ("Fazit") is a heading all the same
+            apply("too_few_words", few & ~code & ~(heading & (counts > 0)))
         lower = pc.utf8_lower(text) if n_lines else text
         lowered = Pieces(lower, lines.offsets)
         alive = ~drop
@@ -294,7 +296,7 @@ class C4Quality(Transform):
             # (lines kept by colon_line_words and short headings are not sentences: those
             # rules change no page's fate under min_sentences)
             open_end = ~kept_lines.matches(_SENTENCE_END_AT_EOL) & \
-                ((last == np.arange(n_lines)) & ~colon & ~(heading & (counts < 3)))[kept]
+                ((last == np.arange(n_lines)) & ~colon & ~(heading & few))[kept]
             per_line = ends + open_end
         else:
             per_line = np.zeros(0, dtype=np.int64)
