@@ -71,7 +71,7 @@ def share(k: int, n: int) -> str:
     if n == 0:
         return "   -   (0 documents)"
     lo, hi = wilson(k, n)
-    return f"{k / n:5.2f} [{lo:.2f}, {hi:.2f}]  ({k} of {n})"
+    return f"{k / n:5.3f} [{lo:.2f}, {hi:.2f}]  ({k} of {n})"
 
 
 def char_share(num: np.ndarray, den: np.ndarray, seed: int = 0) -> str:
@@ -82,7 +82,7 @@ def char_share(num: np.ndarray, den: np.ndarray, seed: int = 0) -> str:
     idx = rng.integers(0, len(den), size=(2000, len(den)))
     boots = num[idx].sum(1) / np.maximum(den[idx].sum(1), 1)
     lo, hi = np.percentile(boots, [2.5, 97.5])
-    return (f"{num.sum() / den.sum():5.2f} [{lo:.2f}, {hi:.2f}]  "
+    return (f"{num.sum() / den.sum():5.3f} [{lo:.2f}, {hi:.2f}]  "
             f"({int(den.sum()):,} characters, {len(den)} documents)")
 
 
@@ -202,7 +202,7 @@ def report(name: str, web: pa.Table, dclm: pa.Table, langs: dict[str, str | None
     n_cur = sum(curated)
     print(f"  all  {share(sum(c and kp for c, kp in zip(curated, kept, strict=True)), n_cur)}")
     if worst:
-        print(f"  worst language with >= {MIN_ARTICLES} articles: {worst[0]} {worst[1]:.2f}")
+        print(f"  worst language with >= {MIN_ARTICLES} articles: {worst[0]} {worst[1]:.3f}")
 
     sel = [i for i, (c, kp) in enumerate(zip(curated, kept, strict=True)) if c and kp]
     pages = [web["text"][i].as_py() for i in sel]

@@ -243,3 +243,90 @@ def test_headings_kept_before_prose_only() -> None:
                      ["Home Page Link\nAbout Us Today\n" + c4_clean_page()])
     assert "Home Page Link" not in kept["d0"]
     assert "About Us Today" in kept["d0"] or c4_clean_page().splitlines()[0].count(" ") < 9
+
+
+DCLM = {r["id"]: r for r in pq.read_table(
+    Path(__file__).parent / "data" / "quality" / "dclm_labeled.parquet").to_pylist()}
+
+
+@pytest.mark.parametrize("doc_id", ["quality-69ce911e1301b1eb", "quality-6c09a8764147f86d"])
+def test_hard_wrapped_paragraphs_judged_as_one_line(doc_id: str) -> None:
+    # real pages DCLM's annotators call good, wrapped at ~70 columns (a staff profile, a
+    # mailing-list job post): C4 judges every physical line and keeps almost nothing
+    text = DCLM[doc_id]["text"]
+    assert DCLM[doc_id]["label"] == 1
+    base = {"stage": "c4_quality", "min_sentences": None, "closing_quotes": True,
+            "keep_headings": True}
+    plain, _, _ = run(base, [text])
+    joined, _, _ = run({**base, "join_wrapped_lines": True}, [text])
+    wrapped = [ln for ln in text.splitlines() if len(ln) >= 40 and ln[-1].isalpha()]
+    assert len(wrapped) >= 8
+    kept_plain = set(plain.get("d0", "").splitlines())
+    kept_joined = set(joined["d0"].splitlines())
+    # (paragraphs whose last line DCLM's extraction cut before the full stop still go)
+    assert sum(ln in kept_joined for ln in wrapped) >= 0.5 * len(wrapped)
+    assert sum(ln in kept_plain for ln in wrapped) <= 0.2 * len(wrapped)
+    # the contact lines around the text are still judged line by line
+    assert not any(ln.startswith(("Phone:", "713 798")) for ln in kept_joined)
+
+
+def test_wrapped_lines_need_a_lower_case_continuation() -> None:
+    menu = "Home about our company and its products and services\nContact\nImprint"
+    prose = ("the quick brown fox jumps over the lazy dog and then it runs away into\n"
+             "the forest where nobody can find it ever again.")
+    kept, _, _ = run({"stage": "c4_quality", "min_sentences": None,
+                      "join_wrapped_lines": True}, [menu, prose])
+    assert "d0" not in kept  # an upper-case next line does not continue a line
+    assert kept["d1"] == prose
+
+
+def test_ellipsis_teasers_not_revived_as_unended_prose() -> None:
+    teaser = ("Die Sicherheit der Informationstechnik ist wichtig. Sie ist deshalb "
+              "entscheidend für die e... weiter...")
+    cut = ("Die Sicherheit der Informationstechnik ist wichtig. Sie ist deshalb "
+           "entscheidend. Für die Energie")
+    kept, _, _ = run({"stage": "c4_quality", "min_sentences": None,
+                      "keep_unended_prose": True}, [teaser, cut])
+    assert "d0" not in kept
+    assert kept["d1"] == cut
+
+
+def test_code_lines_not_judged_as_prose() -> None:
+    text = ("To read the file, open it first and then call the method:\n"
+            "f = open(path)\n    data = f.read()\n"
+            "for line in data.splitlines() {\n}\n"
+            "This keeps the whole file in memory, which is fine for small files.")
+    base = {"stage": "c4_quality", "min_sentences": None, "curly_bracket_lines": True}
+    plain, _, _ = run(base, [text])
+    code, _, _ = run({**base, "keep_code_lines": True}, [text])
+    assert "data = f.read()" not in plain["d0"]
+    assert [ln.strip() for ln in code["d0"].splitlines()] == [
+        ln.strip() for ln in text.splitlines()[1:]]
+
+
+def test_colon_introductions_and_short_headings() -> None:
+    page = ("Share:\nFollow us on:\n"
+            "Die Kosten belaufen sich auf zwei Euro und sind auf folgendes Konto zu überweisen:\n"
+            "DE12 3456 7890\n"
+            "Fazit\n"
+            "Der Levelpass lohnt sich für alle, die zum ersten Mal an einem Turnier teilnehmen.")
+    base = {"stage": "c4_quality", "min_sentences": None, "keep_headings": True}
+    plain, _, _ = run(base, [page])
+    more, _, _ = run({**base, "colon_line_words": 5}, [page])
+    assert plain["d0"].splitlines() == [
+        "Fazit",
+        "Der Levelpass lohnt sich für alle, die zum ersten Mal an einem Turnier teilnehmen."]
+    assert more["d0"].splitlines() == [
+        "Die Kosten belaufen sich auf zwei Euro und sind auf folgendes Konto zu überweisen:",
+        *plain["d0"].splitlines()]
+
+
+def test_kept_introductions_and_short_headings_are_not_sentences() -> None:
+    # four sentences: the page falls under C4's five whatever these rules keep
+    page = ("Fazit\nEs ist gut. Es ist schön. Es ist warm. Es ist hell und wir bleiben.\n"
+            "Die Kosten belaufen sich auf zwei Euro und sind zu überweisen:")
+    kept, ledger, _ = run({"stage": "c4_quality", "keep_headings": True,
+                           "colon_line_words": 5}, [page])
+    assert "d0" not in kept
+    assert ledger["d0"]["reason"] == "c4_quality.min_sentences"
+    assert ledger["d0"]["score"] == 4

@@ -105,3 +105,56 @@ def test_bad_parameters_and_empty_batch() -> None:
     empty = pa.record_batch({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
     outcome, _ = FineWebQuality().process(Docs(empty))
     assert len(outcome.keep) == 0
+
+
+QUALITY = {r["id"]: r for r in pq.read_table(
+    Path(__file__).parent / "data" / "quality" / "dclm_labeled.parquet").to_pylist()}
+
+
+def _punct(stage: dict[str, Any], text: str) -> float:
+    result = Pipeline({"stages": [{"stage": "fineweb_quality", **stage}]}).run(
+        pa.table({"id": ["d"], "text": [text]}))
+    rows = [r for r in result.ledger.to_pylist() if r["reason"] == "fineweb_quality.line_punct_ratio"]
+    docs = Docs(pa.table({"id": ["d"], "text": [text]}))
+    score = FineWebQuality(**stage).score(docs)["line_punct_ratio"][0]
+    assert bool(rows) == (score < 0.12)
+    return float(score)
+
+
+def test_quoted_line_ends_count_as_punctuation() -> None:
+    # a real page DCLM's annotators call good: blurbs that end in `.”` and `."`
+    text = QUALITY["quality-8a24f54c8d7ac603"]["text"]
+    assert QUALITY["quality-8a24f54c8d7ac603"]["label"] == 1
+    plain = _punct({}, text)
+    quoted = _punct({"closing_quotes": True}, text)
+    assert plain < 0.12 <= quoted
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    ends = sum(ln.rstrip()[-1] in ".!?" or ln.rstrip()[-2:] in ('."', ".”", '?"', "!”")
+               for ln in lines)
+    assert quoted == pytest.approx(ends / len(lines))
+    # an ellipsis in brackets is a teaser's end, not a sentence's
+    assert _punct({"closing_quotes": True}, "and so we catch them [...]\nMore") == 0.0
+
+
+def test_hard_wrapped_paragraph_is_one_line() -> None:
+    text = QUALITY["quality-69ce911e1301b1eb"]["text"]  # wrapped at ~60 columns
+    plain = _punct({}, text)
+    joined = _punct({"join_wrapped_lines": True}, text)
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    ended = sum(ln.rstrip()[-1] in ".!?" for ln in lines)
+    assert plain == pytest.approx(ended / len(lines))
+    # the same ends over fewer units: a paragraph is one
+    assert joined > 2 * plain
+
+
+def test_code_lines_left_out_of_the_metrics() -> None:
+    prose = ("Use a context manager so the file is closed.\n"
+             "It also works when an exception is raised.\n")
+    code = "f = open(path)\n    data = f.read()\n    rows = data.split(',')\n" * 3
+    docs = Docs(pa.table({"id": ["d"], "text": [prose + code]}))
+    plain = FineWebQuality().score(docs)
+    skip = FineWebQuality(skip_code=True).score(docs)
+    assert plain["line_punct_ratio"][0] < 0.5
+    assert skip["line_punct_ratio"][0] == 1.0
+    assert plain["dup_line_char_ratio"][0] > 0.3
+    assert skip["dup_line_char_ratio"][0] == 0.0

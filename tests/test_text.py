@@ -176,3 +176,20 @@ def test_word_cache_reuses_only_unchanged_rows(first: list[tuple[str, str]],
         want = T.split_words(text)
         assert got.values.to_pylist() == want.values.to_pylist()
         assert got.offsets.tolist() == want.offsets.tolist()
+
+
+@given(st.lists(st.integers(0, 10**6), min_size=1, max_size=6),
+       st.sampled_from([".", ",", ":"]))
+def test_a_number_with_separators_is_one_word(parts: list[int], sep: str) -> None:
+    number = sep.join(str(p) for p in parts)
+    words = T.split_words(pa.array([f"Umsatz {number} Euro"])).values.to_pylist()
+    assert words == ["Umsatz", number.replace(sep, ""), "Euro"]
+
+
+def test_numbers_do_not_lower_the_alphabetic_word_ratio() -> None:
+    # a real sentence of a Spanish news article (dev data, trafilatura's evaluation set)
+    text = ("Nicaragua cerró 2021 con una deuda externa total de 14.372,4 millones de "
+            "dólares, lo que equivale al 102,6 % del producto interior bruto")
+    words = T.split_words(pa.array([text])).values.to_pylist()
+    assert "143724" in words and "1026" in words
+    assert sum(not w.isdigit() for w in words) / len(words) >= 0.8

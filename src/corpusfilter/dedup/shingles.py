@@ -8,9 +8,9 @@ Normalisation (word and character shingles alike), in this order:
    that differ between two copies of a page do not break their shingles;
 3. strip punctuation: every character that is not a letter, mark, digit or whitespace becomes
    a space (so ``end.Start`` is two words);
-4. scripts written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar): each
-   character is a word of its own, so Chinese or Japanese text gets word n-grams of n
-   characters instead of one giant "word";
+4. scripts written without spaces (core/scripts.py: Han, Hiragana, Katakana, Thai, Lao,
+   Tibetan, Myanmar, Khmer): each character is a word of its own, so Chinese or Japanese text
+   gets word n-grams of n characters instead of one giant "word";
 5. collapse whitespace: words are the maximal runs of non-whitespace.
 
 Word shingles are n consecutive words joined by one space; character shingles are n
@@ -42,12 +42,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from corpusfilter.core.scripts import SPACELESS_CLASS
 from corpusfilter.dedup.xxh64 import xxh64_strings
 from corpusfilter.utf8 import CodePointTable, decode_non_ascii, utf8_buffer
 
 SHINGLE_KINDS = ("word", "char")
 HASHES = ("xxh64", "sha1")
-NO_SPACE_SCRIPTS = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]"
+# Scripts written without spaces: the one table in core/scripts.py (Tibetan included).
+NO_SPACE_SCRIPTS = f"[{SPACELESS_CLASS}]"
 _SPACE_MARK = "\u2581"  # stands for a space inside character tokens
 
 _P64 = np.uint64(0x100000001B3)

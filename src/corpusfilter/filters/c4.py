@@ -23,6 +23,7 @@ from corpusfilter.core.langparams import LangParams, normalise_lang
 from corpusfilter.core.params import Count, LangCode, check_entries
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Outcome, Rule, Transform
+from corpusfilter.filters.code import code_lines
 from corpusfilter.filters.text import (
     SENTENCE_TERMINALS,
     Pieces,
@@ -101,8 +102,17 @@ class C4Quality(Transform):
             shortened stays removed, as in C4 (C4: false; default recipe: true).
         keep_headings: keep a line without terminal punctuation (a heading, or a line ending
             in ":") when the next non-blank line is prose: it ends like a sentence and has
-            at least 10 words (C4: false; default recipe: true). The other line rules still
-            apply to it.
+            at least 10 words (C4: false; default recipe: true). Such a heading may have
+            fewer than `min_words_per_line` words ("Fazit"; it then does not count as a
+            sentence); the other line rules still apply to it.
+        keep_code_lines: lines of program code (`corpusfilter.filters.code`: fenced
+            blocks, lines that are code by their syntax) are not judged by the prose line
+            rules (terminal punctuation, words per line, "{") (C4: false; default recipe:
+            true).
+        colon_line_words: a line ending in ":" with at least this many words is kept: it
+            introduces a quotation, a list or code ("Das Konzeptpapier finden Sie hier:");
+            labels such as "Share:" or "Follow us:" are shorter. It is not counted as a
+            sentence (C4: None, off).
         join_wrapped_lines: a hard-wrapped paragraph (a line of at least 40 characters
             without a terminal mark, followed by a line starting with a lower-case letter) is
             judged as one line by the terminal-punctuation and word-count rules and kept or
@@ -130,13 +140,15 @@ class C4Quality(Transform):
     """
 
     name = "c4_quality"
-    # 2: keep_unended_prose never revives a line ending in an ellipsis; join_wrapped_lines
+    # 2 (issue 16): keep_unended_prose never revives a line ending in an ellipsis, short
+    # headings, join_wrapped_lines, keep_code_lines, colon_line_words
     version = 2
 
     def __init__(self, remove_citations: bool = True, filter_no_terminal_punct: bool = True,
                  closing_quotes: bool = False, keep_unended_prose: bool = False,
                  keep_headings: bool = False, curly_bracket_lines: bool = False,
-                 join_wrapped_lines: bool = False,
+                 join_wrapped_lines: bool = False, keep_code_lines: bool = False,
+                 colon_line_words: Count | None = None,
                  min_words_per_line: Count | None = 3, max_word_length: Count | None = 1000,
                  filter_javascript: bool = True, filter_policy: bool = True,
                  filter_lorem_ipsum: bool = True, filter_curly_bracket: bool = True,
@@ -148,6 +160,8 @@ class C4Quality(Transform):
         self.keep_headings = keep_headings
         self.curly_bracket_lines = curly_bracket_lines
         self.join_wrapped_lines = join_wrapped_lines
+        self.keep_code_lines = keep_code_lines
+        self.colon_line_words = colon_line_words
         self.max_word_length = max_word_length
         self.filter_policy = filter_policy
         self.filter_lorem_ipsum = filter_lorem_ipsum
@@ -193,6 +207,7 @@ class C4Quality(Transform):
                               pc.replace_substring_regex(text, CITATION, ""), text)
         cleaned = Pieces(text, lines.offsets)
         counts = whitespace_word_counts(lines.values)
+        code = code_lines(lines) if self.keep_code_lines else np.zeros(n_lines, dtype=bool)
         ends = cleaned.matches(_LINE_END)
         if self.closing_quotes:
             ends |= cleaned.matches(_TYPOGRAPHIC_END)
@@ -201,8 +216,14 @@ class C4Quality(Transform):
         group = wrapped_paragraphs(cleaned, ends) if self.join_wrapped_lines \
             else np.arange(n_lines, dtype=np.int64)
         last = group_last(group)  # per line: the last line of its paragraph
-        ends = ends[last]
         counts = np.bincount(group, weights=counts)[group] if n_lines else counts
+        ends = ends[last]
+        colon = np.zeros(n_lines, dtype=bool)
+        if self.colon_line_words is not None:
+            # a sentence ending in ":" introduces a quotation, a list or code
+            colon = (cleaned.matches(r":$") & (counts >= self.colon_line_words))[last]
+            ends |= colon
+        heading = np.zeros(n_lines, dtype=bool)
         if self.lang_params.is_set("filter_no_terminal_punct"):
             if self.keep_unended_prose and n_lines:
                 sentences = pc.count_substring_regex(cleaned.values, _SENTENCE_END).to_numpy(
@@ -211,13 +232,17 @@ class C4Quality(Transform):
                 ends |= prose & ~cleaned.matches(_ANY_ELLIPSIS_END)[last]
             unended = ~ends
             if self.keep_headings:
-                unended &= ~_introduces_prose(lines, ends & (counts >= _PROSE_WORDS))
-            apply("no_terminal_punct", unended & per_line("filter_no_terminal_punct"))
+                heading = _introduces_prose(lines, ends & ~colon & (counts >= _PROSE_WORDS))
+                unended &= ~heading
+            apply("no_terminal_punct", unended & ~code & per_line("filter_no_terminal_punct"))
         min_words = self.lang_params.values("min_words_per_line", docs)
+        few = np.zeros(n_lines, dtype=bool)
         if min_words is not None:
             limit = np.broadcast_to(np.asarray(min_words, dtype=np.float64), (n,))[line_doc]
             with np.errstate(invalid="ignore"):
-                apply("too_few_words", counts < limit)
+                few = counts < limit
+            # a heading of one or two words ("Fazit") is a heading all the same
+            apply("too_few_words", few & ~code & ~(heading & (counts > 0)))
         lower = pc.utf8_lower(text) if n_lines else text
         lowered = Pieces(lower, lines.offsets)
         alive = ~drop
@@ -225,7 +250,7 @@ class C4Quality(Transform):
             else np.zeros(n_lines, dtype=bool)
         if self.lang_params.is_set("filter_javascript"):
             apply("javascript", lowered.matches("javascript") & per_line("filter_javascript"))
-        curly = (~drop & cleaned.matches(r"\{") & per_line("filter_curly_bracket")) \
+        curly = (~drop & ~code & cleaned.matches(r"\{") & per_line("filter_curly_bracket")) \
             if self.lang_params.is_set("filter_curly_bracket") else np.zeros(n_lines, dtype=bool)
         if self.curly_bracket_lines:
             apply("curly_bracket", curly)
@@ -240,8 +265,10 @@ class C4Quality(Transform):
             ends = pc.count_substring_regex(kept_lines.values, _SENTENCE_END).to_numpy(
                 zero_copy_only=False).astype(np.int64)
             # a line without an end is one more sentence, unless it wraps onto the next
+            # (lines kept by colon_line_words and short headings are not sentences: those
+            # rules change no page's fate under min_sentences)
             open_end = ~kept_lines.matches(_SENTENCE_END_AT_EOL) & \
-                (last == np.arange(n_lines))[kept]
+                ((last == np.arange(n_lines)) & ~colon & ~(heading & few))[kept]
             per_line = ends + open_end
         else:
             per_line = np.zeros(0, dtype=np.int64)

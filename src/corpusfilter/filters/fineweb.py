@@ -25,6 +25,8 @@ from corpusfilter.filters.c4 import (
     group_last,
     wrapped_paragraphs,
 )
+from corpusfilter.filters.code import chars as text_chars
+from corpusfilter.filters.code import prose_text
 from corpusfilter.filters.text import (
     SENTENCE_TERMINALS,
     Pieces,
@@ -65,6 +67,9 @@ class FineWebQuality(Filter):
         max_dup_line_char_ratio: largest fraction of characters in duplicated lines
             (FineWeb: 0.01).
         max_newline_word_ratio: most newlines per word (FineWeb: 0.3).
+        skip_code: measure the document without its lines of program code
+            (`corpusfilter.filters.code`: fenced blocks, lines that are code by their
+            syntax): code is not prose (default: false; default recipe: true).
         default_lang: language assumed for `overrides` when `lang` is absent or null.
         overrides: per-language threshold values, e.g. {ja: {min_line_punct_ratio: 0.1}}
             (``de`` also applies to ``de-AT``; see core/langparams.py).
@@ -80,7 +85,7 @@ class FineWebQuality(Filter):
 
     def __init__(self, min_line_punct_ratio: Fraction | None = 0.12,
                  line_punct_exclude_zero: bool = False, closing_quotes: bool = False,
-                 join_wrapped_lines: bool = False,
+                 join_wrapped_lines: bool = False, skip_code: bool = False,
                  max_short_line_ratio: Fraction | None = 0.67, short_line_length: Count = 30,
                  max_dup_line_char_ratio: Fraction | None = 0.01,
                  max_newline_word_ratio: NonNegative | None = 0.3,
@@ -94,6 +99,7 @@ class FineWebQuality(Filter):
                       "max_newline_word_ratio": max_newline_word_ratio}
         self.closing_quotes = closing_quotes
         self.join_wrapped_lines = join_wrapped_lines
+        self.skip_code = skip_code
         self.line_punct_exclude_zero = line_punct_exclude_zero
         self.short_line_length = short_line_length
         self.default_lang = normalise_lang(default_lang)
@@ -103,7 +109,7 @@ class FineWebQuality(Filter):
         check_entries(self, self.lang_params.entries())
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
-        text = docs.text
+        text = prose_text(docs.text) if self.skip_code else docs.text
         lines = split_pieces(text, r"\n")
         blank = ~Pieces(pc.utf8_trim_whitespace(lines.values), lines.offsets).lengths.astype(
             bool)
@@ -131,7 +137,8 @@ class FineWebQuality(Filter):
             "short_line_ratio": ratio(lines.sum(lines.lengths <= self.short_line_length),
                                       n_lines),
             "dup_line_char_ratio": ratio(lines.sum(lines.lengths * ~lines.first),
-                                         docs.text_chars - newlines),
+                                         (text_chars(text) if self.skip_code
+                                          else docs.text_chars) - newlines),
         }
         if self.lang_params.is_set("max_newline_word_ratio"):
             words = doc_words(docs.ids, text)

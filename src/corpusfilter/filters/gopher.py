@@ -29,6 +29,8 @@ from corpusfilter.core.scripts import (
     SYLLABIC_LANGS,
 )
 from corpusfilter.core.stage import Filter, Rule
+from corpusfilter.filters.code import chars as text_chars
+from corpusfilter.filters.code import prose_text
 from corpusfilter.filters.text import (
     NgramRepeats,
     Pieces,
@@ -105,10 +107,13 @@ class GopherQuality(Filter):
         lang_table: a shipped per-language table under `overrides`: ``fineweb2``
             (FineWeb-2's per-language values, resources/fineweb2/; units in
             core/langparams.py) or null.
+        skip_code: measure the document without its lines of program code
+            (`corpusfilter.filters.code`: fenced blocks, lines that are code by their
+            syntax): code is not prose (default: false; default recipe: true).
     """
 
     name = "gopher_quality"
-    version = 1
+    version = 2  # 2: a number with separators is one word; skip_code
 
     def __init__(self, min_words: NonNegative | None = 50,
                  max_words: NonNegative | None = 100_000,
@@ -124,7 +129,8 @@ class GopherQuality(Filter):
                  default_lang: LangCode | None = "en",
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 lang_table: str | None = None):
+                 lang_table: str | None = None, skip_code: bool = False):
+        self.skip_code = skip_code
         thresholds = {
             "min_words": min_words, "max_words": max_words,
             "min_mean_word_length": min_mean_word_length,
@@ -159,7 +165,7 @@ class GopherQuality(Filter):
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         n = docs.num_rows
-        text = docs.text
+        text = prose_text(docs.text) if self.skip_code else docs.text
         langs = self._langs(docs)
         lang_counters(docs, langs, self.default_lang)
         words = doc_words(docs.ids, text)
@@ -284,11 +290,15 @@ class GopherRepetition(Filter):
         lang_table: a shipped per-language table under `overrides`: ``fineweb2``
             (FineWeb-2's per-language values, resources/fineweb2/; units in
             core/langparams.py) or null.
+        skip_code: measure the document without its lines of program code
+            (`corpusfilter.filters.code`: fenced blocks, lines that are code by their
+            syntax): code is not prose (default: false; default recipe: true).
     """
 
     name = "gopher_repetition"
-    # 2: zh/ja n-grams measured over 2n characters (issue 16)
-    version = 2
+    # 2: zh/ja n-grams measured over 2n characters (issue 16); 3: a number with separators
+    # is one word, skip_code
+    version = 3
 
     def __init__(self, max_dup_para_frac: Fraction | None = 0.30,
                  max_dup_para_char_frac: Fraction | None = 0.20,
@@ -306,8 +316,9 @@ class GopherRepetition(Filter):
                  default_lang: LangCode | None = "en",
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  source_overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 lang_table: str | None = None):
+                 lang_table: str | None = None, skip_code: bool = False):
         thresholds = {k: v for k, v in locals().items() if k.startswith("max_")}
+        self.skip_code = skip_code
         self.default_lang = normalise_lang(default_lang)
         self.lang_params = LangParams(self.name, thresholds, overrides,
                                       builtin=_LETTER_SPLIT_DEFAULTS,
@@ -321,8 +332,8 @@ class GopherRepetition(Filter):
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         n = docs.num_rows
-        text = docs.text
-        chars = docs.text_chars
+        text = prose_text(docs.text) if self.skip_code else docs.text
+        chars = text_chars(text) if self.skip_code else docs.text_chars
         scores: dict[str, np.ndarray] = {}
         for unit, sep in (("para", r"\n{2,}"), ("line", r"\n+")):
             pieces = split_pieces(text, sep, strip=True)

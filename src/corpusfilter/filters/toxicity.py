@@ -47,11 +47,14 @@ import numpy as np
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.params import Count, Fraction
 from corpusfilter.core.registry import register
+from corpusfilter.core.scripts import SPACELESS_LANGS
 from corpusfilter.core.stage import Filter, Rule
 
 LISTS = ("ldnoobw", "surge")
 SEVERITIES = ("mild", "strong", "severe", "unrated")
-SUBSTRING_LANGS = frozenset({"zh", "ja", "th"})
+# Languages written without spaces (core/scripts.py, the one table of such scripts): terms
+# match as substrings there. LDNOOBW has lists for zh, ja and th among them.
+SUBSTRING_LANGS = SPACELESS_LANGS
 # T5 c4_utils.py `_BADWORDS_ALLOWLIST`: common sub-words that each removed >10% of documents.
 DEFAULT_ALLOWLIST: dict[str, tuple[str, ...]] = {"ja": ("sm", "グロ", "女の子"), "zh": ("性",)}
 LANG_ALIASES = {"nb": "no", "nn": "no", "tl": "fil", "fr-ca-u-sd-caqc": "fr"}
