@@ -74,6 +74,7 @@ from corpusfilter.io.shards import (
     Shard,
     expand_inputs,
     export_kept,
+    limit_shards,
     read_ids,
     read_shard_batches,
     shard_keys,
@@ -147,7 +148,8 @@ def _run_unit(seg_index: int, shard: Shard, out: Path, batch_size: int,
         _unit_dir(out, seg_index - 1) / f"{shard.key}.kept.parquet"
     batches = read_shard_batches(src, batch_size, name=shard.key,
                                  storage_options=pipeline.config.storage_options,
-                                 id_column=pipeline.columns.id if seg_index == 0 else None)
+                                 id_column=pipeline.columns.id if seg_index == 0 else None,
+                                 limit=shard.rows if seg_index == 0 else None)
     id_hashes: list[np.ndarray] = []
     if seg_index == 0:
         batches = _checked(batches, pipeline, shard, id_hashes)
@@ -214,7 +216,8 @@ class LocalEngine:
         A URL output is run in a local staging directory (locked, resumed and committed like
         a local one) and published with run.json last (io/publish.py)."""
         storage = self.config.storage_options
-        shards = shard_keys(expand_inputs(inputs, storage))
+        shards = limit_shards(shard_keys(expand_inputs(inputs, storage)), self.config.limit,
+                              storage)
         prints = {s.key: shard_fingerprint(s.path, storage) for s in shards}
         fingerprint = self._fingerprint(shards)
         target = fs.absolute(out)
@@ -479,7 +482,8 @@ class LocalEngine:
                 if sp.exists():
                     scores.append(pq.read_table(sp))
             kept_path = _unit_dir(out, last) / f"{s.key}.kept.parquet"
-            export_kept(kept_path, out / "data", s.key, self.config.output_format)
+            export_kept(kept_path, out / "data", s.key, self.config.output_format,
+                        self.config.max_rows_per_file, self.config.max_bytes_per_file)
             meta = pq.ParquetFile(kept_path).metadata
             out_docs += meta.num_rows
             if meta.num_rows:

@@ -98,6 +98,7 @@ class UnitWorker:
 
         keys = batch.column("key").to_pylist()
         paths = batch.column("path").to_pylist()
+        limits = batch.column("rows").to_pylist()  # --limit
         rows: dict[str, list[Any]] = {"key": [], "stats": [], "rows_in": [], "rows_out": [],
                                       "pid": [], "error": []}
         pipeline = local._worker_pipeline
@@ -110,11 +111,11 @@ class UnitWorker:
             self.sharded = plan if isinstance(plan, ShardedPlan) else False
             if not self.sharded:
                 local._worker_plans[head_idx] = plan
-        for key, path in zip(keys, paths, strict=True):
+        for key, path, limit in zip(keys, paths, limits, strict=True):
             if self.sharded and head_idx is not None:
                 local._worker_plans[head_idx] = self.sharded.for_shard(key)
             try:
-                r = local._run_unit(self.segment, Shard(path, key), self.out,
+                r = local._run_unit(self.segment, Shard(path, key, limit), self.out,
                                     self.batch_size, self.facets)
             except CorpusFilterError as e:
                 # Returned, not raised: Ray would keep only its text, and the driver must
@@ -237,7 +238,7 @@ class RayEngine(LocalEngine):
         check_alarm(stats, self.pipeline)
         if not todo:
             return
-        items = [{"key": s.key, "path": s.path} for s in todo]
+        items = [{"key": s.key, "path": s.path, "rows": s.rows} for s in todo]
         pool = max(1, min(self.workers, len(todo)))
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         ds = ds.map_batches(

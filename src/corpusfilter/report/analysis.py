@@ -324,13 +324,10 @@ def mix(stats: Mapping[str, Any], order: Sequence[str], facets: Sequence[str],
 def after_counts(run: Run, facets: Sequence[str]) -> dict[str, dict[str, int]]:
     """Facet value counts of the output (``data/``, up-sampled copies included)."""
     out: dict[str, dict[str, int]] = {}
-    from corpusfilter.io.shards import data_files, read_columns
 
-    files = data_files(str(run.out / "data"))
     for f in facets:
         counts: dict[str, int] = {}
-        for path in files:
-            t = read_columns(path, [f])
+        for t in run.data_tables([f]):
             if f in t.column_names:
                 col = t[f].cast(pa.string())
                 vc = pc.value_counts(col.fill_null(NONE_VALUE))
@@ -657,7 +654,7 @@ def build_report(out: str | Any, by: Sequence[str] | None = None,
         for f in missing:
             after[f] = _value_counts(table.facets[f][kept])
     report: dict[str, Any] = {
-        "run": {"out": str(run.out), "pipeline": run.meta.get("config_source"),
+        "run": {"out": run.location, "pipeline": run.meta.get("config_source"),
                 "stages": run.stage_entries, "facets": facets,
                 "corpusfilter": run.meta.get("corpusfilter"),
                 "finished": run.meta.get("finished"),
