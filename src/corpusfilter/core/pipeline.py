@@ -60,18 +60,50 @@ class SegmentOutput:
 
 @dataclass
 class RunResult:
-    """Result of an in-script run: kept documents, the ledger, counters (and scores)."""
+    """Result of an in-script run: kept documents, the ledger, counters (and scores).
 
-    kept: pa.Table
-    ledger: pa.Table
+    ``kept``, ``ledger`` and ``scores`` come in the frame type the run was given (a pandas or
+    polars DataFrame, a Hugging Face ``datasets.Dataset``, else a ``pyarrow.Table``; see
+    `frame_kind`); `arrow` holds the same three as Arrow tables. `report` gives the removal
+    report of the command line's ``corpusfilter report`` for this result.
+    """
+
+    kept: Any
+    ledger: Any
     stats: Stats
-    scores: pa.Table | None = None
+    scores: Any | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    facets: list[str] = field(default_factory=list)
+    frame: str = "arrow"
+
+    def __post_init__(self) -> None:
+        # The Arrow tables, kept whatever `frame` is (the report and removed_ids read them).
+        self.arrow = {"kept": self.kept, "ledger": self.ledger, "scores": self.scores}
+        if self.frame != "arrow":
+            self.kept, self.ledger, self.scores = (
+                from_arrow_table(t, self.frame) if t is not None else None
+                for t in (self.kept, self.ledger, self.scores))
 
     @property
     def removed_ids(self) -> set[str]:
-        led = self.ledger.filter(pc.equal(self.ledger["action"], REMOVED))
+        led = self.arrow["ledger"]
+        led = led.filter(pc.equal(led["action"], REMOVED))
         return set(led["doc_id"].to_pylist())
+
+    def report(self, format: str = "text", path: str | Path | None = None,
+               by: Sequence[str] | None = None, **options: Any) -> str:
+        """The removal report of this result, as `corpusfilter report` writes it for a run.
+
+        ``format``: ``text`` (the terminal report, 100 columns), ``json`` or ``html`` (a
+        self-contained page). Returns it as a string and also writes it to ``path`` if
+        given. ``by`` (facets to break rates down by; default the run's) and ``options``
+        (``k``, ``margin``, ``min_support``, ``alpha``, ``adjust_by``, ``length_bins``) are
+        the report's options, with the command line's defaults.
+        """
+        from corpusfilter.report.api import report_of_result
+
+        return report_of_result(self, format, path, by, options)
 
 
 class Pipeline:
@@ -443,7 +475,8 @@ class Pipeline:
                   else empty_ledger(facets))
         return RunResult(kept=kept, ledger=ledger, stats=stats,
                          scores=pa.concat_tables(scores) if scores else None,
-                         config=self.config.to_dict())
+                         config=self.config.to_dict(), stages=self.describe(), facets=facets,
+                         frame=frame_kind(data))
 
 
 def check_alarm(stats: Stats, pipeline: Pipeline) -> None:
@@ -658,6 +691,29 @@ def _as_shards(data: Any, batch_size: int, id_column: str | None = None,
     raise TypeError(f"cannot run a pipeline on {type(data).__name__}: pass a pyarrow Table or "
                     f"RecordBatch(es), a pandas/polars DataFrame, a datasets.Dataset, or "
                     f"Parquet paths")
+
+
+def frame_kind(data: Any) -> str:
+    """The frame type results are returned in: that of the data given to `Pipeline.run`
+    (``pandas``, ``polars``, ``datasets``), else ``arrow`` (tables, batches, paths)."""
+    mod = type(data).__module__.split(".")[0]
+    return mod if mod in ("pandas", "polars", "datasets") else "arrow"
+
+
+def from_arrow_table(table: pa.Table, kind: str) -> Any:
+    """An Arrow table in the frame type ``kind`` (`frame_kind`); the library is imported
+    only here, as the caller's data shows it is installed."""
+    if kind == "pandas":
+        return table.to_pandas()
+    if kind == "polars":
+        import polars
+
+        return polars.from_arrow(table)
+    if kind == "datasets":
+        import datasets
+
+        return datasets.Dataset(table)
+    return table
 
 
 def to_arrow_table(data: Any) -> pa.Table | None:

@@ -59,6 +59,11 @@ def print_summary(out: str | Path, console: Console | None = None) -> None:
     from corpusfilter.report.coverage import und_warning
     from corpusfilter.report.data import Run
 
-    warning = und_warning(Run.open(out))  # local or at a URL alike
+    run = Run.open(out)
+    limit = run.config.get("limit")
+    if limit:
+        console.print(f"[yellow]limited run[/yellow] (--limit {limit:,}): only the first "
+                      f"{inp['docs']:,} documents of the input, in shard order", highlight=False)
+    warning = und_warning(run)  # local or at a URL alike
     if warning:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
