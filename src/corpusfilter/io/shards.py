@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -31,6 +32,7 @@ OUTPUT_FORMATS = {"parquet": ".parquet", "jsonl": ".jsonl", "jsonl.gz": ".jsonl.
 GENERATED_ID_RULE = "<shard>:<row>"
 
 StorageOptions = dict[str, dict[str, Any]] | None
+_BLANK_LINE = re.compile(rb"(?m)^[ \t\r]*\n")
 
 
 @dataclass(frozen=True)
@@ -250,16 +252,18 @@ def _all_rows(shard: Shard, storage_options: StorageOptions) -> int:
         return open_shard(shard.path, shard.key, storage_options).metadata.num_rows
     compression = _fmt(shard.path)[1]
     n = 0
-    last = b"\n"
+    rest = b""
     try:
         with fs.open_input_stream(shard.path, storage_options, compression=compression) as f:
             while chunk := f.read(16 << 20):
-                n += chunk.count(b"\n")
-                last = chunk[-1:]
+                data = rest + chunk
+                cut = data.rfind(b"\n") + 1  # whole lines only: a blank one is no document
+                n += data.count(b"\n", 0, cut) - len(_BLANK_LINE.findall(data, 0, cut))
+                rest = data[cut:]
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
         raise InputError(f"cannot read it ({fs._short(e)}); the file is corrupt or truncated",
                          shard=shard.key) from None
-    return n + (last != b"\n")
+    return n + bool(rest.strip())
 
 
 def shard_size(shard: Shard, storage_options: StorageOptions = None) -> int:
