@@ -10,6 +10,7 @@ batch size, worker count and engine.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -701,18 +702,16 @@ def frame_kind(data: Any) -> str:
 
 
 def from_arrow_table(table: pa.Table, kind: str) -> Any:
-    """An Arrow table in the frame type ``kind`` (`frame_kind`); the library is imported
-    only here, as the caller's data shows it is installed."""
+    """An Arrow table in the frame type ``kind`` (`frame_kind`). The library is the one the
+    caller's data came from, already imported (none of them is a dependency)."""
     if kind == "pandas":
         return table.to_pandas()
     if kind == "polars":
-        import polars
-
-        return polars.from_arrow(table)
+        return sys.modules["polars"].from_arrow(table)
     if kind == "datasets":
-        import datasets
-
-        return datasets.Dataset(table)
+        # datasets.Dataset wraps its own Table class around an Arrow table
+        ds = sys.modules["datasets"]
+        return ds.Dataset(ds.table.InMemoryTable(table))
     return table
 
 
