@@ -279,3 +279,21 @@ def test_shard_limit_is_not_a_file_read_past_it(tmp_path):
     p.write_text("".join(json.dumps({"text": f"t{i}"}) + "\n" for i in range(5)) + "{broken\n")
     shard = limit_shards([Shard(str(p), "s")], 5)[0]
     assert shard.rows == 5 and read_ids(shard, "id").to_pylist() == [f"s:{i}" for i in range(5)]
+
+
+def test_limit_in_a_script_takes_the_same_documents_as_the_command_line(tmp_path,
+                                                                        sample_table):
+    _jsonl_gz_corpus(tmp_path / "in")
+    pipe = tmp_path / "p.yaml"
+    pipe.write_text(PIPE + "limit: 150\n")
+    run_cli("run", str(pipe), str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+            "--no-progress", "-q")
+    from_files = Pipeline(str(pipe)).run(str(tmp_path / "in"))
+    assert sorted(from_files.kept["id"].to_pylist()) == sorted(
+        v for f in data_files(str(tmp_path / "out" / "data"))
+        for v in read_columns(f, ["id"])["id"].to_pylist())
+    assert from_files.stats.data["input"]["docs"] == 150
+    for data in (sample_table, sample_table.to_batches(max_chunksize=64)):
+        res = Pipeline(str(pipe)).run(data)
+        kept, removed = res.kept["id"].to_pylist(), res.removed_ids
+        assert sorted(kept + sorted(removed)) == sorted(sample_table["id"].to_pylist()[:150])

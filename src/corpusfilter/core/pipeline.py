@@ -427,7 +427,8 @@ class Pipeline:
 
     def run(self, data: Any, batch_size: int = 1000) -> RunResult:
         """Run in this process on in-memory data or Parquet paths; returns a `RunResult`."""
-        shards = _as_shards(data, batch_size, self.columns.id, self.config.storage_options)
+        shards = _as_shards(data, batch_size, self.columns.id, self.config.storage_options,
+                            self.config.limit)
         self.setup()
         plans: dict[int, Any] = {}
         stats = Stats()
@@ -662,32 +663,43 @@ def first_duplicate(ids: pa.Array | pa.ChunkedArray) -> str | None:
 
 
 def _as_shards(data: Any, batch_size: int, id_column: str | None = None,
-               storage: dict[str, Any] | None = None
+               storage: dict[str, Any] | None = None, limit: int | None = None
                ) -> Iterator[tuple[str, Iterable[pa.RecordBatch]]]:
-    """Normalise what `Pipeline.run` accepts into (shard name, batches) pairs."""
-    from corpusfilter.io.shards import expand_inputs, read_shard_batches, shard_keys, with_ids
+    """Normalise what `Pipeline.run` accepts into (shard name, batches) pairs (only the
+    first ``limit`` documents, as the engines read them, when the config sets one)."""
+    from corpusfilter.io.shards import (
+        expand_inputs,
+        limit_shards,
+        read_shard_batches,
+        shard_keys,
+        with_ids,
+    )
 
     if isinstance(data, (str, Path)) or (isinstance(data, list) and data
                                          and isinstance(data[0], (str, Path))):
         paths = expand_inputs([data] if isinstance(data, (str, Path)) else data, storage)
-        for s in shard_keys(paths):
+        for s in limit_shards(shard_keys(paths), limit, storage):
             yield s.key, list(read_shard_batches(s.path, batch_size, s.key,
-                                                 storage_options=storage, id_column=id_column))
+                                                 storage_options=storage, id_column=id_column,
+                                                 limit=s.rows))
         return
     table = to_arrow_table(data)
+    if table is not None and limit is not None:
+        table = table.slice(0, limit)
     if table is not None:
         batches = table.to_batches(max_chunksize=batch_size) or [
             pa.RecordBatch.from_pylist([], schema=table.schema)]
         yield "<memory>", list(with_ids(batches, "<memory>", id_column)) if id_column \
             else batches
         return
+    first = (lambda t: t) if limit is None else (lambda t: t.slice(0, limit))
     if isinstance(data, pa.RecordBatch):
-        yield "<memory>", _rebatch(pa.Table.from_batches([data]), batch_size)
+        yield "<memory>", _rebatch(first(pa.Table.from_batches([data])), batch_size)
         return
     if isinstance(data, Iterable):
         batches = list(data)
         if batches and all(isinstance(b, pa.RecordBatch) for b in batches):
-            yield "<memory>", _rebatch(pa.Table.from_batches(batches), batch_size)
+            yield "<memory>", _rebatch(first(pa.Table.from_batches(batches)), batch_size)
             return
     raise TypeError(f"cannot run a pipeline on {type(data).__name__}: pass a pyarrow Table or "
                     f"RecordBatch(es), a pandas/polars DataFrame, a datasets.Dataset, or "
