@@ -297,3 +297,32 @@ def test_limit_in_a_script_takes_the_same_documents_as_the_command_line(tmp_path
         res = Pipeline(str(pipe)).run(data)
         kept, removed = res.kept["id"].to_pylist(), res.removed_ids
         assert sorted(kept + sorted(removed)) == sorted(sample_table["id"].to_pylist()[:150])
+
+
+def test_limit_and_split_on_the_ray_engine_match_the_local_engine(tmp_path, sample_table):
+    ray = pytest.importorskip("ray")
+    from corpusfilter.engines.local import LocalEngine
+    from corpusfilter.engines.ray_engine import RayEngine
+    from corpusfilter.verify import verify
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for i in range(3):
+        pq.write_table(sample_table.slice(i * 138, 138), inp / f"s{i}.parquet")
+    spec = {"stages": [{"stage": "doc_length", "min_chars": 300}, {"stage": "exact_dedup"}],
+            "limit": 250, "max_rows_per_file": 60}
+    local, onray = tmp_path / "local", tmp_path / "ray"
+    LocalEngine(spec, progress=False).run([inp], local)
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    try:
+        RayEngine(spec, workers=2, progress=False).run([inp], onray)
+    finally:
+        ray.shutdown()
+    names = sorted(p.name for p in (local / "data").iterdir())
+    assert names == sorted(p.name for p in (onray / "data").iterdir())
+    assert names[0] == "s0-00000.parquet" and not any(n.startswith("s2") for n in names)
+    for n in names:
+        assert pq.read_table(local / "data" / n).equals(pq.read_table(onray / "data" / n))
+    rep = verify(onray)
+    assert rep.ok and rep.input_docs == 250, rep.problems
