@@ -53,8 +53,9 @@ def limit_shards(shards: Sequence[Shard], limit: int | None,
 
     Shards are counted one at a time until the limit is reached, so a quick try on a large
     corpus reads only the shards it needs; the last one is cut (``rows``) and the rest are
-    left out. The same input and limit always give the same documents, which is what lets
-    a limited run resume and `verify` recount it (`limited_ids`)."""
+    left out; a JSON Lines shard is counted only as far as the limit needs. The same input
+    and limit always give the same documents, which is what lets a limited run resume and
+    `verify` recount it (it calls this on the inputs run.json lists)."""
     if limit is None:
         return list(shards)
     out: list[Shard] = []
@@ -62,7 +63,7 @@ def limit_shards(shards: Sequence[Shard], limit: int | None,
     for s in shards:
         if left <= 0:
             break
-        n = shard_rows(s, storage_options)
+        n = _all_rows(s, storage_options, stop_after=left)
         out.append(s if n <= left else replace(s, rows=left))
         left -= min(n, left)
     return out
@@ -242,12 +243,15 @@ def _lines(f: pa.NativeFile) -> Iterator[bytes]:
 def shard_rows(shard: Shard, storage_options: StorageOptions = None) -> int:
     """Documents in a shard (at most its ``rows``): Parquet metadata, or the lines of a JSON
     Lines file."""
-    if shard.rows is not None:  # --limit: counting the file would read all of it
-        return min(shard.rows, _all_rows(replace(shard, rows=None), storage_options))
+    if shard.rows is not None:  # cut by --limit: counting the file would read all of it
+        return min(shard.rows, _all_rows(shard, storage_options, stop_after=shard.rows))
     return _all_rows(shard, storage_options)
 
 
-def _all_rows(shard: Shard, storage_options: StorageOptions) -> int:
+def _all_rows(shard: Shard, storage_options: StorageOptions, stop_after: int | None = None
+              ) -> int:
+    """The shard's documents; with ``stop_after``, a JSON Lines file is read only until
+    more than that many are counted (the count is then just above it)."""
     if _fmt(shard.path)[0] == "parquet":
         return open_shard(shard.path, shard.key, storage_options).metadata.num_rows
     compression = _fmt(shard.path)[1]
@@ -260,6 +264,8 @@ def _all_rows(shard: Shard, storage_options: StorageOptions) -> int:
                 cut = data.rfind(b"\n") + 1  # whole lines only: a blank one is no document
                 n += data.count(b"\n", 0, cut) - len(_BLANK_LINE.findall(data, 0, cut))
                 rest = data[cut:]
+                if stop_after is not None and n > stop_after:
+                    break
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
         raise InputError(f"cannot read it ({fs._short(e)}); the file is corrupt or truncated",
                          shard=shard.key) from None
