@@ -32,7 +32,11 @@ OUTPUT_FORMATS = {"parquet": ".parquet", "jsonl": ".jsonl", "jsonl.gz": ".jsonl.
 GENERATED_ID_RULE = "<shard>:<row>"
 
 StorageOptions = dict[str, dict[str, Any]] | None
-_BLANK_LINE = re.compile(rb"(?m)^[ \t\r]*\n")
+# Blank lines (no document): one per newline followed by only spaces up to the next newline,
+# plus a blank first line. A pattern that starts with a literal scans fast (~2x a plain
+# newline count; a multi-line `^` pattern was 15x).
+_BLANK_AFTER_NEWLINE = re.compile(rb"\n(?=[ \t\r]*\n)")
+_BLANK_FIRST = re.compile(rb"[ \t\r]*\n")
 
 
 @dataclass(frozen=True)
@@ -262,7 +266,9 @@ def _all_rows(shard: Shard, storage_options: StorageOptions, stop_after: int | N
             while chunk := f.read(16 << 20):
                 data = rest + chunk
                 cut = data.rfind(b"\n") + 1  # whole lines only: a blank one is no document
-                n += data.count(b"\n", 0, cut) - len(_BLANK_LINE.findall(data, 0, cut))
+                blank = len(_BLANK_AFTER_NEWLINE.findall(data, 0, cut)) + (
+                    _BLANK_FIRST.match(data, 0, cut) is not None)
+                n += data.count(b"\n", 0, cut) - blank
                 rest = data[cut:]
                 if stop_after is not None and n > stop_after:
                     break
