@@ -92,3 +92,39 @@ def test_final_files_are_written_by_the_units_and_a_killed_commit_is_finished(
     LocalEngine(SPEC, workers=1, batch_size=50, progress=False).run(shards, out)
     assert _files(out) == _files(tmp_path / "ref")
     assert not (out / unit.WORK).exists()
+
+
+def test_a_killed_commit_of_split_output_is_finished_with_the_same_files(
+        monkeypatch: pytest.MonkeyPatch, shards: list[Path], tmp_path: Path) -> None:
+    """Output split into numbered files (--max-rows-per-file, JSON Lines): the last units list
+    their files in output.json, the commit renames exactly those; a kill after the first
+    rename is finished by the rerun with the files of an uninterrupted run, none left over."""
+    import os
+
+    from corpusfilter.engines import unit
+
+    settings = {"output_format": "jsonl.gz", "max_rows_per_file": 30}
+    LocalEngine(SPEC, workers=1, batch_size=50, progress=False, **settings).run(
+        shards, tmp_path / "ref")
+    ref = {p.name: p.read_bytes() for p in (tmp_path / "ref" / "data").iterdir()}
+    # more files than shards: every shard's output was cut, each part numbered
+    assert len(ref) > len(shards) and all("-0000" in n for n in ref)
+    moved: list[str] = []
+    real = os.replace
+
+    def replace_then_die(src: str | Path, dst: str | Path) -> None:
+        if f"{unit.WORK}/{unit.FINAL}/" in str(src) and unit.WORK not in str(dst):  # commit
+            if moved:
+                raise _Killed
+            moved.append(str(dst))
+        real(src, dst)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(unit.os, "replace", replace_then_die)
+    with pytest.raises(_Killed):
+        LocalEngine(SPEC, workers=1, batch_size=50, progress=False, **settings).run(shards, out)
+    monkeypatch.undo()
+    assert len(list((out / unit.WORK / unit.FINAL / "data").iterdir())) == len(ref) - 1
+    LocalEngine(SPEC, workers=1, batch_size=50, progress=False, **settings).run(shards, out)
+    assert {p.name: p.read_bytes() for p in (out / "data").iterdir()} == ref
+    assert _files(out) == _files(tmp_path / "ref")

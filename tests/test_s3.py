@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
@@ -177,3 +178,60 @@ def test_storage_options_reject_credentials(tmp_path):
     proc = run_cli("run", str(p), str(SAMPLE), "-o", str(tmp_path / "o"), check=False)
     assert proc.returncode == 2
     assert "storage_options.s3.secret_key looks like a credential" in proc.stderr
+
+
+def test_report_card_inspect_review_diff_on_an_s3_run(s3, pipe, tmp_path):
+    """The run's commands read a run published to the bucket as they read a local one: same
+    numbers, and the `und` warning is not skipped for a URL output."""
+    table = pq.read_table(SAMPLE)
+    lang = [v if v is not None else "und" for v in table["lang"].to_pylist()]  # 40% und
+    local_in = tmp_path / "und.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("lang"), "lang",
+                                    pa.array(lang, pa.string())), local_in)
+    fs.upload(str(local_in), "s3://corpus/und/sample.parquet")
+    url, local = "s3://corpus/runs/reported", tmp_path / "local"
+    outs = {}
+    for out in (url, str(local)):
+        outs[out] = run_cli("run", str(pipe), "s3://corpus/und/", "-o", out, "--no-progress",
+                            "--score-all", env=s3).stdout
+    assert "are `und`" in outs[url] and "are `und`" in outs[str(local)]
+    reports = {}
+    for out in (url, str(local)):
+        j = tmp_path / f"{len(reports)}.json"
+        run_cli("report", out, "-q", "--json", str(j), "--html", str(j.with_suffix(".html")),
+                env=s3)
+        reports[out] = json.loads(j.read_text())
+    a, b = reports[url], reports[str(local)]
+    assert a["run"]["out"] == url
+    for key in ("funnel", "rates", "flags", "mix", "undetermined", "independent"):
+        assert a[key] == b[key], key
+    assert a["undetermined"]["docs"] == lang.count("und")
+    inspected = [run_cli("inspect", out, "--stage", "doc_length", "-n", "3", env=s3).stdout
+                 for out in (url, str(local))]
+    assert inspected[0] == inspected[1] and "min_chars" in inspected[0]
+    sheets = []
+    for i, out in enumerate((url, str(local))):
+        run_cli("review", out, "--stage", "doc_length", "--jsonl", str(tmp_path / f"{i}.jsonl"),
+                env=s3)
+        sheets.append((tmp_path / f"{i}.jsonl").read_text())
+    assert sheets[0] == sheets[1] and sheets[0].count("\n") > 0
+    diff = run_cli("diff", url, str(local), env=s3, check=False)
+    assert diff.returncode == 0, diff.stdout + diff.stderr
+    cards = []
+    for i, out in enumerate((url, str(local))):
+        run_cli("card", out, "-o", str(tmp_path / f"card{i}.json"), env=s3)
+        cards.append(json.loads((tmp_path / f"card{i}.json").read_text()))
+    assert cards[0]["outputs"] == cards[1]["outputs"] and cards[0]["verify"]["ok"]
+    assert cards[0]["inputs"][0]["path"] == "s3://corpus/und/sample.parquet"
+    assert "OK" in run_cli("verify", url, env=s3).stdout
+
+
+def test_limit_on_s3_input_and_output(s3, pipe):
+    url = "s3://corpus/runs/limited"
+    run_cli("run", str(pipe), "s3://corpus/in/", "-o", url, "--no-progress", "-q",
+            "--limit", "200", env=s3)
+    run = json.loads(fs.read_bytes(f"{url}/run.json"))
+    # rest.parquet (114 documents) then 86 of web-0; web-1 is not read
+    assert [i["shard"] for i in run["inputs"]] == ["rest", "web-0"]
+    verified = run_cli("verify", url, env=s3)
+    assert "input documents:   200" in verified.stdout and "OK" in verified.stdout

@@ -43,7 +43,9 @@ def _config_with_flags(args: argparse.Namespace) -> PipelineConfig:
     if getattr(args, "score_all", False):
         config.record_scores = "all"
     for flag, key in (("output_format", "output_format"), ("text_column", "text_column"),
-                      ("id_column", "id_column")):
+                      ("id_column", "id_column"), ("limit", "limit"),
+                      ("max_rows_per_file", "max_rows_per_file"),
+                      ("max_bytes_per_file", "max_bytes_per_file")):
         if getattr(args, flag, None) is not None:
             setattr(config, key, getattr(args, flag))
     # .py plugins are named relative to the working directory on the command line
@@ -125,6 +127,36 @@ def _cmd_stages(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    """A whole number of at least 1 (argparse type)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20,
+          "GIB": 2**30}
+
+
+def _size(text: str) -> int:
+    """A byte count: 1000000, 500KB, 256MB, 1GB (powers of 1000) or 64MiB (powers of 1024)."""
+    t = text.strip().upper().replace(" ", "")
+    digits = t.rstrip("KMGIB")
+    unit = t[len(digits):]
+    try:
+        n = float(digits)
+    except ValueError:
+        n = -1
+    if unit not in _UNITS or n <= 0:
+        raise argparse.ArgumentTypeError(f"expected a size such as 256MB, 1GB or 64MiB, got "
+                                         f"{text!r}")
+    return max(1, int(n * _UNITS[unit]))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="corpusfilter",
                                 description="Clean and filter text corpora, with an audit log.")
@@ -152,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--text-column", default=None, help="column holding the text")
     r.add_argument("--id-column", default=None,
                    help="column holding the document id (generated when absent)")
+    r.add_argument("--limit", type=_positive, default=None, metavar="N",
+                   help="a quick try: only the first N documents of the input (in shard "
+                        "order); recorded in run.json, verify checks just those")
+    r.add_argument("--max-rows-per-file", type=_positive, default=None, metavar="N",
+                   help="split each shard's output into data/<shard>-00000.<ext>, ... of at "
+                        "most N rows")
+    r.add_argument("--max-bytes-per-file", type=_size, default=None, metavar="SIZE",
+                   help="...and of at most SIZE of Arrow data before compression (e.g. 256MB)")
     r.add_argument("--overwrite", action="store_true", help="delete OUT first")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("-q", "--quiet", action="store_true", help="no summary at the end")

@@ -22,7 +22,7 @@ import pyarrow.dataset as ds
 
 from corpusfilter.core.errors import CorpusFilterError
 from corpusfilter.io import fs
-from corpusfilter.io.shards import Shard, data_files, read_columns, read_ids
+from corpusfilter.io.shards import Shard, data_files, limit_shards, read_columns, read_ids
 
 
 @dataclass
@@ -72,6 +72,8 @@ def verify(out: str | Path, max_examples: int = 5) -> VerifyReport:
     if missing:
         raise CorpusFilterError(f"input shard(s) of this run no longer exist: "
                                 f"{', '.join(missing[:5])}")
+    # a --limit run read only the first N documents: recount exactly those
+    inputs = limit_shards(inputs, run["config"].get("limit"), storage)
     input_ids = pa.chunked_array([read_ids(s, id_col, storage) for s in inputs],
                                  type=pa.string()).combine_chunks()
     rep.input_docs = len(input_ids)

@@ -1,9 +1,11 @@
 """Arrow plumbing of the pipeline: text columns in the one form every stage's kernels take,
 ids as strings (with errors naming shard and row), in-memory inputs as shards of batches, and
-row-level batch edits (set a column, repeat rows, concatenate, re-cut)."""
+row-level batch edits (set a column, repeat rows, concatenate, re-cut), results back in the
+caller's frame type."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -155,36 +157,68 @@ def first_duplicate(ids: pa.Array | pa.ChunkedArray) -> str | None:
 
 
 def as_shards(data: Any, batch_size: int, id_column: str | None = None,
-               storage: dict[str, Any] | None = None
-               ) -> Iterator[tuple[str, Iterable[pa.RecordBatch]]]:
-    """Normalise what `Pipeline.run` accepts into (shard name, batches) pairs."""
-    from corpusfilter.io.shards import expand_inputs, read_shard_batches, shard_keys, with_ids
+              storage: dict[str, Any] | None = None, limit: int | None = None
+              ) -> Iterator[tuple[str, Iterable[pa.RecordBatch]]]:
+    """Normalise what `Pipeline.run` accepts into (shard name, batches) pairs (only the
+    first ``limit`` documents, as the engines read them, when the config sets one)."""
+    from corpusfilter.io.shards import (
+        expand_inputs,
+        limit_shards,
+        read_shard_batches,
+        shard_keys,
+        with_ids,
+    )
 
     if isinstance(data, (str, Path)) or (isinstance(data, list) and data
                                          and isinstance(data[0], (str, Path))):
         paths = expand_inputs([data] if isinstance(data, (str, Path)) else data, storage)
-        for s in shard_keys(paths):
+        for s in limit_shards(shard_keys(paths), limit, storage):
             yield s.key, list(read_shard_batches(s.path, batch_size, s.key,
-                                                 storage_options=storage, id_column=id_column))
+                                                 storage_options=storage, id_column=id_column,
+                                                 limit=s.rows))
         return
     table = to_arrow_table(data)
+    if table is not None and limit is not None:
+        table = table.slice(0, limit)
     if table is not None:
         batches = table.to_batches(max_chunksize=batch_size) or [
             pa.RecordBatch.from_pylist([], schema=table.schema)]
         yield "<memory>", list(with_ids(batches, "<memory>", id_column)) if id_column \
             else batches
         return
+    first = (lambda t: t) if limit is None else (lambda t: t.slice(0, limit))
     if isinstance(data, pa.RecordBatch):
-        yield "<memory>", rebatch(pa.Table.from_batches([data]), batch_size)
+        yield "<memory>", rebatch(first(pa.Table.from_batches([data])), batch_size)
         return
     if isinstance(data, Iterable):
         batches = list(data)
         if batches and all(isinstance(b, pa.RecordBatch) for b in batches):
-            yield "<memory>", rebatch(pa.Table.from_batches(batches), batch_size)
+            yield "<memory>", rebatch(first(pa.Table.from_batches(batches)), batch_size)
             return
     raise TypeError(f"cannot run a pipeline on {type(data).__name__}: pass a pyarrow Table or "
                     f"RecordBatch(es), a pandas/polars DataFrame, a datasets.Dataset, or "
                     f"Parquet paths")
+
+
+def frame_kind(data: Any) -> str:
+    """The frame type results are returned in: that of the data given to `Pipeline.run`
+    (``pandas``, ``polars``, ``datasets``), else ``arrow`` (tables, batches, paths)."""
+    mod = type(data).__module__.split(".")[0]
+    return mod if mod in ("pandas", "polars", "datasets") else "arrow"
+
+
+def from_arrow_table(table: pa.Table, kind: str) -> Any:
+    """An Arrow table in the frame type ``kind`` (`frame_kind`). The library is the one the
+    caller's data came from, already imported (none of them is a dependency)."""
+    if kind == "pandas":
+        return table.to_pandas()
+    if kind == "polars":
+        return sys.modules["polars"].from_arrow(table)
+    if kind == "datasets":
+        # datasets.Dataset wraps its own Table class around an Arrow table
+        ds = sys.modules["datasets"]
+        return ds.Dataset(ds.table.InMemoryTable(table))
+    return table
 
 
 def to_arrow_table(data: Any) -> pa.Table | None:

@@ -55,6 +55,12 @@ class PipelineConfig:
             {region: eu-west-1}``); no credentials (io/fs.py).
         output_format: ``data/`` as ``parquet`` (default), ``jsonl``, ``jsonl.gz`` or
             ``jsonl.zst``.
+        limit: a quick try: only the first N documents of the input, in shard order
+            (``--limit``; io/shards.py `limit_shards`). None: all of them.
+        max_rows_per_file: split each shard's ``data/`` output into files of at most this
+            many rows (``--max-rows-per-file``); None: one file per input shard.
+        max_bytes_per_file: ...and of at most about this many bytes of Arrow data (before
+            compression, so the files are smaller); None: no byte cap.
     """
 
     stages: list[dict[str, Any]]
@@ -70,6 +76,9 @@ class PipelineConfig:
     plugins: list[str] = field(default_factory=list)
     storage_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     output_format: str = "parquet"
+    limit: int | None = None
+    max_rows_per_file: int | None = None
+    max_bytes_per_file: int | None = None
     source: str = field(default="<dict>", compare=False)
 
     def __post_init__(self) -> None:
@@ -259,8 +268,9 @@ def from_dict(data: Any, source: str) -> PipelineConfig:
 
 
 def check_settings(cfg: PipelineConfig) -> None:
-    """Checks of reach's settings (plugins, storage_options, output_format); part of
-    `PipelineConfig.validate`, so they also hold after a command line sets them."""
+    """Checks of reach's settings (plugins, storage_options, output_format, limit, output
+    file sizes); part of `PipelineConfig.validate`, so they also hold after a command line
+    sets them."""
     from corpusfilter.io.fs import check_storage_options
     from corpusfilter.io.shards import OUTPUT_FORMATS
 
@@ -271,3 +281,8 @@ def check_settings(cfg: PipelineConfig) -> None:
     if cfg.output_format not in OUTPUT_FORMATS:
         raise ConfigError(f"{source}: output_format must be one of "
                           f"{', '.join(OUTPUT_FORMATS)}, got {cfg.output_format!r}")
+    _check_count(source, "limit", cfg.limit, 1, "null", allow_none=True)
+    _check_count(source, "max_rows_per_file", cfg.max_rows_per_file, 1,
+                 "null", allow_none=True)
+    _check_count(source, "max_bytes_per_file", cfg.max_bytes_per_file, 1,
+                 "null", allow_none=True)

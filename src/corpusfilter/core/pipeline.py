@@ -25,6 +25,8 @@ from corpusfilter.core.batches import (
     as_shards,
     check_unique_ids,
     concat_batches,
+    frame_kind,
+    from_arrow_table,
     rebatch,
     repeat_rows,
     set_column,
@@ -69,18 +71,50 @@ class SegmentOutput:
 
 @dataclass
 class RunResult:
-    """Result of an in-script run: kept documents, the ledger, counters (and scores)."""
+    """Result of an in-script run: kept documents, the ledger, counters (and scores).
 
-    kept: pa.Table
-    ledger: pa.Table
+    ``kept``, ``ledger`` and ``scores`` come in the frame type the run was given (a pandas or
+    polars DataFrame, a Hugging Face ``datasets.Dataset``, else a ``pyarrow.Table``; see
+    `frame_kind`); `arrow` holds the same three as Arrow tables. `report` gives the removal
+    report of the command line's ``corpusfilter report`` for this result.
+    """
+
+    kept: Any
+    ledger: Any
     stats: Stats
-    scores: pa.Table | None = None
+    scores: Any | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    facets: list[str] = field(default_factory=list)
+    frame: str = "arrow"
+
+    def __post_init__(self) -> None:
+        # The Arrow tables, kept whatever `frame` is (the report and removed_ids read them).
+        self.arrow = {"kept": self.kept, "ledger": self.ledger, "scores": self.scores}
+        if self.frame != "arrow":
+            self.kept, self.ledger, self.scores = (
+                from_arrow_table(t, self.frame) if t is not None else None
+                for t in (self.kept, self.ledger, self.scores))
 
     @property
     def removed_ids(self) -> set[str]:
-        led = self.ledger.filter(pc.equal(self.ledger["action"], REMOVED))
+        led = self.arrow["ledger"]
+        led = led.filter(pc.equal(led["action"], REMOVED))
         return set(led["doc_id"].to_pylist())
+
+    def report(self, format: str = "text", path: str | Path | None = None,
+               by: Sequence[str] | None = None, **options: Any) -> str:
+        """The removal report of this result, as `corpusfilter report` writes it for a run.
+
+        ``format``: ``text`` (the terminal report, 100 columns), ``json`` or ``html`` (a
+        self-contained page). Returns it as a string and also writes it to ``path`` if
+        given. ``by`` (facets to break rates down by; default the run's) and ``options``
+        (``k``, ``margin``, ``min_support``, ``alpha``, ``adjust_by``, ``length_bins``) are
+        the report's options, with the command line's defaults.
+        """
+        from corpusfilter.report.api import report_of_result
+
+        return report_of_result(self, format, path, by, options)
 
 
 class Pipeline:
@@ -205,7 +239,8 @@ class Pipeline:
 
     def run(self, data: Any, batch_size: int = 1000) -> RunResult:
         """Run in this process on in-memory data or Parquet paths; returns a `RunResult`."""
-        shards = as_shards(data, batch_size, self.columns.id, self.config.storage_options)
+        shards = as_shards(data, batch_size, self.columns.id, self.config.storage_options,
+                           self.config.limit)
         self.setup()
         plans: dict[int, Any] = {}
         stats = Stats()
@@ -254,7 +289,8 @@ class Pipeline:
                   else empty_ledger(facets))
         return RunResult(kept=kept, ledger=ledger, stats=stats,
                          scores=pa.concat_tables(scores) if scores else None,
-                         config=self.config.to_dict())
+                         config=self.config.to_dict(), stages=self.describe(), facets=facets,
+                         frame=frame_kind(data))
 
 
 @dataclass

@@ -87,6 +87,7 @@ from corpusfilter.io.shards import (
     GENERATED_ID_RULE,
     Shard,
     expand_inputs,
+    limit_shards,
     read_ids,
     shard_keys,
     shard_rows,
@@ -125,7 +126,8 @@ class LocalEngine:
         A URL output is run in a local staging directory (locked, resumed and committed like
         a local one) and published with run.json last (io/publish.py)."""
         storage = self.config.storage_options
-        shards = shard_keys(expand_inputs(inputs, storage))
+        shards = limit_shards(shard_keys(expand_inputs(inputs, storage)), self.config.limit,
+                              storage)
         prints = {s.key: shard_fingerprint(s.path, storage) for s in shards}
         fingerprint = self._fingerprint(shards)
         target = fs.absolute(out)
@@ -231,11 +233,15 @@ class LocalEngine:
         for key in changed:
             log.warning("shard %s changed since it was processed (%s); redoing it", key,
                         describe_change(recorded[key], prints[key]))
+            last = unit_dir(out, len(self.pipeline.segments) - 1) / f"{key}.output.json"
+            split = _read_json(last).get("files", [])  # its numbered data files, if split
             for udir in work.glob("seg-*"):
                 for suffix in UNIT_FILES:
                     (udir / f"{key}.{suffix}").unlink(missing_ok=True)
             for d, name in final_names(key, self.config.output_format).items():
                 (final_dir(out) / d / name).unlink(missing_ok=True)
+            for name in split:
+                (final_dir(out) / "data" / name).unlink(missing_ok=True)
         plans = sorted(work.glob("plan-*.pkl"))
         if plans and recorded != prints:
             log.warning("the input changed since the plans of global stages were made; "
@@ -381,6 +387,7 @@ class LocalEngine:
         stats = Stats()
         stats.data["input"]["shards"] = len(shards)
         out_docs = out_chars = 0
+        data_files: dict[str, list[str]] = {}
         for s in shards:  # counters only: the units of the last phase wrote the final files
             for seg in self.pipeline.segments:
                 udir = unit_dir(out, seg.index)
@@ -388,6 +395,9 @@ class LocalEngine:
             totals = output_totals(out, last, s.key)
             out_docs += totals["docs"]
             out_chars += totals["chars"]
+            # output.json of a version without split files: the one file of the shard
+            data_files[s.key] = totals.get(
+                "files", [final_names(s.key, self.config.output_format)["data"]])
         for seg in self.pipeline.segments:
             timing = plan_path(out, seg.index).with_suffix(".json")
             if seg.tail is not None and timing.exists():
@@ -395,7 +405,7 @@ class LocalEngine:
                     json.loads(timing.read_text())["seconds"], 3)
         stats.data["output"] = {"docs": out_docs, "chars": out_chars}
         stats.data["wall_seconds"] = round(seconds, 3)
-        publish_final_files(out, [s.key for s in shards], self.config.output_format,
+        publish_final_files(out, data_files, self.config.output_format,
                             self.config.record_scores == "all")
         write_json_atomic(stats.data, out / "stats.json")
         import pyarrow

@@ -93,14 +93,14 @@ class UnitActor:
     def __init__(self, config: dict[str, Any]):
         self.worker = Worker(config)
 
-    def run(self, segment: int, key: str, path: str, out: str, batch_size: int,
-            facets: list[str]) -> dict[str, Any]:
+    def run(self, segment: int, key: str, path: str, rows: int | None, out: str,
+            batch_size: int, facets: list[str]) -> dict[str, Any]:
         import ray
 
         done: dict[str, Any] = {"pid": os.getpid(),
                                 "node": ray.get_runtime_context().get_node_id()}
         try:
-            done["result"] = self.worker.run_unit(segment, Shard(path, key), Path(out),
+            done["result"] = self.worker.run_unit(segment, Shard(path, key, rows), Path(out),
                                                   batch_size, facets)
         except CorpusFilterError as e:
             # Returned, not raised: the driver raises it itself, with its type and message
@@ -238,7 +238,7 @@ class RayEngine(LocalEngine):
             while pending or running:
                 while pending and idle:
                     a, s = idle.pop(0), pending.pop()
-                    ref = a.run.remote(seg.index, s.key, s.path, str(out), self.batch_size,
+                    ref = a.run.remote(seg.index, s.key, s.path, s.rows, str(out), self.batch_size,
                                        facets)
                     running[ref] = (a, s)
                 ready, _ = ray.wait(list(running), num_returns=1)

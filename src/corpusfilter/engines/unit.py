@@ -74,7 +74,8 @@ def final_dir(out: Path) -> Path:
 
 
 def final_names(key: str, output_format: str) -> dict[str, str]:
-    """The final file names of one shard, per directory of the output."""
+    """The final file names of one shard, per directory of the output (``data``: when it is
+    not split into numbered files; `output_totals` lists the files written)."""
     return {"data": f"{key}{OUTPUT_FORMATS[output_format]}", "ledger": f"{key}.parquet",
             "scores": f"{key}.parquet"}
 
@@ -147,14 +148,15 @@ class Worker:
             unit_dir(out, seg_index - 1) / f"{shard.key}.kept.parquet"
         batches = read_shard_batches(src, batch_size, name=shard.key,
                                      storage_options=pipeline.config.storage_options,
-                                     id_column=pipeline.columns.id if seg_index == 0 else None)
+                                     id_column=pipeline.columns.id if seg_index == 0 else None,
+                                     limit=shard.rows if seg_index == 0 else None)  # --limit
         id_hashes: list[np.ndarray] = []
         if seg_index == 0:
             batches = _checked(batches, pipeline, shard, id_hashes)
         result = pipeline.process_segment(seg, batches, shard.key, plans, facets)
         kept = result.kept
         rows_in = int(result.stats.data["input"]["docs"]) if seg_index == 0 else -1
-        if not last or pipeline.config.output_format != "parquet":
+        if not last:
             write_parquet_atomic(kept, udir / f"{shard.key}.kept.parquet")
         write_parquet_atomic(result.ledger, udir / f"{shard.key}.ledger.parquet")
         if result.collected is not None:
@@ -178,11 +180,8 @@ class Worker:
         names = final_names(key, config.output_format)
         final = final_dir(out)
         last = unit_dir(out, segments[-1])
-        if config.output_format == "parquet":  # the same bytes as the unit's kept file
-            write_parquet_atomic(kept, final / "data" / names["data"])
-        else:
-            export_kept(last / f"{key}.kept.parquet", final / "data", key,
-                        config.output_format)
+        data = export_kept(kept, final / "data", key, config.output_format,
+                           config.max_rows_per_file, config.max_bytes_per_file)
         ledgers = [pq.read_table(unit_dir(out, i) / f"{key}.ledger.parquet") for i in segments]
         write_parquet_atomic(pa.concat_tables(ledgers, promote_options="default"),
                              final / "ledger" / names["ledger"])
@@ -193,23 +192,25 @@ class Worker:
                                  final / "scores" / names["scores"])
         chars = int(pc.sum(pc.utf8_length(kept[config.text_column])).as_py() or 0) \
             if kept.num_rows else 0
-        write_json_atomic({"docs": kept.num_rows, "chars": chars},
-                          last / f"{key}.output.json")
+        write_json_atomic({"docs": kept.num_rows, "chars": chars,
+                           "files": [p.name for p in data]}, last / f"{key}.output.json")
 
 
-def publish_final_files(out: Path, keys: list[str], output_format: str,
+def publish_final_files(out: Path, data_files: dict[str, list[str]], output_format: str,
                         record_scores: bool) -> None:
-    """Move the final files of every shard from ``_work/final/`` into the output (renames
-    only; each is atomic, and a rerun after a kill in between moves the rest), then remove
-    final files of shards no longer in the input."""
+    """Move the final files of every shard (``data_files``: shard key -> its data files, as
+    `output_totals` lists them) from ``_work/final/`` into the output (renames only; each is
+    atomic, and a rerun after a kill in between moves the rest), then remove final files of
+    shards no longer in the input (or of an earlier split into more files)."""
     final = final_dir(out)
     dirs = [d for d in FINAL_DIRS if d != "scores" or record_scores]
     for d in dirs:
-        if keys:  # no input shards, no output directories (as before)
+        if data_files:  # no input shards, no output directories (as before)
             (Path(out) / d).mkdir(parents=True, exist_ok=True)
         elif not (Path(out) / d).exists():
             continue
-        wanted = {final_names(k, output_format)[d] for k in keys}
+        wanted = {n for k, files in data_files.items()
+                  for n in (files if d == "data" else [final_names(k, output_format)[d]])}
         for name in sorted(wanted):
             src = final / d / name
             if src.exists():
@@ -223,9 +224,10 @@ def publish_final_files(out: Path, keys: list[str], output_format: str,
                 p.unlink()  # from an earlier attempt, for a shard no longer in the input
 
 
-def output_totals(out: Path, seg: int, key: str) -> dict[str, int]:
-    """Documents and characters a shard's last unit kept."""
-    result: dict[str, int] = json.loads((unit_dir(out, seg) / f"{key}.output.json").read_text())
+def output_totals(out: Path, seg: int, key: str) -> dict[str, Any]:
+    """Documents (``docs``) and characters (``chars``) a shard's last unit kept, and the names
+    of the data files it wrote (``files``)."""
+    result: dict[str, Any] = json.loads((unit_dir(out, seg) / f"{key}.output.json").read_text())
     return result
 
 

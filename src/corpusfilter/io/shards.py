@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import itertools
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +34,45 @@ OUTPUT_FORMATS = {"parquet": ".parquet", "jsonl": ".jsonl", "jsonl.gz": ".jsonl.
 GENERATED_ID_RULE = "<shard>:<row>"
 
 StorageOptions = dict[str, dict[str, Any]] | None
+# Blank lines (no document): one per newline followed by only spaces up to the next newline,
+# plus a blank first line. A pattern that starts with a literal scans fast (~2x a plain
+# newline count; a multi-line `^` pattern was 15x).
+_BLANK_AFTER_NEWLINE = re.compile(rb"\n(?=[ \t\r]*\n)")
+_BLANK_FIRST = re.compile(rb"[ \t\r]*\n")
 
 
 @dataclass(frozen=True)
 class Shard:
     """One input file (an absolute local path or a URL) and the stable key its outputs are
-    named by."""
+    named by; ``rows`` caps the documents read from it (its first ``rows``), set by
+    `limit_shards` for ``--limit`` runs, None for all of them."""
 
     path: str
     key: str
+    rows: int | None = None
+
+
+def limit_shards(shards: Sequence[Shard], limit: int | None,
+                 storage_options: StorageOptions = None) -> list[Shard]:
+    """The shards a run with ``--limit`` reads: the first ``limit`` documents of the input
+    in shard order (the order `expand_inputs` lists them: sorted within a directory).
+
+    Shards are counted one at a time until the limit is reached, so a quick try on a large
+    corpus reads only the shards it needs; the last one is cut (``rows``) and the rest are
+    left out; a JSON Lines shard is counted only as far as the limit needs. The same input
+    and limit always give the same documents, which is what lets a limited run resume and
+    `verify` recount it (it calls this on the inputs run.json lists)."""
+    if limit is None:
+        return list(shards)
+    out: list[Shard] = []
+    left = limit
+    for s in shards:
+        if left <= 0:
+            break
+        n = _all_rows(s, storage_options, stop_after=left)
+        out.append(s if n <= left else replace(s, rows=left))
+        left -= min(n, left)
+    return out
 
 
 def file_format(name: str) -> tuple[str, str | None] | None:
@@ -188,22 +220,64 @@ def _read_jsonl_table(path: str, name: str, storage_options: StorageOptions) -> 
     return read_jsonl(data, name)
 
 
+def _read_jsonl_head(path: str, name: str, storage_options: StorageOptions,
+                     limit: int) -> pa.Table:
+    """The first ``limit`` lines of a JSON Lines file, parsed (the rest is not read)."""
+    compression = _fmt(path)[1]
+    try:
+        with fs.open_input_stream(path, storage_options, compression=compression) as f:
+            lines = list(itertools.islice(_lines(f), limit))
+    except FileNotFoundError:
+        raise InputError("file not found", shard=name) from None
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
+        raise InputError(f"cannot read it ({fs._short(e)}); the file is corrupt or truncated",
+                         shard=name) from None
+    return read_jsonl(b"".join(lines), name)
+
+
+def _lines(f: pa.NativeFile) -> Iterator[bytes]:
+    """Lines of a stream, each ending in a newline, read in 1 MB chunks."""
+    rest = b""
+    while chunk := f.read(1 << 20):
+        parts = (rest + chunk).split(b"\n")
+        rest = parts.pop()
+        yield from (p + b"\n" for p in parts if p.strip())  # blank lines are no documents
+    if rest.strip():
+        yield rest + b"\n"
+
+
 def shard_rows(shard: Shard, storage_options: StorageOptions = None) -> int:
-    """Documents in a shard: Parquet metadata, or the non-blank lines of a JSON Lines file."""
+    """Documents in a shard (at most its ``rows``): Parquet metadata, or the lines of a JSON
+    Lines file."""
+    if shard.rows is not None:  # cut by --limit: counting the file would read all of it
+        return min(shard.rows, _all_rows(shard, storage_options, stop_after=shard.rows))
+    return _all_rows(shard, storage_options)
+
+
+def _all_rows(shard: Shard, storage_options: StorageOptions, stop_after: int | None = None
+              ) -> int:
+    """The shard's documents; with ``stop_after``, a JSON Lines file is read only until
+    more than that many are counted (the count is then just above it)."""
     if _fmt(shard.path)[0] == "parquet":
         return open_shard(shard.path, shard.key, storage_options).metadata.num_rows
     compression = _fmt(shard.path)[1]
     n = 0
-    last = b"\n"
+    rest = b""
     try:
         with fs.open_input_stream(shard.path, storage_options, compression=compression) as f:
             while chunk := f.read(16 << 20):
-                n += chunk.count(b"\n")
-                last = chunk[-1:]
+                data = rest + chunk
+                cut = data.rfind(b"\n") + 1  # whole lines only: a blank one is no document
+                blank = len(_BLANK_AFTER_NEWLINE.findall(data, 0, cut)) + (
+                    _BLANK_FIRST.match(data, 0, cut) is not None)
+                n += data.count(b"\n", 0, cut) - blank
+                rest = data[cut:]
+                if stop_after is not None and n > stop_after:
+                    break
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
         raise InputError(f"cannot read it ({fs._short(e)}); the file is corrupt or truncated",
                          shard=shard.key) from None
-    return n + (last != b"\n")
+    return n + bool(rest.strip())
 
 
 def shard_size(shard: Shard, storage_options: StorageOptions = None) -> int:
@@ -230,18 +304,35 @@ def shard_schema(shard: Shard, storage_options: StorageOptions = None) -> pa.Sch
 def read_shard_batches(path: str | Path, batch_size: int, name: str | None = None,
                        columns: list[str] | None = None,
                        storage_options: StorageOptions = None,
-                       id_column: str | None = None) -> Iterator[pa.RecordBatch]:
+                       id_column: str | None = None, limit: int | None = None
+                       ) -> Iterator[pa.RecordBatch]:
     """Record batches of a shard; a corrupt file raises `InputError` naming it.
 
     With ``id_column`` and a shard that lacks it, the column is added with deterministic ids
-    ``<shard>:<row>`` (`GENERATED_ID_RULE`), ``name`` being the shard key.
+    ``<shard>:<row>`` (`GENERATED_ID_RULE`), ``name`` being the shard key. ``limit`` stops
+    after that many rows (a shard's ``rows`` under ``--limit``).
     """
     path = str(path)
     name = name or path
     batches = (_parquet_batches(path, batch_size, name, columns, storage_options)
                if _fmt(path)[0] == "parquet" else
-               _jsonl_batches(path, batch_size, name, columns, storage_options))
+               _jsonl_batches(path, batch_size, name, columns, storage_options, limit))
+    if limit is not None:
+        batches = _first_rows(batches, limit)
     yield from batches if id_column is None else with_ids(batches, name, id_column)
+
+
+def _first_rows(batches: Iterator[pa.RecordBatch], limit: int) -> Iterator[pa.RecordBatch]:
+    """The batches up to ``limit`` rows (the last one cut); at least one (maybe empty) batch,
+    so the schema is still seen; the file is not read further."""
+    left = limit
+    first = True
+    for b in batches:
+        if left <= 0 and not first:
+            return
+        yield b.slice(0, left) if b.num_rows > left else b
+        left -= min(b.num_rows, left)
+        first = False
 
 
 def with_ids(batches: Iterable[pa.RecordBatch], name: str, id_column: str
@@ -274,8 +365,10 @@ def _parquet_batches(path: str, batch_size: int, name: str, columns: list[str] |
 
 
 def _jsonl_batches(path: str, batch_size: int, name: str, columns: list[str] | None,
-                   storage_options: StorageOptions) -> Iterator[pa.RecordBatch]:
-    table = _read_jsonl_table(path, name, storage_options)
+                   storage_options: StorageOptions, limit: int | None = None
+                   ) -> Iterator[pa.RecordBatch]:
+    table = (_read_jsonl_table(path, name, storage_options) if limit is None else
+             _read_jsonl_head(path, name, storage_options, limit))
     if columns is not None:
         table = table.select([c for c in columns if c in table.column_names])
     yield from table.to_batches(max_chunksize=batch_size) or [
@@ -285,7 +378,8 @@ def _jsonl_batches(path: str, batch_size: int, name: str, columns: list[str] | N
 def read_ids(shard: Shard, id_column: str, storage_options: StorageOptions = None) -> pa.Array:
     """A shard's document ids as strings (generated ones where the shard has no id column)."""
     parts = [b.column(id_column).cast(pa.string()) for b in read_shard_batches(
-        shard.path, 1 << 16, shard.key, storage_options=storage_options, id_column=id_column)]
+        shard.path, 1 << 16, shard.key, storage_options=storage_options, id_column=id_column,
+        limit=shard.rows)]
     return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
 
 
@@ -296,7 +390,8 @@ def read_input_columns(shard: Shard, columns: list[str], id_column: str,
     names = shard_schema(shard, storage_options).names
     wanted = list(dict.fromkeys(c for c in [id_column, *columns] if c in names))
     batches = list(read_shard_batches(shard.path, 1 << 16, shard.key, columns=wanted,
-                                      storage_options=storage_options, id_column=id_column))
+                                      storage_options=storage_options, id_column=id_column,
+                                      limit=shard.rows))
     return pa.Table.from_batches(batches)
 
 
@@ -323,13 +418,70 @@ def read_columns(path: str, columns: list[str] | None = None) -> pa.Table:
         [c for c in columns if c in table.column_names])
 
 
-def export_kept(src: Path, directory: Path, key: str, output_format: str) -> Path:
-    """Publish a unit's kept Parquet file as ``data/<key>.<ext>`` in the chosen format."""
-    dst = directory / f"{key}{OUTPUT_FORMATS[output_format]}"
-    if output_format == "parquet":
-        atomic_write(dst, lambda tmp: _copy(src, tmp))
-        return dst
-    data = dumps_jsonl(pq.read_table(src))
+def export_kept(table: pa.Table, directory: Path, key: str, output_format: str,
+                max_rows: int | None = None, max_bytes: int | None = None) -> list[Path]:
+    """Write a shard's kept documents as ``<directory>/<key>.<ext>`` in the chosen format,
+    or, with ``max_rows`` / ``max_bytes``, as ``<key>-00000.<ext>``, ``-00001``, ... (always
+    numbered then, so a shard's files are found by one pattern). Where a shard's output is
+    cut depends only on its rows, so a rerun writes the same files. Returns the paths."""
+    ext = OUTPUT_FORMATS[output_format]
+    if max_rows is None and max_bytes is None:
+        parts, names = [table], [f"{key}{ext}"]
+    else:
+        cuts = split_rows(table, max_rows, max_bytes)
+        parts = [table.slice(start, length) for start, length in cuts]
+        names = [f"{key}-{i:05d}{ext}" for i in range(len(cuts))]
+    written = []
+    for part, name in zip(parts, names, strict=True):
+        dst = directory / name
+        if output_format == "parquet":
+            write_parquet_atomic(part, dst)
+        else:
+            _write_jsonl(part, dst)
+        written.append(dst)
+    return written
+
+
+def split_rows(table: pa.Table, max_rows: int | None, max_bytes: int | None
+               ) -> list[tuple[int, int]]:
+    """(offset, length) of consecutive parts of at most ``max_rows`` rows and about
+    ``max_bytes`` of Arrow data each (a single row larger than that is a part of its own);
+    one empty part for an empty table.
+
+    A row's size is the bytes of its string / binary values plus the average per row of the
+    other columns, which is what the file holds before compression."""
+    n = table.num_rows
+    if n == 0:
+        return [(0, 0)]
+    rows = max_rows or n
+    if max_bytes is None:
+        return [(i, min(rows, n - i)) for i in range(0, n, rows)]
+    import numpy as np
+    import pyarrow.compute as pc
+
+    size = np.zeros(n, dtype=np.float64)
+    for col in table.columns:
+        t = col.type
+        if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t) \
+                or pa.types.is_large_binary(t):
+            size += pc.fill_null(pc.binary_length(col), 0).to_numpy(zero_copy_only=False)
+            size += 8 if pa.types.is_large_string(t) or pa.types.is_large_binary(t) else 4
+        else:
+            size += col.nbytes / n
+    cum = np.cumsum(size)
+    parts = []
+    start = 0
+    while start < n:
+        before = cum[start - 1] if start else 0.0
+        end = int(np.searchsorted(cum, before + max_bytes, side="right"))
+        end = max(start + 1, min(end, start + rows, n))
+        parts.append((start, end - start))
+        start = end
+    return parts
+
+
+def _write_jsonl(table: pa.Table, dst: Path) -> None:
+    data = dumps_jsonl(table)
     compression = _fmt(dst.name)[1]
 
     def write(tmp: str) -> None:
@@ -337,10 +489,4 @@ def export_kept(src: Path, directory: Path, key: str, output_format: str) -> Pat
             f.write(data)
 
     atomic_write(dst, write)
-    return dst
 
-
-def _copy(src: Path, dst: str) -> None:
-    with open(src, "rb") as a, open(dst, "wb") as b:
-        while chunk := a.read(1 << 22):
-            b.write(chunk)

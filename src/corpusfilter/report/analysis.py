@@ -102,10 +102,11 @@ def build_report(out: str | Any, by: Sequence[str] | None = None,
         for f in missing:
             after[f] = value_counts(table.facets[f][kept])
     report: dict[str, Any] = {
-        "run": {"out": str(run.out), "pipeline": run.meta.get("config_source"),
+        "run": {"out": run.location, "pipeline": run.meta.get("config_source"),
                 "stages": run.stage_entries, "facets": facets,
                 "corpusfilter": run.meta.get("corpusfilter"),
                 "finished": run.meta.get("finished"),
+                "limit": run.config.get("limit"),
                 "options": {"k": opts.k, "margin": opts.margin,
                             "min_support": opts.min_support, "alpha": opts.alpha}},
         "funnel": funnel(stats, order, stage_kinds(run)),

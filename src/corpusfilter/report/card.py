@@ -31,11 +31,25 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _file_entry(path: Path, name: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"path": name, "bytes": path.stat().st_size,
-                             "sha256": file_sha256(path)}
-    if path.suffix == ".parquet":
-        entry["rows"] = pq.ParquetFile(path).metadata.num_rows
+def _file_entry(path: str | Path, name: str, storage: dict | None = None) -> dict[str, Any]:
+    """Size, SHA-256 (and rows, for Parquet) of a local file or an object at a URL."""
+    from corpusfilter.io import fs
+
+    loc = str(path)
+    if not fs.is_url(loc):
+        p = Path(loc)
+        entry: dict[str, Any] = {"path": name, "bytes": p.stat().st_size,
+                                 "sha256": file_sha256(p)}
+    else:
+        digest = hashlib.sha256()
+        with fs.open_input_stream(loc, storage) as f:
+            while chunk := f.read(1 << 22):
+                digest.update(chunk)
+        entry = {"path": name, "bytes": int(fs.info(loc, storage).size or 0),
+                 "sha256": digest.hexdigest()}
+    if loc.endswith(".parquet"):
+        with fs.open_input_file(loc, storage) as f:
+            entry["rows"] = pq.ParquetFile(f).metadata.num_rows
     return entry
 
 
@@ -71,22 +85,29 @@ def _removals(run: Run) -> list[dict[str, Any]]:
 def build_card(out: str | Path) -> dict[str, Any]:
     """The provenance card of run directory `out` as a JSON-serialisable dict."""
     from corpusfilter import __version__
+    from corpusfilter.io import fs
     from corpusfilter.verify import verify
 
     run = Run.open(out)
     meta = run.meta
     inputs = []
+    storage = run.config.get("storage_options")
     for i in meta.get("inputs", []):
-        p = Path(i["path"])
-        if not p.exists():
+        p = i["path"]
+        if not fs.exists(p, storage):
             raise CorpusFilterError(f"input shard {p} of this run no longer exists; a card "
                                     f"needs every input to hash it")
-        inputs.append({"shard": i["shard"], **_file_entry(p, str(p))})
-    outputs = [_file_entry(f, f"data/{f.name}") for f in sorted((run.out / "data").glob("*"))]
-    records = [_file_entry(f, f"{d}/{f.name}") for d in RECORD_DIRS
-               for f in sorted((run.out / d).glob("*"))]
-    records.append(_file_entry(run.out / "stats.json", "stats.json"))
-    rep = verify(run.out)
+        inputs.append({"shard": i["shard"], **_file_entry(p, p, storage)})
+
+    def under(d: str) -> list[dict[str, Any]]:
+        base = fs.join(run.location, d)
+        return [_file_entry(f, f"{d}/{f[len(base):].lstrip('/')}")
+                for f in (fs.list_files(base) if fs.exists(base) else [])]
+
+    outputs = under("data")
+    records = [e for d in RECORD_DIRS for e in under(d)]
+    records.append(_file_entry(fs.join(run.location, "stats.json"), "stats.json"))
+    rep = verify(run.location)
     return {
         "format": CARD_FORMAT,
         "card_written_by": f"corpusfilter {__version__}",

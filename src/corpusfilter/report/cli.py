@@ -153,7 +153,7 @@ def _cmd_review(args: argparse.Namespace) -> int:
     if args.jsonl:
         print(f"sheet: {review.write_sheet(items, args.jsonl)}")
     if args.html:
-        page = review.write_page(items, args.html, f"Review of {args.stage} ({run.out.name})",
+        page = review.write_page(items, args.html, f"Review of {args.stage} ({run.name})",
                                  method)
         print(f"page: {page.resolve()}")
     return 0

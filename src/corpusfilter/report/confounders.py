@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from corpusfilter.report.data import Run
 
@@ -41,11 +40,9 @@ def doc_lengths(run: Run, ids: Sequence[str]) -> np.ndarray:
     if led.num_rows:
         rem = led.filter(pc.equal(led["action"], "removed"))
         known.update(zip(rem["doc_id"].to_pylist(), rem["text_chars"].to_pylist(), strict=True))
-    for f in sorted((run.out / "data").glob("*.parquet")):
-        names = pq.ParquetFile(f).schema_arrow.names
-        if id_col not in names or text_col not in names:
+    for t in run.data_tables([id_col, text_col]):
+        if id_col not in t.column_names or text_col not in t.column_names:
             continue
-        t = pq.read_table(f, columns=[id_col, text_col])
         known.update(zip(t[id_col].cast("string").to_pylist(),
                          pc.utf8_length(t[text_col]).to_pylist(), strict=True))
     return np.array([np.nan if known.get(i) is None else known[i] for i in ids], dtype=float)

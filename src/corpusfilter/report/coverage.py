@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from corpusfilter.report.data import Run
 
@@ -32,11 +31,9 @@ def und_count(run: Run) -> int:
         rem = led.filter(pc.and_(pc.equal(led["action"], "removed"),
                                  pc.equal(led[col].cast("string"), UND)))
         ids.update(rem["doc_id"].to_pylist())
-    for f in sorted((run.out / "data").glob("*.parquet")):
-        names = pq.ParquetFile(f).schema_arrow.names
-        id_col = run.config.get("id_column", "id")
-        if col in names and id_col in names:
-            t = pq.read_table(f, columns=[id_col, col])
+    id_col = run.config.get("id_column", "id")
+    for t in run.data_tables([id_col, col]):  # any output format, local or at a URL
+        if col in t.column_names and id_col in t.column_names:
             t = t.filter(pc.equal(t[col].cast("string"), UND))
             ids.update(t[id_col].cast("string").to_pylist())
     return len(ids)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from corpusfilter.core.errors import CorpusFilterError
 
@@ -42,29 +42,70 @@ def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float,
 
 @dataclass
 class Run:
-    """A finished run directory."""
+    """A finished run: a local output directory or a URL (``s3://bucket/run``).
 
-    out: Path
+    Everything is read through `io/fs.py`, so the report, card, inspect, review and diff work
+    on a run published to an object store as on a local one. `memory_run` builds one from an
+    in-script `RunResult` instead (``result.report()``).
+    """
+
+    location: str
 
     @classmethod
     def open(cls, out: str | Path) -> Run:
-        out = Path(out)
-        if not out.is_dir():
+        from corpusfilter.io import fs
+
+        loc = fs.absolute(out)
+        kind = fs.info(loc).type
+        if kind != fs.pafs.FileType.Directory and not (fs.is_url(loc) and kind ==
+                                                        fs.pafs.FileType.NotFound):
             raise CorpusFilterError(f"{out} is not a directory; pass the output directory of "
                                     f"`corpusfilter run`")
         for name in ("stats.json", "run.json"):
-            if not (out / name).exists():
+            if not fs.exists(fs.join(loc, name)):
                 raise CorpusFilterError(f"{out} has no {name}: not a finished corpusfilter run "
                                         f"(rerun `corpusfilter run ... -o {out}` to finish it)")
-        return cls(out)
+        return cls(loc)
+
+    @property
+    def out(self) -> Path:
+        """The local directory (a URL run has none: use `location`, `files`, `read_json`)."""
+        from corpusfilter.io import fs
+
+        if fs.is_url(self.location):
+            raise CorpusFilterError(f"{self.location} is a URL; this needs a local run")
+        return Path(self.location)
+
+    @property
+    def name(self) -> str:
+        return self.location.rstrip("/").rsplit("/", 1)[-1]
+
+    def read_json(self, name: str) -> Any:
+        from corpusfilter.io import fs
+
+        return json.loads(fs.read_bytes(fs.join(self.location, name)))
+
+    def files(self, sub: str) -> list[str]:
+        """The Parquet / JSON Lines files of ``data/``, ``ledger/`` or ``scores/``, sorted."""
+        from corpusfilter.io import fs
+        from corpusfilter.io.shards import data_files
+
+        return data_files(fs.join(self.location, sub))
+
+    def data_tables(self, columns: list[str]) -> Iterator[pa.Table]:
+        """The output files' tables (only those of ``columns`` they have), file by file."""
+        from corpusfilter.io.shards import read_columns
+
+        for f in self.files("data"):
+            yield read_columns(f, columns)
 
     @cached_property
     def stats(self) -> dict[str, Any]:
-        return json.loads((self.out / "stats.json").read_text())
+        return self.read_json("stats.json")
 
     @cached_property
     def meta(self) -> dict[str, Any]:
-        return json.loads((self.out / "run.json").read_text())
+        return self.read_json("run.json")
 
     @property
     def config(self) -> dict[str, Any]:
@@ -87,36 +128,36 @@ class Run:
 
     @cached_property
     def ledger(self) -> pa.Table:
-        files = sorted((self.out / "ledger").glob("*.parquet"))
+        from corpusfilter.io.shards import read_columns
+
+        files = self.files("ledger")
         if not files:
             from corpusfilter.core.ledger import empty_ledger
 
             return empty_ledger(self.facets)
-        return pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
+        return pa.concat_tables([read_columns(f) for f in files], promote_options="default")
 
     @property
     def has_scores(self) -> bool:
-        return any((self.out / "scores").glob("*.parquet"))
+        return bool(self.files("scores"))
 
     @cached_property
     def scores(self) -> pa.Table:
-        files = sorted((self.out / "scores").glob("*.parquet"))
-        tables = [pq.read_table(f) for f in files]
+        from corpusfilter.io.shards import read_columns
+
+        tables = [read_columns(f) for f in self.files("scores")]
         tables = [t for t in tables if t.num_columns]
         if not tables:
             raise CorpusFilterError(
-                f"{self.out} has no scores/ table; rerun the pipeline with "
+                f"{self.location} has no scores/ table; rerun the pipeline with "
                 f"`corpusfilter run --score-all` (or `record_scores: all` in the pipeline "
                 f"file) to log every filter's scores for every document")
         return pa.concat_tables(tables, promote_options="default")
 
     def kept_columns(self, columns: list[str]) -> pa.Table:
         """Selected columns of the kept documents (original rows only, no up-sampled copies)."""
-        from corpusfilter.io.shards import data_files, read_columns
-
         parts = []
-        for f in data_files(str(self.out / "data")):
-            t = read_columns(f, [*columns, "epoch"])
+        for t in self.data_tables([*columns, "epoch"]):
             if not t.num_rows:
                 continue
             if "epoch" in t.column_names:
@@ -130,3 +171,35 @@ class Run:
         if not parts:
             return pa.table({c: pa.array([], pa.string()) for c in columns})
         return pa.concat_tables(parts)
+
+
+class MemoryRun(Run):
+    """A run held in memory (an in-script `RunResult`), read by the same report code."""
+
+    def __init__(self, stats: dict[str, Any], meta: dict[str, Any], ledger: pa.Table,
+                 kept: pa.Table, scores: pa.Table | None):
+        super().__init__("<memory>")
+        self.__dict__.update(stats=stats, meta=meta, ledger=ledger)
+        self._kept = kept
+        self._scores = scores
+
+    def read_json(self, name: str) -> Any:
+        raise CorpusFilterError(f"an in-memory run has no {name}")
+
+    def files(self, sub: str) -> list[str]:
+        return []
+
+    def data_tables(self, columns: list[str]) -> Iterator[pa.Table]:
+        yield self._kept.select([c for c in columns if c in self._kept.column_names])
+
+    @property
+    def has_scores(self) -> bool:
+        return self._scores is not None and self._scores.num_rows > 0
+
+    @cached_property
+    def scores(self) -> pa.Table:
+        if not self.has_scores:
+            raise CorpusFilterError("this result has no scores; build the pipeline with "
+                                    "record_scores='all' to log every filter's scores")
+        assert self._scores is not None
+        return self._scores

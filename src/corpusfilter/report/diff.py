@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from corpusfilter.report.analysis import doc_table
 from corpusfilter.report.data import Run
@@ -69,11 +68,9 @@ def _kept_text_hashes(run: Run) -> dict[str, str]:
     cfg = run.config
     id_col, text_col = cfg.get("id_column", "id"), cfg.get("text_column", "text")
     out: dict[str, str] = {}
-    for f in sorted((run.out / "data").glob("*.parquet")):
-        names = pq.ParquetFile(f).schema_arrow.names
-        if id_col not in names or text_col not in names:
+    for t in run.data_tables([id_col, text_col, "epoch"]):
+        if id_col not in t.column_names or text_col not in t.column_names:
             continue
-        t = pq.read_table(f, columns=[id_col, text_col, *(["epoch"] if "epoch" in names else [])])
         if "epoch" in t.column_names:
             t = t.filter(pc.equal(t["epoch"], 0))
         buf = utf8_buffer(t[text_col])
@@ -174,7 +171,7 @@ def diff_runs(a: str | Run, b: str | Run) -> dict[str, Any]:
     for t in rows:
         kinds[t["kind"]] = kinds.get(t["kind"], 0) + t["count"]
     return {
-        "a": str(ra.out), "b": str(rb.out),
+        "a": ra.location, "b": rb.location,
         "documents": {"a": len(fa.ids), "b": len(fb.ids), "compared": len(ids)},
         "changed": len(changed),
         "kinds": kinds,

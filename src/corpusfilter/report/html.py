@@ -195,7 +195,10 @@ def render_html(report: Mapping[str, Any]) -> str:
     a(f"<header><h1>Removal report: {_e(run['out'])}</h1><div class='meta'>pipeline "
       f"{_e(run.get('pipeline'))} · corpusfilter {_e(run.get('corpusfilter'))} · finished "
       f"{_e(run.get('finished'))} · {inp:,} documents in, {out:,} out · facets: "
-      f"{_e(', '.join(run['facets']) or 'none')}</div></header><main>")
+      f"{_e(', '.join(run['facets']) or 'none')}"
+      + (f" · <b>limited run</b>: only the first {run['limit']:,} documents of the input "
+         f"(--limit)" if run.get("limit") else "")
+      + "</div></header><main>")
     # flags
     flags = report["flags"]
     a("<section id='flags'><h2>Disparity flags</h2>")

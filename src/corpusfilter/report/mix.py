@@ -73,13 +73,10 @@ def mix(stats: Mapping[str, Any], order: Sequence[str], facets: Sequence[str],
 def after_counts(run: Run, facets: Sequence[str]) -> dict[str, dict[str, int]]:
     """Facet value counts of the output (``data/``, up-sampled copies included)."""
     out: dict[str, dict[str, int]] = {}
-    from corpusfilter.io.shards import data_files, read_columns
 
-    files = data_files(str(run.out / "data"))
     for f in facets:
         counts: dict[str, int] = {}
-        for path in files:
-            t = read_columns(path, [f])
+        for t in run.data_tables([f]):
             if f in t.column_names:
                 col = t[f].cast(pa.string())
                 vc = pc.value_counts(col.fill_null(NONE_VALUE))

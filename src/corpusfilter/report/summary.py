@@ -56,11 +56,14 @@ def print_summary(out: str | Path, console: Console | None = None) -> None:
                   f"{inp['chars']:,} characters → kept {outp['docs']:,} ({kept:.1%}), "
                   f"{outp['chars']:,} characters ({chars:.1%})"
                   + (f" in {stats['wall_seconds']:.1f}s" if "wall_seconds" in stats else ""))
-    from corpusfilter.io import fs
     from corpusfilter.report.coverage import und_warning
     from corpusfilter.report.data import Run
 
-    # the und count reads the run's ledger and data/ from a local directory (report side)
-    warning = None if fs.is_url(fs.absolute(out)) else und_warning(Run.open(out))
+    run = Run.open(out)
+    limit = run.config.get("limit")
+    if limit:
+        console.print(f"[yellow]limited run[/yellow] (--limit {limit:,}): only the first "
+                      f"{inp['docs']:,} documents of the input, in shard order", highlight=False)
+    warning = und_warning(run)  # local or at a URL alike
     if warning:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)

@@ -25,6 +25,10 @@ def render(report: Mapping[str, Any], console: Console | None = None,
                   f"{opts['margin']:.0%} above it, significant at family-wise "
                   f"{opts.get('alpha', 0.05):g}; support ≥ {opts['min_support']})[/dim]",
                   highlight=False)
+    if report["run"].get("limit"):
+        console.print(f"[bold yellow]limited run[/bold yellow]: only the first "
+                      f"{report['run']['limit']:,} documents of the input (--limit)",
+                      highlight=False)
     render_flags(report, console)
     if report.get("undetermined"):
         render_undetermined(report["undetermined"], console)
