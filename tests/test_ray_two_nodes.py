@@ -5,8 +5,10 @@ files written by the workers (the driver only renames), and no process left behi
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -56,28 +58,47 @@ def _counters(out: Path) -> dict[str, Any]:
     return strip(json.loads((out / "stats.json").read_text()))
 
 
-def test_two_nodes_same_bytes_balanced_written_by_workers_nothing_left(
-        two_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ray = pytest.importorskip("ray")
+def _drive(address: str, inputs: str, out: str) -> tuple[list[tuple[int, str, int, str]],
+                                                         list[str], bool, int]:
+    """The driver of the Ray run, in a fresh process with token authentication off like the
+    nodes: `ray.init` in an earlier test sets RAY_AUTH_MODE=token in the pytest process's
+    environment, and a token-mode driver rejects the GCS's unauthenticated calls, which the GCS
+    takes for a dead owner and answers by destroying the run's actors."""
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    import ray
+
     from corpusfilter.engines.ray_engine import RayEngine, UnitDone
     from corpusfilter.io import atomic
 
-    assert not ray.is_initialized()
-    LocalEngine(RECIPE, workers=1, progress=False).run([two_shards], tmp_path / "local")
     # Every atomic write of this process (the driver): none may be an output file.
-    written: list[Path] = []
+    written: list[str] = []
     real = atomic.atomic_write
-    monkeypatch.setattr(atomic, "atomic_write",
-                        lambda path, write: (written.append(Path(path)), real(path, write)))
+
+    def spy(path: Any, write: Any) -> None:
+        written.append(str(path))
+        real(path, write)
+
+    atomic.atomic_write = spy  # type: ignore[assignment]
     units: list[UnitDone] = []
+    RayEngine(RECIPE, progress=False, address=address, on_unit=units.append).run(
+        [Path(inputs)], Path(out))
+    return ([(u.result.segment, u.result.key, u.pid, u.node) for u in units], written,
+            ray.is_initialized(), os.getpid())
+
+
+def test_two_nodes_same_bytes_balanced_written_by_workers_nothing_left(
+        two_shards: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    LocalEngine(RECIPE, workers=1, progress=False).run([two_shards], tmp_path / "local")
     nodes = LocalNodes(tmp_path, nodes=2, cpus=1, base_port=6400)
     try:
         assert len(nodes.processes()) >= 4  # the check below can see the nodes' processes
         out = tmp_path / "ray"
-        engine = RayEngine(RECIPE, progress=False, address=nodes.address,
-                           on_unit=units.append)
-        engine.run([two_shards], out)
-        assert not ray.is_initialized()  # the driver disconnected
+        with concurrent.futures.ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            units, written, still_connected, driver_pid = pool.submit(
+                _drive, nodes.address, str(two_shards), str(out)).result(timeout=900)
+        assert not still_connected  # the driver disconnected
         deadline = time.monotonic() + 10  # ray.kill returns before the process has ended
         while (actors := [p for p in nodes.processes() if "UnitActor" in " ".join(cmdline(p))]) \
                 and time.monotonic() < deadline:
@@ -92,12 +113,12 @@ def test_two_nodes_same_bytes_balanced_written_by_workers_nothing_left(
     # 3 phases x 2 shards; in every phase one unit on each node, never in the driver
     assert len(units) == 6
     for seg in range(3):
-        assert len({u.node for u in units if u.result.segment == seg}) == 2, \
-            [(u.result.segment, u.result.key, u.pid, u.node[:8]) for u in units]
-    assert all(u.pid != os.getpid() for u in units)
-    finals = [p for p in written if p.parent.name in ("data", "ledger", "scores")]
+        assert len({node for s, _, _, node in units if s == seg}) == 2, \
+            [(s, key, pid, node[:8]) for s, key, pid, node in units]
+    assert all(pid != driver_pid for _, _, pid, _ in units)
+    finals = [p for p in map(Path, written) if p.parent.name in ("data", "ledger", "scores")]
     assert finals == [], finals  # the driver wrote no output file, it only renamed them
-    assert any(p.name == "run.json" for p in written)
+    assert any(p.name == "run.json" for p in map(Path, written))
 
 
 def test_a_cluster_started_for_the_run_leaves_no_process(two_shards: Path,
