@@ -72,3 +72,21 @@ def pipeline_file(factory: pytest.TempPathFactory, text: str) -> Path:
     p = factory.mktemp("pipe") / "pipe.yaml"
     p.write_text(text)
     return p
+
+
+def run_killed_after_first_unit(args: list[str], work_dir: Path,
+                                env: dict[str, str] | None = None) -> None:
+    """Start ``corpusfilter run ARGS`` and SIGKILL its whole process group as soon as the
+    first unit of phase 1 is marked done under `work_dir` (the run's directory or staging)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "corpusfilter.cli", "run", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env, start_new_session=True)
+    work = work_dir / "_work" / "seg-0"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (work.exists() and list(work.glob("*.done"))):
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -10,10 +10,6 @@ import gzip
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,7 +19,7 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import SAMPLE, pipeline_file, run_cli
+from conftest import SAMPLE, pipeline_file, run_cli, run_killed_after_first_unit
 from corpusfilter.core.errors import InputError
 from corpusfilter.io.jsonl import dumps_jsonl, read_jsonl
 
@@ -166,16 +162,8 @@ def test_kill_mid_run_then_resume_jsonl(corpus, pipe, tmp_path):
     ref = tmp_path / "ref"
     run_cli("run", str(pipe), str(corpus), "-o", str(ref), "--no-progress", "-q")
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "corpusfilter.cli", "run", str(pipe), str(corpus), "-o",
-           str(out), "--no-progress", "-q", "--batch-size", "3"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    work = out / "_work" / "seg-0"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (work.exists() and list(work.glob("*.done"))):
-        time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    run_killed_after_first_unit([str(pipe), str(corpus), "-o",
+           str(out), "--no-progress", "-q", "--batch-size", "3"], out)
     assert not (out / "run.json").exists(), "killed too late to test resume"
     resumed = run_cli("run", str(pipe), str(corpus), "-o", str(out), "--no-progress", "-q")
     assert "resuming" in resumed.stderr and "already done" in resumed.stderr

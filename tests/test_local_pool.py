@@ -58,16 +58,13 @@ class _Killed(BaseException):
     """Stands for SIGKILL of the driver: nothing after it runs."""
 
 
-def test_final_files_are_written_by_the_units_and_a_killed_commit_is_finished(
-        monkeypatch: pytest.MonkeyPatch, shards: list[Path], tmp_path: Path) -> None:
-    """The last phase's units write the final files under _work/final/; the commit only
-    renames them. A kill after the first rename leaves a run that the rerun finishes, with
-    the bytes of an uninterrupted run; no final file is written twice."""
+def _kill_after_first_commit_rename(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the commit's second rename of a final file "kills" the driver; returns the
+    list that receives the one file moved into place before it."""
     import os
 
     from corpusfilter.engines import unit
 
-    LocalEngine(SPEC, workers=1, batch_size=50, progress=False).run(shards, tmp_path / "ref")
     moved: list[str] = []
     real = os.replace
 
@@ -78,8 +75,21 @@ def test_final_files_are_written_by_the_units_and_a_killed_commit_is_finished(
             moved.append(str(dst))
         real(src, dst)
 
-    out = tmp_path / "run"
     monkeypatch.setattr(unit.os, "replace", replace_then_die)
+    return moved
+
+
+def test_final_files_are_written_by_the_units_and_a_killed_commit_is_finished(
+        monkeypatch: pytest.MonkeyPatch, shards: list[Path], tmp_path: Path) -> None:
+    """The last phase's units write the final files under _work/final/; the commit only
+    renames them. A kill after the first rename leaves a run that the rerun finishes, with
+    the bytes of an uninterrupted run; no final file is written twice."""
+
+    from corpusfilter.engines import unit
+
+    LocalEngine(SPEC, workers=1, batch_size=50, progress=False).run(shards, tmp_path / "ref")
+    out = tmp_path / "run"
+    moved = _kill_after_first_commit_rename(monkeypatch)
     with pytest.raises(_Killed):
         LocalEngine(SPEC, workers=1, batch_size=50, progress=False).run(shards, out)
     monkeypatch.undo()
@@ -99,7 +109,6 @@ def test_a_killed_commit_of_split_output_is_finished_with_the_same_files(
     """Output split into numbered files (--max-rows-per-file, JSON Lines): the last units list
     their files in output.json, the commit renames exactly those; a kill after the first
     rename is finished by the rerun with the files of an uninterrupted run, none left over."""
-    import os
 
     from corpusfilter.engines import unit
 
@@ -109,18 +118,8 @@ def test_a_killed_commit_of_split_output_is_finished_with_the_same_files(
     ref = {p.name: p.read_bytes() for p in (tmp_path / "ref" / "data").iterdir()}
     # more files than shards: every shard's output was cut, each part numbered
     assert len(ref) > len(shards) and all("-0000" in n for n in ref)
-    moved: list[str] = []
-    real = os.replace
-
-    def replace_then_die(src: str | Path, dst: str | Path) -> None:
-        if f"{unit.WORK}/{unit.FINAL}/" in str(src) and unit.WORK not in str(dst):  # commit
-            if moved:
-                raise _Killed
-            moved.append(str(dst))
-        real(src, dst)
-
     out = tmp_path / "run"
-    monkeypatch.setattr(unit.os, "replace", replace_then_die)
+    _kill_after_first_commit_rename(monkeypatch)
     with pytest.raises(_Killed):
         LocalEngine(SPEC, workers=1, batch_size=50, progress=False, **settings).run(shards, out)
     monkeypatch.undo()

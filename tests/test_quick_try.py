@@ -7,10 +7,6 @@ import gzip
 import itertools
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import SAMPLE, run_cli
+from conftest import SAMPLE, run_cli, run_killed_after_first_unit
 from corpusfilter import CorpusFilterError, Pipeline
 from corpusfilter.io.shards import (
     Shard,
@@ -96,16 +92,8 @@ def test_limited_run_resumes_after_a_kill(tmp_path):
     pipe = tmp_path / "p.yaml"
     pipe.write_text(PIPE)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "corpusfilter.cli", "run", str(pipe), str(tmp_path / "in"),
-           "-o", str(out), "--no-progress", "-q", "--batch-size", "3", "--limit", "300"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    work = out / "_work" / "seg-0"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (work.exists() and list(work.glob("*.done"))):
-        time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    run_killed_after_first_unit([str(pipe), str(tmp_path / "in"),
+           "-o", str(out), "--no-progress", "-q", "--batch-size", "3", "--limit", "300"], out)
     assert not (out / "run.json").exists(), "killed too late to test resume"
     resumed = run_cli("run", str(pipe), str(tmp_path / "in"), "-o", str(out), "--no-progress",
                       "-q", "--limit", "300")

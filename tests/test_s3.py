@@ -10,10 +10,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +18,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SAMPLE, pipeline_file, run_cli
+from conftest import SAMPLE, pipeline_file, run_cli, run_killed_after_first_unit
 from corpusfilter.io import fs, publish
 
 moto_server = pytest.importorskip("moto.server")
@@ -115,16 +111,8 @@ def test_s3_in_s3_out_runs_and_verifies(s3, pipe, reference):
 def test_kill_mid_run_then_resume_to_s3(s3, pipe, reference):
     url = "s3://corpus/runs/killed"
     staging = publish.staging_dir(url)
-    cmd = [sys.executable, "-m", "corpusfilter.cli", "run", str(pipe), "s3://corpus/in/",
-           "-o", url, "--no-progress", "-q", "--batch-size", "3"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, **s3}, start_new_session=True)
-    work = staging / "_work" / "seg-0"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (work.exists() and list(work.glob("*.done"))):
-        time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    run_killed_after_first_unit([str(pipe), "s3://corpus/in/",
+           "-o", url, "--no-progress", "-q", "--batch-size", "3"], staging, env={**os.environ, **s3})
     assert not fs.exists(f"{url}/run.json"), "killed too late to test resume"
     bad = run_cli("verify", url, env=s3, check=False)
     assert bad.returncode == 2 and "no finished run" in bad.stderr
