@@ -90,3 +90,18 @@ def run_killed_after_first_unit(args: list[str], work_dir: Path,
         time.sleep(0.005)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def _no_network_prefix() -> list[str] | None:
+    """A command prefix that runs a process with no network (root: -n; else also -r)."""
+    import shutil
+
+    if shutil.which("unshare") is None:
+        return None
+    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+        if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
+            return prefix
+    return None
+
+
+UNSHARE = _no_network_prefix()

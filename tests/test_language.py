@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import UNSHARE
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.errors import ConfigError
 from corpusfilter.core.pipeline import Pipeline
@@ -303,17 +304,6 @@ def test_runs_with_every_socket_connection_failing(monkeypatch, tmp_path, web):
     assert sorted(p.name for p in cache.iterdir()) == ["lid.176.bin", "lid.176.ftz"]
 
 
-def _unshare() -> list[str] | None:
-    """A command prefix that runs a process with no network (root: -n; else also -r)."""
-    if shutil.which("unshare") is None:
-        return None
-    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
-        if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
-            return prefix
-    return None
-
-
-UNSHARE = _unshare()
 
 
 @pytest.mark.skipif(UNSHARE is None, reason="unshare -n not available here")

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import UNSHARE
 from corpusfilter.core.errors import ConfigError
 from corpusfilter.core.pipeline import Pipeline
 from corpusfilter.filters.language import shipped_model_path
@@ -248,17 +249,6 @@ def test_whatif_redecides_the_threshold_from_logged_scores(tmp_path, model_file,
     assert f"{changed} documents change fate" in what.stdout
 
 
-def _unshare() -> list[str] | None:
-    """A command prefix that runs a process with no network (root: -n; else also -r)."""
-    if shutil.which("unshare") is None:
-        return None
-    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
-        if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
-            return prefix
-    return None
-
-
-UNSHARE = _unshare()
 _PROBE = """import errno, socket
 s = socket.socket()
 try:
