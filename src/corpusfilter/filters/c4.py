@@ -40,7 +40,7 @@ CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
 _LINE_END = f"([.?!\"']|[{SENTENCE_TERMINALS}])$"
 _ELLIPSIS_END = r"\.\.\.$"
 # A teaser the site shortened ("... weiter...", "Gemeinsa…"): never revived as unended prose.
-_ANY_ELLIPSIS_END = r"(\.\.\.|…)[\"'”’»)\]]*$"
+ANY_ELLIPSIS_END = r"(\.\.\.|…)[\"'”’»)\]]*$"
 # Hard-wrapped text (mail archives, plain-text pages) breaks a paragraph into lines of about
 # 60-80 columns: a line at least this long, without a terminal mark, continues on the next
 # line when that one starts with a lower-case letter.
@@ -229,7 +229,7 @@ class C4Quality(Transform):
                 sentences = pc.count_substring_regex(cleaned.values, _SENTENCE_END).to_numpy(
                     zero_copy_only=False).astype(np.float64)
                 prose = np.bincount(group, weights=sentences)[group] >= _UNENDED_SENTENCES
-                ends |= prose & ~cleaned.matches(_ANY_ELLIPSIS_END)[last]
+                ends |= prose & ~cleaned.matches(ANY_ELLIPSIS_END)[last]
             unended = ~ends
             if self.keep_headings:
                 heading = _introduces_prose(lines, ends & ~colon & (counts >= _PROSE_WORDS))

@@ -20,7 +20,7 @@ from corpusfilter.core.params import Count, Fraction, LangCode, NonNegative, che
 from corpusfilter.core.registry import register
 from corpusfilter.core.stage import Filter, Rule
 from corpusfilter.filters.c4 import (
-    _ANY_ELLIPSIS_END,
+    ANY_ELLIPSIS_END,
     QUOTED_END,
     group_last,
     wrapped_paragraphs,
@@ -120,7 +120,7 @@ class FineWebQuality(Filter):
         if (self.closing_quotes or self.join_wrapped_lines) and len(lines.values):
             trimmed = Pieces(pc.utf8_trim_whitespace(lines.values), lines.offsets)
             if self.closing_quotes:
-                ended |= trimmed.matches(QUOTED_END) & ~trimmed.matches(_ANY_ELLIPSIS_END)
+                ended |= trimmed.matches(QUOTED_END) & ~trimmed.matches(ANY_ELLIPSIS_END)
             if self.join_wrapped_lines:
                 # one unit per paragraph: count only the last line of each
                 last = group_last(wrapped_paragraphs(trimmed, ended))
