@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, SAMPLE, TWO_PHASE_RECIPE, pipeline_file, run_cli, write_shards
+from conftest import ROOT, SAMPLE, TWO_PHASE_RECIPE, UNSHARE, pipeline_file, run_cli, write_shards
 
 RECIPE = TWO_PHASE_RECIPE
 
@@ -168,16 +168,13 @@ def test_removal_alarm_exit_code(tmp_path, shards):
     assert "max_removal_rate: 1.0" in proc.stderr
 
 
+@pytest.mark.skipif(UNSHARE is None, reason="unshare -n not available or not permitted here")
 def test_default_recipe_runs_offline_under_unshare(tmp_path):
     """No network at all (a fresh network namespace): the default recipe must still run."""
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare not available")
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip(f"unshare -n not permitted here: {probe.stderr.decode().strip()}")
+    assert UNSHARE is not None
     out = tmp_path / "offline"
     proc = run_cli("run", "default", str(SAMPLE), "-o", str(out), "--no-progress",
-                   prefix=["unshare", "-n"])
+                   prefix=UNSHARE)
     assert "kept" in proc.stdout
     run_cli("verify", str(out))
     run = json.loads((out / "run.json").read_text())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SAMPLE
+from conftest import ROOT, SAMPLE, UNSHARE
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -91,10 +91,7 @@ def test_wheel_installs_and_runs_the_default_recipe_offline(tmp_path):
         [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         text=True).strip())
     (site / "_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    prefix: list[str] = []
-    if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"],
-                                                  capture_output=True).returncode == 0:
-        prefix = ["unshare", "-n"]
+    prefix = UNSHARE or []
     where = subprocess.check_output([*prefix, str(py), "-c",
                                      "import corpusfilter; print(corpusfilter.__file__)"],
                                     text=True, env=env).strip()
