@@ -68,6 +68,43 @@ nedjelje primjer primjera dio cijeli cijelog cijela vjerovatno vjerojatno vidjet
 cvijet mjera mjere
 """)
 
+
+# Standard Malay (Malaysia; Dewan Bahasa dan Pustaka's spelling and vocabulary, Kamus Dewan)
+# against standard Indonesian (KBBI / EYD-PUEBI): pairs that the 1972 common spelling
+# (Ejaan Rumi Baharu / EYD) left distinct, loanword adaptations (Malay -iti, -si, -ik from
+# English, Indonesian -itas, -si, -ik from Dutch), month and day names, and words of the
+# everyday vocabulary where each standard uses its own. Words that exist in both standards with
+# another meaning (Malay *kerajaan* "government" is Indonesian "kingdom", Indonesian *pejabat*
+# "official" is Malay "office", *boleh*, *percuma*, *kereta*, *polisi*, *semalam*, *daripada*,
+# *ialah*, *saja*) are left out: they would fire on the other standard. Jakarta colloquial
+# particles (*nggak, banget, udah, sih, dong*) count for Indonesian.
+MALAY = _words("""
+kerana bahawa iaitu sahaja wang cuba mencuba dicuba mahu universiti kualiti aktiviti
+komuniti fasiliti identiti realiti kapasiti prioriti integriti kreativiti produktiviti
+teksi doktor kerusi telefon televisyen muzik muzium filem akaun akhbar syarikat kenderaan
+basikal perlembagaan disember ogos julai isnin khamis jumaat berbeza beza perbezaan faham
+fikir berfikir fikiran sedar kesedaran menyedari disedari rasmi moden tarikh kempen projek
+antarabangsa perisian maklumat mesyuarat pelbagai bahagian sebahagian peratus bilion
+trilion jawatan jawatankuasa pengarah setiausaha tempoh jenama selepas encik sebarang
+kakitangan pentadbiran kewangan pelancongan pelancong perniagaan peniaga berkongsi
+perkongsian tandas hospital bertanggungjawab tanggungjawab kemaskini jururawat juruterbang
+jurucakap jurulatih pensyarah cikgu peperiksaan kolej ubat ubatan perubatan berubat sihat
+kesihatan tingkap beg pasaraya sukan kejohanan mengandungi jangkaan justeru sentiasa baharu
+biasiswa saintis siasatan peguam pertuduhan kemalangan bomba
+""")
+INDONESIAN = _words("""
+karena karna bahwa yaitu uang coba mencoba dicoba mau universitas kualitas aktivitas
+komunitas fasilitas identitas realitas kapasitas prioritas integritas kreativitas
+produktivitas listrik taksi dokter kursi telepon televisi musik film akun koran kendaraan
+sepeda desember agustus juli maret juni senin kamis jumat berbeda beda perbedaan paham
+pikir berpikir pikiran sadar kesadaran menyadari disadari resmi modern tanggal kampanye
+proyek internasional kantor berbagai bagian sebagian persen miliar triliun direktur
+sekretaris merek pabrik sembarang keuangan pariwisata wisata wisatawan bisnis bandara
+pemilu memperbarui diperbarui pembaruan dosen obat pengobatan berobat sehat kesehatan
+kacamata toko swalayan olahraga kejuaraan justru beasiswa kecelakaan mobil gratis kemarin
+bisa nggak enggak gak banget udah aja sih dong deh nih gimana
+""")
+
 _WORD = re.compile(r"[^\W\d_]+")
 
 
