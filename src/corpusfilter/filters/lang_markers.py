@@ -119,6 +119,15 @@ def count(text: str, first: frozenset[str], second: frozenset[str]) -> tuple[int
     return a, b
 
 
+def malay_or_indonesian(text: str) -> str | None:
+    """``ms`` where `text` has more Malay than Indonesian marker words, ``id`` for the
+    reverse, None for a tie (most sentences have neither)."""
+    malay, indonesian = count(text, MALAY, INDONESIAN)
+    if malay == indonesian:
+        return None
+    return "ms" if malay > indonesian else "id"
+
+
 def mostly_latin(text: str) -> bool:
     """More Latin letters than Cyrillic ones (Serbian is written in both scripts)."""
     if not _CYRILLIC.search(text):

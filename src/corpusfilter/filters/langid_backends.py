@@ -74,6 +74,9 @@ LID_CONFUSED = frozenset({"hr", "sr", "bs", "sh", "id", "ms", "no", "nn", "da"})
 # Serbo-Croatian (Wikipedia) label, which is neither standard; it is counted for Bosnian.
 BCS = frozenset({"hr", "bs", "sh", "sr"})
 LID_TOP_K = 5  # lid.176 labels read for the bs/hr decision
+# Malay / Indonesian: a label from this set is re-decided by marker words where they differ
+# (`lang_markers.malay_or_indonesian`); both models confuse the two (docs/language.md).
+MALAY_INDONESIAN = frozenset({"ms", "id"})
 
 # C0/C1 control characters: CLD2 rejects them as invalid UTF-8 (real text has them from
 # cp1252 mojibake, e.g. \x80 for the euro sign), so they become spaces before CLD2. Searched
@@ -288,7 +291,22 @@ class Ensemble:
                 decided = self._bcs(s, labels[i], raw)
                 if decided is not None:
                     labels[i], scores[i], model[i] = *decided, self.both
+            elif labels[i] in MALAY_INDONESIAN:
+                side = lang_markers.malay_or_indonesian(s)
+                if side is not None and side != labels[i]:
+                    labels[i], scores[i], model[i] = side, self._mean_p(s, side, raw), self.both
         return out
+
+    def _mean_p(self, sample: str, label: str,
+                raw: tuple[bool, tuple[tuple[Any, ...], ...]] | None) -> float:
+        """Mean of lid.176's probability and CLD2's share of `label` (0 where not among
+        lid.176's top `LID_TOP_K` or CLD2's three)."""
+        p_lid = self.lid.predict_top(sample, LID_TOP_K).get(label, 0.0)
+        p_cld = 0.0
+        if raw is not None:
+            p_cld = sum(percent / 100.0 for _, code, percent, *_ in raw[1]
+                        if lang_codes.from_cld2(code) == label)
+        return (p_lid + p_cld) / 2
 
     def _bcs(self, sample: str, label: str, raw: tuple[bool, tuple[tuple[Any, ...], ...]] | None
              ) -> tuple[str, float] | None:
