@@ -36,6 +36,13 @@ rujna listopada studenog studenoga prosinca europa europe europi europski europs
 europskoj tijekom uvjet uvjeti uvjeta sudjelovati mirovina suradnja suradnje suradnji obrana
 obrane osobno osobni osobne tvrtka tvrtke računalo računala uporaba uporabe gospodarstvo
 gospodarstva kemija kava otok otoka uopće primjerice veleposlanstvo liječnik plaća
+sustav sustava sustavu tajnik tajnica tvornica tvornice knjižnica knjižnice kolodvor izravno
+izravni glede nazočan nazočni udruga udruge izvanredan izvanredno tisak vojarna zapovjednik
+postrojba postrojbe priopćenje priopćenja prosvjed prosvjeda zemljopis momčad izbornik
+nogometaš nogometni dragovoljac dragovoljci dužnosnik dužnosnici časnik proračun proračuna
+gospodarski gospodarstvu tjedno tjedana glazbeni glazbenik znanstveni znanstvenik
+sveučilišni povijesni kazališni kazališta obiteljski računalni europskih europsku europskom
+europska putovnica putovnice veleposlanik umirovljenik umirovljenici
 """)
 
 # Bosnian standard forms whose Croatian counterpart differs (many are shared with Serbian,
@@ -49,6 +56,13 @@ augusta avgusta septembra oktobra novembra decembra evropa evrope evropi evropsk
 evropskog evropskoj tokom uslov uslovi uslova učestvovati penzija saradnja saradnje saradnji
 odbrana odbrane lično lični lične firma kompjuter kompjutera upotreba upotrebe privreda
 privrede hemija kahva kafa ostrvo ostrva uopšte naprimjer ambasada ljekar plata šta takođe
+sistem sistema sistemu sekretar sekretarka fabrika fabrike biblioteka biblioteke direktno
+direktni udruženje udruženja vanredan vanredno štampa kasarna komandant saopćenje
+saopćenja geografija fudbaler fudbalski dobrovoljac dobrovoljci funkcioner funkcioneri
+zvaničnik zvaničnici oficir budžet budžeta privredni obavještenje historijski muzički
+muzičar naučni naučnik univerzitetski pozorišni pozorišta porodični kompjuterski hemijski
+sedmično lahko sahat saobraćaj saobraćaja sprat sprata spratu pasoš ambasador aerodrom
+aerodroma penzioner penzioneri selektor evropskih evropsku evropskom evropska
 """)
 
 # Jat reflex: the ekavian (standard Serbian) and ijekavian forms of the same common words
