@@ -276,14 +276,6 @@ def recall_table(title: str, texts: list[str], gold: list[str]) -> None:
         print(f"| {g} | " + " | ".join(cells) + " |")
 
 
-# Spelling pairs of standard Malay and Indonesian (the 1972 common spelling left these
-# words distinct): used only to measure how Indonesian the "ms" sentences are.
-MALAY_ONLY = frozenset({"bahawa", "kerana", "iaitu", "wang", "cuba", "universiti", "kualiti",
-                        "aktiviti", "komuniti", "fasiliti", "identiti"})
-INDONESIAN_ONLY = frozenset({"bahwa", "karena", "yaitu", "uang", "coba", "universitas",
-                             "kualitas", "aktivitas", "komunitas", "fasilitas", "identitas"})
-
-
 # Serbian Cyrillic -> Latin (the standard one-to-one correspondence of Serbian digraphia)
 _SR_CYRILLIC = "абвгдђежзијклљмнњопрстћуфхцчџш"
 _SR_LATIN = ["a", "b", "v", "g", "d", "đ", "e", "ž", "z", "i", "j", "k", "l", "lj", "m", "n",
@@ -306,20 +298,74 @@ def serbian_latin(texts: list[str], gold: list[str]) -> None:
 
 
 def malay_evidence(texts: list[str], gold: list[str]) -> None:
-    """How many ms / id sentences carry Malay-only or Indonesian-only spellings."""
-    from corpusfilter.filters.lang_markers import count
+    """How many ms / id sentences carry more Malay than Indonesian marker words of
+    `lang_markers` (DBP vs KBBI spellings and vocabulary), the reverse, or neither."""
+    from corpusfilter.filters.lang_markers import malay_or_indonesian
 
-    print("\nms/id spelling evidence (sentences with more Malay-only than Indonesian-only "
-          "spellings, the reverse, neither):")
+    print("\nms/id marker evidence (lang_markers.MALAY / INDONESIAN): sentences with more "
+          "Malay markers, more Indonesian ones, neither; Indonesian share of the marked ones")
     for g in ("ms", "id"):
-        c: Counter[str] = Counter()
-        for t, gg in zip(texts, gold, strict=True):
-            if gg == g:
-                m, i = count(t, MALAY_ONLY, INDONESIAN_ONLY)
-                c["malay" if m > i else "indonesian" if i > m else "neither"] += 1
-        n = sum(c.values())
-        print(f"  {g}: {n} sentences; Malay spellings {c['malay']}, Indonesian spellings "
-              f"{c['indonesian']} ({c['indonesian'] / n:.3f}), neither {c['neither']}")
+        c = Counter(malay_or_indonesian(t) for t, gg in zip(texts, gold, strict=True) if gg == g)
+        marked = c["ms"] + c["id"]
+        lo, hi = wilson(c["id"], marked)
+        print(f"  {g}: {sum(c.values())} sentences; Malay {c['ms']}, Indonesian {c['id']}, "
+              f"neither {c[None]}; Indonesian share of marked {c['id'] / marked:.3f} "
+              f"[{lo:.2f}, {hi:.2f}]")
+    others = Counter(g for t, g in zip(texts, gold, strict=True)
+                     if g not in ("ms", "id") and malay_or_indonesian(t) is not None)
+    print(f"  other languages with markers (the rule ignores them unless the label is ms/id): "
+          f"{sum(others.values())} sentences, " + ", ".join(f"{k} {v}" for k, v in
+                                                           others.most_common(6)))
+
+
+JUDGED = Path(__file__).with_name("ms_id_judged.csv")
+
+
+def malay_judged(texts: list[str], gold: list[str]) -> None:
+    """Recall and precision of the ensemble's `ms` against a reading of the sentences
+    (benchmarks/ms_id_judged.csv): 60 random dev sentences labelled ms (``ms_gold``) and 40
+    random sentences the ensemble labelled ms (``said_ms``), judged Malay / Indonesian /
+    undecidable from wording alone, shuffled together, without the labels in view."""
+    import csv
+    import hashlib
+
+    with open(JUDGED, newline="") as f:
+        judged = {r["text_sha256_16"]: r for r in csv.DictReader(f)}
+    by_key = {hashlib.sha256(t.encode()).hexdigest()[:16]: i for i, t in enumerate(texts)}
+    idx = [by_key[k] for k in judged]
+    pred = dict(zip(idx, label_with("ensemble", [texts[i] for i in idx]), strict=True))
+    print("\nms sentences judged by reading (benchmarks/ms_id_judged.csv)")
+    for sample in ("ms_gold", "said_ms"):
+        rows = [(by_key[k], r["judged"]) for k, r in judged.items() if r["sample"] == sample]
+        c = Counter(j for _, j in rows)
+        n = len(rows)
+        line = ", ".join(f"{name} {c[j]} ({c[j] / n:.2f} [{wilson(c[j], n)[0]:.2f}, "
+                         f"{wilson(c[j], n)[1]:.2f}])"
+                         for j, name in (("ms", "Malay"), ("id", "Indonesian"),
+                                         ("?", "undecidable")))
+        print(f"  {sample} ({n}): {line}")
+        for j in ("ms", "id", "?"):
+            labels = Counter(pred[i] for i, jj in rows if jj == j)
+            print(f"    judged {j}: ensemble says " + ", ".join(
+                f"{k} {v}" for k, v in labels.most_common()))
+    ms_rows = [(i, j) for k, r in judged.items() for i, j in [(by_key[k], r["judged"])]
+               if r["sample"] == "ms_gold" and j == "ms"]
+    k = sum(pred[i] == "ms" for i, _ in ms_rows)
+    lo, hi = wilson(k, len(ms_rows))
+    print(f"  recall of ms on the judged-Malay ms_gold sentences: {k}/{len(ms_rows)} "
+          f"[{lo:.2f}, {hi:.2f}]")
+    said = [(by_key[k], r["judged"]) for k, r in judged.items() if r["sample"] == "said_ms"]
+    still = [(i, j) for i, j in said if pred[i] == "ms"]
+    right = sum(j == "ms" for _, j in still)
+    decided = sum(j != "?" for _, j in still)
+    lo, hi = wilson(right, decided)
+    print(f"  precision of ms on said_ms ({len(still)} of {len(said)} still labelled ms): "
+          f"{right}/{decided} decidable [{lo:.2f}, {hi:.2f}]; counting undecidable as "
+          f"wrong {right / len(still):.2f}, as right {(len(still) - decided + right) / len(still):.2f}")
+    ms_gold = Counter(r["judged"] for r in judged.values() if r["sample"] == "ms_gold")
+    best = (ms_gold["ms"] + ms_gold["?"]) / sum(ms_gold.values())
+    print(f"  => a classifier right on every judged sentence would reach ms recall against the "
+          f"dev labels of at most {best:.2f} (Malay + undecidable share of ms_gold)")
 
 
 def backend_speed(title: str, texts: list[str], repeat: int) -> None:
@@ -372,6 +418,7 @@ def backends(repeat: int) -> None:
     docs, doc_gold = documents_2kb(texts, gold)
     recall_table("sentences", texts, gold)
     malay_evidence(texts, gold)
+    malay_judged(texts, gold)
     serbian_latin(texts, gold)
     recall_table("2 KB documents", docs, doc_gold)
     backend_speed("sentences (75 languages)", texts, repeat)

@@ -56,8 +56,8 @@ augusta avgusta septembra oktobra novembra decembra evropa evrope evropi evropsk
 evropskog evropskoj tokom uslov uslovi uslova učestvovati penzija saradnja saradnje saradnji
 odbrana odbrane lično lični lične firma kompjuter kompjutera upotreba upotrebe privreda
 privrede hemija kahva kafa ostrvo ostrva uopšte naprimjer ambasada ljekar plata šta takođe
-sistem sistema sistemu sekretar sekretarka fabrika fabrike biblioteka biblioteke direktno
-direktni udruženje udruženja vanredan vanredno štampa kasarna komandant saopćenje
+sistem sistema sistemu sekretar sekretarka fabrika fabrike biblioteka biblioteke vanredan
+vanredno štampa kasarna komandant saopćenje
 saopćenja geografija fudbaler fudbalski dobrovoljac dobrovoljci funkcioner funkcioneri
 zvaničnik zvaničnici oficir budžet budžeta privredni obavještenje historijski muzički
 muzičar naučni naučnik univerzitetski pozorišni pozorišta porodični kompjuterski hemijski
