@@ -72,6 +72,11 @@ svetu uvek posle pre predsednik predsednika lepo lep lepa mleko reka reke pesma 
 veka telo tela cena cene nedelja nedelje primer primera deo ceo celog cela verovatno videti
 živeti želeti voleti hteti razumeti sedeti lek leka beli bela belo sneg leto leta cvet hleb
 mera mere
+sledeći sledeće sledećeg poslednji poslednje poslednjeg devojka devojke čovek čoveka vest
+vesti seća sećam veruje verujem vera verovati mesec meseca meseci zahtev zahteva pobeda
+pobede sreda seme delo dela delovati deliti podela sedište pevač pevati pesnik zvezda zvezde
+vredno vrednost vrednosti celo menja promena promene smer svetlo svetski svetskog svetskom
+letnji vetar bežati dvesta nigde svugde primetio primetiti odeljenje koleno
 """)
 IJEKAVIAN = _words("""
 gdje ovdje ondje negdje vrijeme mjesto mjesta mjestu djeca djece djeci dijete djeteta riječ
@@ -80,6 +85,12 @@ lijepa mlijeko rijeka rijeke pjesma pjesme vijek vijeka tijelo tijela cijena cij
 nedjelje primjer primjera dio cijeli cijelog cijela vjerovatno vjerojatno vidjeti živjeti
 željeti voljeti htjeti razumjeti sjediti lijek lijeka bijeli bijela bijelo snijeg ljeto ljeta
 cvijet mjera mjere
+sljedeći sljedeće sljedećeg posljednji posljednje posljednjeg djevojka djevojke čovjek
+čovjeka vijest vijesti sjeća sjećam vjeruje vjerujem vjera vjerovati mjesec mjeseca mjeseci
+zahtjev zahtjeva pobjeda pobjede srijeda sjeme djelo djela djelovati dijeliti podjela
+sjedište pjevač pjevati pjesnik zvijezda zvijezde vrijedno vrijednost vrijednosti cijelo
+mijenja promjena promjene smjer svjetlo svjetski svjetskog svjetskom ljetni vjetar bježati
+dvjesta nigdje svugdje primijetio primijetiti odjeljenje koljeno
 """)
 
 
