@@ -158,3 +158,19 @@ def test_ms_id_rule_only_relabels_ms_id_labels_as_ms_or_id(words):
         assert new == old
     elif new != old:
         assert new in orig and new == lang_markers.malay_or_indonesian(text)
+
+
+def test_ekavian_latin_text_is_serbian_whatever_bcs_label_the_models_gave():
+    # dev Serbian sentences (Cyrillic) transliterated to Latin script (the one-to-one Serbian
+    # correspondence); the ensemble called the first Bosnian and the second Croatian before
+    # ekavian forms ("mestu", "verovatno") decided Serbian for any of the four labels
+    texts = ["Osnovnu školu je završio u rodnom mestu, a gimnaziju u Tuzli.",
+             "Upisao je hemiju, verovatno zbog toga što se nadao poslu u tada novo otvorenoj "
+             "rafineriji šećera u Osijeku."]
+    lang, score = labels(texts)
+    assert lang == ["sr", "sr"]
+    assert all(0 < s <= 1 for s in score)
+    # the ijekavian forms of the same words keep them out of Serbian
+    ijekavian = [texts[0].replace("mestu", "mjestu"),
+                 texts[1].replace("verovatno", "vjerovatno")]
+    assert "sr" not in labels(ijekavian)[0]

@@ -239,7 +239,8 @@ class Cld2Backend:
 class Ensemble:
     """CLD2 where it is decisive, lid.176 where it is confident, CLD2 where lid.176 is unsure
     or answers from a set it confuses, ``und`` where both are unsure; Bosnian / Croatian /
-    Serbian (Latin script) re-decided from word markers and both models' probabilities.
+    Serbian (Latin script) and Malay / Indonesian re-decided from word markers (and, for
+    Bosnian / Croatian without markers, both models' probabilities).
 
     Per sample: (1) CLD2 reliable with the top language at ≥ `CLD2_DECISIVE_SHARE` of the
     text, that language either absent from lid.176 or not in `CLD2_DEFER`, and CLD2's
@@ -249,7 +250,8 @@ class Ensemble:
     label if it has one; (4) else lid.176's label at ≥ `LID_UNSURE`; (5) else ``und`` (reason
     ``unsure``). Text in a script CLD2 has no language for is ``und`` (reason
     ``unsupported_script``). (6) A label from `BCS` on mostly Latin text is re-decided by
-    `_bcs` (not for Serbian with more ekavian than ijekavian words).
+    `_bcs`. (7) A label ms or id is replaced by the other where the text has more marker words
+    of the other standard (`lang_markers.malay_or_indonesian`); score and model as in `_bcs`.
     """
 
     name = "ensemble"
@@ -310,23 +312,24 @@ class Ensemble:
 
     def _bcs(self, sample: str, label: str, raw: tuple[bool, tuple[tuple[Any, ...], ...]] | None
              ) -> tuple[str, float] | None:
-        """Bosnian or Croatian for Latin text labelled hr, bs, sh or sr; None keeps `label`.
+        """Bosnian, Croatian or Serbian for Latin text labelled hr, bs, sh or sr; None keeps
+        `label`.
 
-        Serbian with more ekavian than ijekavian words stays Serbian (standard Serbian is
-        ekavian; Bosnian and Croatian are ijekavian). Otherwise: more Bosnian than Croatian
+        More ekavian than ijekavian words → Serbian (standard Serbian is ekavian; Bosnian and
+        Croatian are ijekavian), whichever of the four labels the models gave. Otherwise: more Bosnian than Croatian
         markers → bs, more Croatian → hr (`lang_markers`); with neither, the side the two
         models favour on average, ``(P_lid(bs) + P_lid(sh) − P_lid(hr) + share_cld2(bs) −
         share_cld2(hr)) / 2`` > 0 → bs, else hr. Neither model separates the two on its own
         (each alone ranks a bs sentence above an hr one for about 0.64 of the pairs on the
         dev sentences); Latin text both call Serbian is mostly Bosnian or Croatian on the web
         (FineWeb-2 kept 2 GB of Latin-script Serbian against 49 GB of Bosnian and 36 GB of
-        Croatian). Score: the mean of both models' probability for the chosen side.
+        Croatian). Score: the mean of both models' probability for the chosen side
+        (`_mean_p`; for bs, lid.176's sh counts as bs).
         """
-        if label == "sr":
-            ekavian, ijekavian = lang_markers.count(sample, lang_markers.EKAVIAN,
-                                                    lang_markers.IJEKAVIAN)
-            if ekavian > ijekavian:
-                return None
+        ekavian, ijekavian = lang_markers.count(sample, lang_markers.EKAVIAN,
+                                                lang_markers.IJEKAVIAN)
+        if ekavian > ijekavian:
+            return None if label == "sr" else ("sr", self._mean_p(sample, "sr", raw))
         top = self.lid.predict_top(sample, LID_TOP_K)
         cld: dict[str, float] = {}
         if raw is not None:

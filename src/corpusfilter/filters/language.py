@@ -139,8 +139,9 @@ class Language(Filter):
 
     name = "language"
     # 2: backends, coverage guard (und), fastText labels mapped to ISO 639-1; 3: ensemble
-    # labels changed (CLD2 final for more languages, Bosnian/Croatian rule)
-    version = 3
+    # labels changed (CLD2 final for more languages, Bosnian/Croatian rule); 4: ensemble
+    # Malay/Indonesian markers, ekavian Latin text Serbian, more bs/hr markers
+    version = 4
     writes: ClassVar[tuple[str, ...]] = ("lang", "lang_score", "lang_und_reason")
 
     def __init__(self, keep: str | list[str] | None = None, min_score: Fraction | None = None,
