@@ -395,6 +395,30 @@ def backend_speed(title: str, texts: list[str], repeat: int) -> None:
               f"{statistics.median(direct_r):.2f}/{direct_r[-1]:.2f}x")
 
 
+def marker_cost(title: str, texts: list[str], repeat: int) -> None:
+    """The ensemble stage with and without the Malay/Indonesian marker step (interleaved
+    rounds): what the step costs per document."""
+    from corpusfilter.filters import langid_backends
+
+    stage = Language(label_only=True, min_letters=0, backend="ensemble")
+    stage.setup()
+    rule = langid_backends.MALAY_INDONESIAN
+    times: dict[bool, list[float]] = defaultdict(list)
+    try:
+        for r in range(repeat):
+            for on in ((True, False) if r % 2 else (False, True)):  # alternate who goes first
+                langid_backends.MALAY_INDONESIAN = rule if on else frozenset()
+                t0 = time.perf_counter()
+                stage.process(batch_of(texts))
+                times[on].append(time.perf_counter() - t0)
+    finally:
+        langid_backends.MALAY_INDONESIAN = rule
+    ratios = sorted(a / b for a, b in zip(times[False], times[True], strict=True))
+    print(f"\nms/id marker step, {title}: ensemble speed with the step relative to without it, "
+          f"min/median/max {ratios[0]:.2f}/{statistics.median(ratios):.2f}/{ratios[-1]:.2f}x "
+          f"({repeat} interleaved rounds)")
+
+
 def english_lines(min_chars: int = 40, max_chars: int = 300) -> list[str]:
     """All-English sentences: the lines of quality_labeled.parquet's English web pages
     (DCLM annotators' pages) of 40-300 characters."""
@@ -422,6 +446,9 @@ def backends(repeat: int) -> None:
     serbian_latin(texts, gold)
     recall_table("2 KB documents", docs, doc_gold)
     backend_speed("sentences (75 languages)", texts, repeat)
+    marker_cost("sentences (75 languages)", texts, repeat)
+    marker_cost("ms and id sentences", [t for t, g in zip(texts, gold, strict=True)
+                                        if g in ("ms", "id")], repeat)
     backend_speed("2 KB documents (75 languages, joined sentences)", docs, repeat)
     backend_speed("2 KB documents (web_docs, all)", web_2kb(), repeat)
     backend_speed("all-English sentences (lines of quality_labeled)", english_lines(), repeat)
