@@ -316,15 +316,15 @@ class Ensemble:
         `label`.
 
         More ekavian than ijekavian words → Serbian (standard Serbian is ekavian; Bosnian and
-        Croatian are ijekavian), whichever of the four labels the models gave. Otherwise: more Bosnian than Croatian
-        markers → bs, more Croatian → hr (`lang_markers`); with neither, the side the two
-        models favour on average, ``(P_lid(bs) + P_lid(sh) − P_lid(hr) + share_cld2(bs) −
-        share_cld2(hr)) / 2`` > 0 → bs, else hr. Neither model separates the two on its own
+        Croatian are ijekavian), whichever of the four labels the models gave. Otherwise:
+        more Bosnian than Croatian markers → bs, more Croatian → hr (`lang_markers`); with
+        neither, the side the two models favour on average, ``(P_lid(bs) + P_lid(sh) −
+        P_lid(hr) + share_cld2(bs) − share_cld2(hr)) / 2`` > 0 → bs, else hr. Neither model separates the two on its own
         (each alone ranks a bs sentence above an hr one for about 0.64 of the pairs on the
         dev sentences); Latin text both call Serbian is mostly Bosnian or Croatian on the web
         (FineWeb-2 kept 2 GB of Latin-script Serbian against 49 GB of Bosnian and 36 GB of
-        Croatian). Score: the mean of both models' probability for the chosen side
-        (`_mean_p`; for bs, lid.176's sh counts as bs).
+        Croatian). Score: the mean of both models' probability for the chosen side (for bs,
+        lid.176's sh counts as bs).
         """
         ekavian, ijekavian = lang_markers.count(sample, lang_markers.EKAVIAN,
                                                 lang_markers.IJEKAVIAN)
