@@ -111,9 +111,9 @@ dvjesta nigdje svugdje primijetio primijetiti odjeljenje koljeno
 
 # Standard Malay (Malaysia; Dewan Bahasa dan Pustaka's spelling and vocabulary, Kamus Dewan)
 # against standard Indonesian (KBBI / EYD-PUEBI): pairs that the 1972 common spelling
-# (Ejaan Rumi Baharu / EYD) left distinct, loanword adaptations (Malay -iti, -si, -ik from
-# English, Indonesian -itas, -si, -ik from Dutch), month and day names, and words of the
-# everyday vocabulary where each standard uses its own. Words that exist in both standards with
+# (Ejaan Rumi Baharu / EYD) left distinct, loanword adaptations (Malay -iti after English
+# -ity, Indonesian -itas after Dutch -iteit; *teksi/taksi, telefon/telepon*), month and day
+# names, and words of the everyday vocabulary where each standard uses its own. Words that exist in both standards with
 # another meaning (Malay *kerajaan* "government" is Indonesian "kingdom", Indonesian *pejabat*
 # "official" is Malay "office", *boleh*, *percuma*, *kereta*, *polisi*, *semalam*, *daripada*,
 # *ialah*, *saja*) are left out: they would fire on the other standard. Jakarta colloquial
