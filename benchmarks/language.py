@@ -17,7 +17,11 @@ Run: .venv/bin/python benchmarks/language.py [--repeat N] [--skip-accuracy]
    lid.176, CLD2 and the ensemble on the dev sentences and on 2 KB documents made of each
    language's sentences; macro recall, languages below 0.5, es/fr/it/de/en/pt against
    lid.176; speed of each backend's stage against lid.176's stage and the direct lid.176 call
-   (interleaved rounds, min/median/max of the ratio).
+   (interleaved rounds, min/median/max of the ratio). Malay/Indonesian: how many ms and id
+   sentences carry the markers of `lang_markers`, and the ensemble against a reading of 100
+   sentences (benchmarks/ms_id_judged.csv: first 16 hex digits of the SHA-256 of the text,
+   sample, verdict ms / id / ?, the words it rests on); Latin-script Serbian; the cost of the
+   ms/id marker step.
 
 Sections 1-4: --lid-only; section 5 only: --backends.
 
