@@ -7,6 +7,8 @@ sets, Leipzig Corpora Collection text; origin and licence in tests/data/langid/R
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -174,3 +176,14 @@ def test_ekavian_latin_text_is_serbian_whatever_bcs_label_the_models_gave():
     ijekavian = [texts[0].replace("mestu", "mjestu"),
                  texts[1].replace("verovatno", "vjerovatno")]
     assert "sr" not in labels(ijekavian)[0]
+
+
+def test_ledger_names_both_models_for_a_label_the_markers_chose():
+    texts = [MALAY[-1], INDONESIAN[1], INDONESIAN[0]]  # flipped, flipped, not flipped
+    table = pa.table({"id": ["a", "b", "c"], "text": texts})
+    res = Pipeline({"stages": [{"stage": "language", "keep": ["en"],
+                                "backend": "ensemble"}]}).run(table)
+    rows = {r["doc_id"]: json.loads(r["detail"]) for r in res.ledger.to_pylist()}
+    assert [rows[k]["lang"] for k in ("a", "b", "c")] == ["ms", "id", "id"]
+    assert rows["a"]["model"] == rows["b"]["model"] == "lid.176+cld2"
+    assert rows["c"]["model"] in ("cld2", "lid.176")
