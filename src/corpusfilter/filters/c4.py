@@ -66,8 +66,10 @@ _UNENDED_SENTENCES = 2
 _CUT_TAIL = (f"^(.*[^.…\\s\\d][{SENTENCE_TERMINALS}][{CLOSERS}]*)\\s+\\S.*$")
 _CUT_TAIL_CJK = "^(.*[。！？][」』）)]*)[^」』）)\\s].*$"
 # A sentence ends at terminal punctuation (optionally followed by closing quotes/brackets)
-# that is followed by whitespace or the end of the line.
-_SENTENCE_END = f"[{SENTENCE_TERMINALS}]+[\"'”’»)\\]]*(\\s|$)"
+# that is followed by whitespace or the end of the line; in Chinese and Japanese no space
+# follows a sentence, so there the full-width marks end one wherever they are.
+_SENTENCE_END = (f"[{SENTENCE_TERMINALS}]+[\"'”’»)\\]]*(\\s|$)"
+                 "|[。！？｡]+[」』）)]*")
 _SENTENCE_END_AT_EOL = f"[{SENTENCE_TERMINALS}]+[\"'”’»)\\]]*$"
 # C4's policy phrases (lines mentioning them are removed).
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies",
