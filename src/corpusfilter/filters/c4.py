@@ -136,8 +136,10 @@ class C4Quality(Transform):
             sentence end is cut, instead of removing the line. A sentence end here is a
             terminal mark after a letter (not "...", not "30." in a German date) followed
             by a space; in Chinese and Japanese, by any character. Lines of a hard-wrapped
-            paragraph are not cut; the kept sentences are not counted by `min_sentences`
-            (C4: false; default recipe: true).
+            paragraph are not cut. A cut line's sentences count for `min_sentences` when
+            there are at least two (a single one does not). With it the default recipe
+            switches `keep_unended_prose` off: a truncated paragraph keeps its sentences
+            without the fragment (C4: false; default recipe: true).
         join_wrapped_lines: a hard-wrapped paragraph (a line of at least 40 characters
             without a terminal mark, followed by a line starting with a lower-case letter) is
             judged as one line by the terminal-punctuation and word-count rules and kept or
@@ -263,7 +265,9 @@ class C4Quality(Transform):
                 ends |= prose & ~cleaned.matches(ANY_ELLIPSIS_END)[last]
             unended = ~ends
             if self.keep_headings:
-                heading = _introduces_prose(lines, ends & ~colon & (counts >= _PROSE_WORDS))
+                # a line cut off with an ellipsis is a teaser, not a heading
+                heading = _introduces_prose(lines, ends & ~colon & (counts >= _PROSE_WORDS)) \
+                    & ~cleaned.matches(ANY_ELLIPSIS_END)[last]
                 unended &= ~heading
             if self.keep_list_items:
                 items = _introduced_list(raw, lines, colon)
@@ -310,9 +314,11 @@ class C4Quality(Transform):
             open_end = ~kept_lines.matches(_SENTENCE_END_AT_EOL) & \
                 ((last == np.arange(n_lines)) & ~colon & ~(heading & few) & ~items)[kept]
             per_line = ends + open_end
-            # a cut line's sentences do not count: the rule keeps text without changing any
-            # page's fate under min_sentences (counting them kept one more bad DCLM page)
-            per_line = np.where(cut[kept], 0, per_line)
+            # a cut line's complete sentences count when there are at least two, as
+            # keep_unended_prose counts such a line; a single one does not, so that the rule
+            # keeps text without saving a page from min_sentences (counting it kept one more
+            # bad DCLM page)
+            per_line = np.where(cut[kept] & (ends < _UNENDED_SENTENCES), 0, per_line)
         else:
             per_line = np.zeros(0, dtype=np.int64)
         sentences = kept_lines.sum(per_line)
