@@ -337,7 +337,6 @@ def test_kept_introductions_and_short_headings_are_not_sentences() -> None:
 # --- issue 16, third round: list items, cut-off lines, CJK sentence ends -------------------
 
 QUALITY = pq.read_table(Path(__file__).parent / "data" / "quality" / "dclm_labeled.parquet")
-PAGES = pq.read_table(Path(__file__).parent / "data" / "defaults" / "pages.parquet")
 
 
 def _doc(table: pa.Table, doc_id: str) -> dict[str, Any]:
@@ -457,3 +456,19 @@ def test_list_and_cut_rules_only_add_text_from_the_page(picks: list[int]) -> Non
     source = [ln.strip() for ln in page.splitlines()]
     assert set(before) <= set(after)
     assert all(any(s.startswith(ln) for s in source) for ln in after)
+
+
+def test_default_recipe_line_rules_do_not_depend_on_batching() -> None:
+    c4 = next(st for st in Pipeline("default").config.stages if st["stage"] == "c4_quality")
+    assert c4.get("keep_list_items") and c4.get("cut_unended_lines")
+    table = pa.concat_tables([MULTI.select(["id", "text", "lang"]),
+                              QUALITY.select(["id", "text"]).slice(0, 120).append_column(
+                                  "lang", pa.nulls(120, pa.string()))])
+    large = table.set_column(table.schema.get_field_index("text"), "text",
+                             table["text"].cast(pa.large_string()))
+    a = Pipeline({"stages": [c4]}).run(table, batch_size=1000)
+    b = Pipeline({"stages": [c4]}).run(large, batch_size=7)
+    cols = ["doc_id", "action", "reason", "score", "detail"]
+    assert a.ledger.select(cols).to_pylist() == b.ledger.select(cols).to_pylist()
+    assert a.kept["text"].to_pylist() == b.kept["text"].to_pylist()
+    assert any("lines_cut" in (r["detail"] or "") for r in a.ledger.to_pylist())
