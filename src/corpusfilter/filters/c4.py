@@ -110,12 +110,14 @@ class C4Quality(Transform):
         keep_unended_prose: keep a line without terminal punctuation at its end when it
             holds at least two complete sentences (a paragraph cut off mid-sentence, as
             crawls and dumps truncate them), unless it ends in an ellipsis: a teaser the site
-            shortened stays removed, as in C4 (C4: false; default recipe: true).
+            shortened stays removed, as in C4 (C4: false; default recipe: false since issue
+            16's third round, which uses `cut_unended_lines` instead).
         keep_headings: keep a line without terminal punctuation (a heading, or a line ending
             in ":") when the next non-blank line is prose: it ends like a sentence and has
             at least 10 words (C4: false; default recipe: true). Such a heading may have
             fewer than `min_words_per_line` words ("Fazit"; it then does not count as a
-            sentence); the other line rules still apply to it.
+            sentence); the other line rules still apply to it. A line ending in an ellipsis
+            is a teaser, never a heading.
         keep_code_lines: lines of program code (`corpusfilter.filters.code`: fenced
             blocks, lines that are code by their syntax) are not judged by the prose line
             rules (terminal punctuation, words per line, "{") (C4: false; default recipe:
