@@ -27,7 +27,10 @@ runs datatrove's ``C4QualityFilter`` alone and datatrove's FineWeb chain (Gopher
 Gopher quality, C4 without the terminal-punctuation rule, FineWeb quality; datatrove's
 defaults) on the same pages, with the same measures.
 
-    .venv/bin/python benchmarks/defaults.py [--recipe default] [--peers]
+``--where`` also charges the content characters lost inside kept articles to the stage that
+dropped them (``boilerplate_lines``, ``c4_quality``, ...).
+
+    .venv/bin/python benchmarks/defaults.py [--recipe default] [--peers] [--where]
 """
 
 from __future__ import annotations
@@ -257,6 +260,45 @@ def report(name: str, web: pa.Table, dclm: pa.Table, langs: dict[str, str | None
         print(f"  {count:4d}  {why}")
 
 
+def where_content_is_lost(recipe: str, web: pa.Table, out: Outcome) -> None:
+    """Characters of content snippets missing from kept articles, by the text-editing stage
+    that dropped them: the recipe is re-run up to each such stage (on all pages, as global
+    stages count lines across the corpus) and a snippet is charged to the first stage
+    whose output lacks it."""
+    from corpusfilter import Pipeline
+
+    stages = Pipeline(recipe).config.stages
+    editing = [i for i, st in enumerate(stages)
+               if st["stage"] in ("unicode_fix", "boilerplate_lines", "c4_quality", "pii")]
+    prefixes = []
+    for i in editing:
+        res = Pipeline({"stages": stages[:i + 1]}).run(web)
+        prefixes.append((stages[i].get("name", stages[i]["stage"]),
+                         dict(zip(res.kept["id"].to_pylist(),
+                                  [norm(t) for t in res.kept["text"].to_pylist()],
+                                  strict=True))))
+    lost: Counter[str] = Counter()
+    total = 0
+    for row in web.select(["id", "text", "content_snippets"]).to_pylist():
+        kept = out.kept.get(row["id"])
+        if kept is None or not row["content_snippets"]:
+            continue
+        page, kept_n = norm(row["text"]), norm(kept)
+        for snip in map(norm, row["content_snippets"]):
+            if not snip or snip not in page:
+                continue
+            total += len(snip)
+            if snip in kept_n:
+                continue
+            stage = next((name for name, texts in prefixes
+                          if snip not in texts.get(row["id"], "")), "a later stage")
+            lost[stage] += len(snip)
+    print(f"content snippets' characters lost inside kept articles, by stage "
+          f"({sum(lost.values()):,} of {total:,}):")
+    for stage, chars in lost.most_common():
+        print(f"  {chars:7,d}  {stage}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", default="default",
@@ -264,6 +306,9 @@ def main() -> int:
     parser.add_argument("--peers", action="store_true",
                         help="also run datatrove's C4QualityFilter and FineWeb chain")
     parser.add_argument("--data", default=str(SHARED), help="folder of the evaluation tables")
+    parser.add_argument("--where", action="store_true",
+                        help="also charge the content lost inside kept articles to the "
+                             "text-editing stage that dropped it")
     args = parser.parse_args()
     data = Path(args.data)
     web = pq.read_table(data / "web_docs.parquet")
@@ -277,8 +322,11 @@ def main() -> int:
                   "C4Quality(filter_no_terminal_punct=False), FineWebQuality (defaults)",
                   datatrove_chain(fineweb_chain))]
     print(f"{web.num_rows} web pages, {dclm.num_rows} DCLM-labelled pages from {data}")
-    for name, run in runs:
-        report(name, web, dclm, langs, run(args.recipe, web), run(args.recipe, dclm))
+    for k, (name, run) in enumerate(runs):
+        web_out = run(args.recipe, web)
+        report(name, web, dclm, langs, web_out, run(args.recipe, dclm))
+        if k == 0 and args.where:
+            where_content_is_lost(args.recipe, web, web_out)
     return 0
 
 

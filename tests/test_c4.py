@@ -9,6 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from corpusfilter import Pipeline
 from corpusfilter.core.docs import Docs
@@ -330,3 +332,143 @@ def test_kept_introductions_and_short_headings_are_not_sentences() -> None:
     assert "d0" not in kept
     assert ledger["d0"]["reason"] == "c4_quality.min_sentences"
     assert ledger["d0"]["score"] == 4
+
+
+# --- issue 16, third round: list items, cut-off lines, CJK sentence ends -------------------
+
+QUALITY = pq.read_table(Path(__file__).parent / "data" / "quality" / "dclm_labeled.parquet")
+
+
+def _doc(table: pa.Table, doc_id: str) -> dict[str, Any]:
+    return next(r for r in table.to_pylist() if r["id"] == doc_id)
+
+
+def test_list_items_a_sentence_introduces_are_kept() -> None:
+    # a real DCLM page (label 1): a sentence ending in ":" introduces three "- " items
+    page = _doc(QUALITY, "quality-d87ce74d71476387")["text"]
+    items = ["- Submit to high quality directories",
+             "- Submit to directories relevant for your niche",
+             "- Avoid directories that accept every link"]
+    assert all(item in page.splitlines() for item in items)
+    base = {"stage": "c4_quality", "min_sentences": None, "colon_line_words": 5}
+    plain, _, _ = run(base, [page])
+    lists, _, _ = run({**base, "keep_list_items": True}, [page])
+    assert not any(item in plain["d0"].splitlines() for item in items)
+    assert all(item in lists["d0"].splitlines() for item in items)
+    # the same items after a sentence that does not introduce them: a menu, removed
+    intro = next(ln for ln in page.splitlines() if ln.endswith("following advice:"))
+    menu = page.replace(intro, intro[:-1] + ".")
+    no_intro, _, _ = run({**base, "keep_list_items": True}, [menu])
+    assert not any(item in no_intro["d0"].splitlines() for item in items)
+    # kept items are not sentences: the page's sentence count does not change
+    _, led_plain, _ = run({**base, "min_sentences": 1000}, [page])
+    _, led_lists, _ = run({**base, "min_sentences": 1000, "keep_list_items": True}, [page])
+    assert led_plain["d0"]["score"] == led_lists["d0"]["score"]
+
+
+def test_indented_list_items_count_as_a_list() -> None:
+    # HTML-to-text extractors (Resiliparse) indent <li> items instead of printing bullets
+    page = _doc(QUALITY, "quality-d87ce74d71476387")["text"].replace("\n- ", "\n  ")
+    kept, _, _ = run({"stage": "c4_quality", "min_sentences": None, "colon_line_words": 5,
+                      "keep_list_items": True}, [page])
+    assert "Avoid directories that accept every link" in kept["d0"].splitlines()
+
+
+def test_cut_unended_lines_keeps_the_complete_sentences() -> None:
+    # a real French teaser line (trafilatura's evaluation page): one sentence, then a tail
+    # cut off with "..."
+    row = _doc(PAGES, "html-25fe8439b594b88a")
+    line = next(ln for ln in row["text"].splitlines() if ln.startswith("Pour réaliser"))
+    assert line.endswith("économi...")
+    head = line[:line.index(" Mais à la différence")]
+    assert head.endswith("lutte pour la vie.")
+    base = {"stage": "c4_quality", "min_sentences": None}
+    plain, _, _ = run(base, [row["text"]], ["fr"])
+    cut, ledger, _ = run({**base, "cut_unended_lines": True}, [row["text"]], ["fr"])
+    assert head not in plain["d0"]
+    assert head in cut["d0"].splitlines() and "interactions économi" not in cut["d0"]
+    assert json.loads(ledger["d0"]["detail"])["lines_cut"] >= 1
+
+
+def test_cut_unended_lines_needs_a_sentence_end_before_the_tail() -> None:
+    base = {"stage": "c4_quality", "min_sentences": None, "cut_unended_lines": True}
+    lines = [
+        # a German date is not a sentence end: nothing to cut, the line goes
+        "Der Kampf um vier Titel im Leichtgewicht findet am 30. April in New York statt und",
+        # "di..." is an ellipsis, not a sentence end
+        "Die Sicherheit der Informationstechnik ist entscheidend für die Firmen jeder Größe "
+        "und di... weiter...",
+        # fewer than 10 words before the last sentence end: a label, removed
+        "Mehr dazu. Lesen Sie weiter auf unserer Seite",
+    ]
+    kept, _, _ = run(base, ["\n".join(lines)])
+    assert kept == {} or not any(ln in kept["d0"] for ln in lines)
+
+
+def test_a_single_cut_sentence_does_not_save_a_page() -> None:
+    row = _doc(PAGES, "html-25fe8439b594b88a")
+    line = next(ln for ln in row["text"].splitlines() if ln.startswith("Pour réaliser"))
+    two = "Ceci est une phrase. " + line  # two complete sentences before the tail
+    other = "Il pleut. Il vente. Il fait froid. Il fait nuit."
+    base = {"stage": "c4_quality", "cut_unended_lines": True}
+    kept, ledger, _ = run(base, [line + "\n" + other, two + "\n" + other], ["fr", "fr"])
+    assert ledger["d0"]["reason"] == "c4_quality.min_sentences" and ledger["d0"]["score"] == 4
+    assert "d1" in kept and "interactions économi" not in kept["d1"]
+
+
+def test_ellipsis_line_is_not_a_heading() -> None:
+    # a real DCLM page (label 1): "View detailed itinerary..." before a prose line
+    page = _doc(QUALITY, "quality-5c2a7fb0034c95a3")["text"]
+    assert "View detailed itinerary..." in page.splitlines()
+    kept, _, _ = run({"stage": "c4_quality", "min_sentences": None, "keep_headings": True,
+                      "closing_quotes": True}, [page])
+    assert "View detailed itinerary" not in kept["d0"]
+
+
+def test_japanese_sentences_end_without_a_space() -> None:
+    # a real Japanese article (its curated main text): 。 ends a sentence with no space after
+    text = _doc(PAGES, "html-19af6e876fac67b1")["main_text"]
+    para = next(ln for ln in text.splitlines() if ln.count("。") >= 3)
+    sentences = para.count("。")
+    assert para.endswith("。")
+    _, ledger, _ = run({"stage": "c4_quality", "min_sentences": 100}, [para], ["ja"])
+    assert ledger["d0"]["reason"] == "c4_quality.min_sentences"
+    assert ledger["d0"]["score"] == sentences
+
+
+_REAL_LINES = [ln for t in MULTI["text"].to_pylist()[:40] for ln in t.splitlines()
+               if ln.strip()][:2000]
+
+
+@settings(max_examples=40)
+@given(st.lists(st.integers(0, len(_REAL_LINES) - 1), min_size=1, max_size=40))
+def test_list_and_cut_rules_only_add_text_from_the_page(picks: list[int]) -> None:
+    """Lines of real pages in any order: with keep_list_items and cut_unended_lines every line
+    kept without them is still kept, and every kept line is a line of the page or the start
+    of one (a cut line)."""
+    page = "\n".join(_REAL_LINES[i] for i in picks)
+    base = {"stage": "c4_quality", "min_sentences": None, "colon_line_words": 5,
+            "keep_headings": True, "closing_quotes": True, "remove_citations": False}
+    plain, _, _ = run(base, [page])
+    more, _, _ = run({**base, "keep_list_items": True, "cut_unended_lines": True}, [page])
+    before = plain.get("d0", "").splitlines()
+    after = more.get("d0", "").splitlines()
+    source = [ln.strip() for ln in page.splitlines()]
+    assert set(before) <= set(after)
+    assert all(any(s.startswith(ln) for s in source) for ln in after)
+
+
+def test_default_recipe_line_rules_do_not_depend_on_batching() -> None:
+    c4 = next(st for st in Pipeline("default").config.stages if st["stage"] == "c4_quality")
+    assert c4.get("keep_list_items") and c4.get("cut_unended_lines")
+    table = pa.concat_tables([MULTI.select(["id", "text", "lang"]),
+                              QUALITY.select(["id", "text"]).slice(0, 120).append_column(
+                                  "lang", pa.nulls(120, pa.string()))])
+    large = table.set_column(table.schema.get_field_index("text"), "text",
+                             table["text"].cast(pa.large_string()))
+    a = Pipeline({"stages": [c4]}).run(table, batch_size=1000)
+    b = Pipeline({"stages": [c4]}).run(large, batch_size=7)
+    cols = ["doc_id", "action", "reason", "score", "detail"]
+    assert a.ledger.select(cols).to_pylist() == b.ledger.select(cols).to_pylist()
+    assert a.kept["text"].to_pylist() == b.kept["text"].to_pylist()
+    assert any("lines_cut" in (r["detail"] or "") for r in a.ledger.to_pylist())

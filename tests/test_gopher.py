@@ -246,3 +246,20 @@ def test_scores_of_a_document_do_not_depend_on_its_batch(picks: list[int]) -> No
             alone = stage.score(Docs(batch.slice(k, 1)))
             for metric, values in together.items():
                 np.testing.assert_equal(values[k], alone[metric][0], err_msg=metric)
+
+
+def test_mean_word_length_leaves_out_characters_of_spaceless_scripts() -> None:
+    # a real English blog post quoting Japanese (痴漢（ちかん）...): each kana or kanji is a
+    # word of one character, which pulled the page's mean under Gopher's 3
+    row = next(r for r in ENGLISH.to_pylist() if r["id"] == "html-322aafb75b6f37f2")
+    docs = Docs(pa.table({"id": ["a"], "text": [row["text"]], "lang": ["en"]}).to_batches()[0])
+    words = split_words(docs.text)
+    all_mean = float(words.lengths.sum() / len(words.values))
+    assert all_mean < 3.0
+    score = GopherQuality().score(docs)["mean_word_length"][0]
+    spaced = [w for w in row["text"].split() if re.fullmatch(r"[A-Za-z]+", w)]
+    assert score > 3.0 and abs(score - np.mean([len(w) for w in spaced])) < 1.0
+    # a page of Japanese characters only has no such words: the rule does not judge it
+    ja = Docs(pa.table({"id": ["b"], "text": ["痴漢は犯罪です。" * 20],
+                        "lang": ["en"]}).to_batches()[0])
+    assert np.isnan(GopherQuality().score(ja)["mean_word_length"][0])

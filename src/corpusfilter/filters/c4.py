@@ -59,13 +59,24 @@ QUOTED_END = f"[{SENTENCE_TERMINALS}][{QUOTES}]+$"
 _PROSE_WORDS = 10
 # Complete sentences that make a line without a terminal mark at its end prose.
 _UNENDED_SENTENCES = 2
+# With `cut_unended_lines`: a line's text up to its last sentence end, where that end is
+# followed by more text (not an ellipsis: "bestätigt di... weiter..." ends no sentence);
+# nor a number ("am 30. April" is a date in German); in Chinese and Japanese no space follows
+# a sentence end.
+_CUT_TAIL = (f"^(.*[^.…\\s\\d][{SENTENCE_TERMINALS}][{CLOSERS}]*)\\s+\\S.*$")
+_CUT_TAIL_CJK = "^(.*[。！？][」』）)]*)[^」』）)\\s].*$"
 # A sentence ends at terminal punctuation (optionally followed by closing quotes/brackets)
-# that is followed by whitespace or the end of the line.
-_SENTENCE_END = f"[{SENTENCE_TERMINALS}]+[\"'”’»)\\]]*(\\s|$)"
+# that is followed by whitespace or the end of the line; in Chinese and Japanese no space
+# follows a sentence, so there the full-width marks end one wherever they are.
+_SENTENCE_END = (f"[{SENTENCE_TERMINALS}]+[\"'”’»)\\]]*(\\s|$)"
+                 "|[。！？｡]+[」』）)]*")
 _SENTENCE_END_AT_EOL = f"[{SENTENCE_TERMINALS}]+[\"'”’»)\\]]*$"
 # C4's policy phrases (lines mentioning them are removed).
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies",
                   "use of cookies", "use cookies")
+# A list item: a line indented in the page text (HTML-to-text extractors such as Resiliparse
+# indent <li> items) or starting with a bullet or an item number ("- ", "• ", "1. ", "a) ").
+LIST_ITEM = r"^(\s+\S|[-–—•‣◦∙·●○▪▫■□►▶⁃*]\s+\S|(\d{1,2}|[a-z])[.)]\s+\S)"
 _LINE_RULES = ("too_long_word", "no_terminal_punct", "too_few_words", "javascript", "policy",
                "curly_bracket")
 
@@ -99,12 +110,14 @@ class C4Quality(Transform):
         keep_unended_prose: keep a line without terminal punctuation at its end when it
             holds at least two complete sentences (a paragraph cut off mid-sentence, as
             crawls and dumps truncate them), unless it ends in an ellipsis: a teaser the site
-            shortened stays removed, as in C4 (C4: false; default recipe: true).
+            shortened stays removed, as in C4 (C4: false; default recipe: false since issue
+            16's third round, which uses `cut_unended_lines` instead).
         keep_headings: keep a line without terminal punctuation (a heading, or a line ending
             in ":") when the next non-blank line is prose: it ends like a sentence and has
             at least 10 words (C4: false; default recipe: true). Such a heading may have
             fewer than `min_words_per_line` words ("Fazit"; it then does not count as a
-            sentence); the other line rules still apply to it.
+            sentence); the other line rules still apply to it. A line ending in an ellipsis
+            is a teaser, never a heading.
         keep_code_lines: lines of program code (`corpusfilter.filters.code`: fenced
             blocks, lines that are code by their syntax) are not judged by the prose line
             rules (terminal punctuation, words per line, "{") (C4: false; default recipe:
@@ -113,6 +126,22 @@ class C4Quality(Transform):
             introduces a quotation, a list or code ("Das Konzeptpapier finden Sie hier:");
             labels such as "Share:" or "Follow us:" are shorter. It is not counted as a
             sentence (C4: None, off).
+        keep_list_items: the items of a list that such a line (`colon_line_words`)
+            introduces are kept without terminal punctuation: a run of consecutive lines
+            that are indented in the page text (HTML-to-text extractors indent <li>) or start
+            with a bullet or an item number. The other line rules still apply to them
+            (fewer than `min_words_per_line` words: removed); they are not counted as
+            sentences (C4: false; default recipe: true).
+        cut_unended_lines: a line without terminal punctuation at its end (a teaser cut off
+            with "... weiter...", a paragraph the crawl truncated) keeps its complete
+            sentences when they hold at least 10 words: the unfinished tail after its last
+            sentence end is cut, instead of removing the line. A sentence end here is a
+            terminal mark after a letter (not "...", not "30." in a German date) followed
+            by a space; in Chinese and Japanese, by any character. Lines of a hard-wrapped
+            paragraph are not cut. A cut line's sentences count for `min_sentences` when
+            there are at least two (a single one does not). With it the default recipe
+            switches `keep_unended_prose` off: a truncated paragraph keeps its sentences
+            without the fragment (C4: false; default recipe: true).
         join_wrapped_lines: a hard-wrapped paragraph (a line of at least 40 characters
             without a terminal mark, followed by a line starting with a lower-case letter) is
             judged as one line by the terminal-punctuation and word-count rules and kept or
@@ -142,13 +171,15 @@ class C4Quality(Transform):
     name = "c4_quality"
     # 2 (issue 16): keep_unended_prose never revives a line ending in an ellipsis, short
     # headings, join_wrapped_lines, keep_code_lines, colon_line_words
-    version = 2
+    # 3: keep_list_items, cut_unended_lines
+    version = 3
 
     def __init__(self, remove_citations: bool = True, filter_no_terminal_punct: bool = True,
                  closing_quotes: bool = False, keep_unended_prose: bool = False,
                  keep_headings: bool = False, curly_bracket_lines: bool = False,
                  join_wrapped_lines: bool = False, keep_code_lines: bool = False,
-                 colon_line_words: Count | None = None,
+                 colon_line_words: Count | None = None, keep_list_items: bool = False,
+                 cut_unended_lines: bool = False,
                  min_words_per_line: Count | None = 3, max_word_length: Count | None = 1000,
                  filter_javascript: bool = True, filter_policy: bool = True,
                  filter_lorem_ipsum: bool = True, filter_curly_bracket: bool = True,
@@ -162,6 +193,8 @@ class C4Quality(Transform):
         self.join_wrapped_lines = join_wrapped_lines
         self.keep_code_lines = keep_code_lines
         self.colon_line_words = colon_line_words
+        self.keep_list_items = keep_list_items
+        self.cut_unended_lines = cut_unended_lines
         self.max_word_length = max_word_length
         self.filter_policy = filter_policy
         self.filter_lorem_ipsum = filter_lorem_ipsum
@@ -224,6 +257,8 @@ class C4Quality(Transform):
             colon = (cleaned.matches(r":$") & (counts >= self.colon_line_words))[last]
             ends |= colon
         heading = np.zeros(n_lines, dtype=bool)
+        items = np.zeros(n_lines, dtype=bool)
+        cut = np.zeros(n_lines, dtype=bool)
         if self.lang_params.is_set("filter_no_terminal_punct"):
             if self.keep_unended_prose and n_lines:
                 sentences = pc.count_substring_regex(cleaned.values, _SENTENCE_END).to_numpy(
@@ -232,8 +267,17 @@ class C4Quality(Transform):
                 ends |= prose & ~cleaned.matches(ANY_ELLIPSIS_END)[last]
             unended = ~ends
             if self.keep_headings:
-                heading = _introduces_prose(lines, ends & ~colon & (counts >= _PROSE_WORDS))
+                # a line cut off with an ellipsis is a teaser, not a heading
+                heading = _introduces_prose(lines, ends & ~colon & (counts >= _PROSE_WORDS)) \
+                    & ~cleaned.matches(ANY_ELLIPSIS_END)[last]
                 unended &= ~heading
+            if self.keep_list_items:
+                items = _introduced_list(raw, lines, colon)
+                unended &= ~items
+            if self.cut_unended_lines and n_lines:
+                cut, head_text = _sentence_heads(cleaned, group)
+                cut &= unended & ~code & per_line("filter_no_terminal_punct")
+                unended &= ~cut
             apply("no_terminal_punct", unended & ~code & per_line("filter_no_terminal_punct"))
         min_words = self.lang_params.values("min_words_per_line", docs)
         few = np.zeros(n_lines, dtype=bool)
@@ -258,7 +302,9 @@ class C4Quality(Transform):
         if self.filter_policy:
             apply("policy", lowered.matches("|".join(POLICY_PHRASES)))
         kept = ~drop & ~curly & ~lorem
-        kept_lines = cleaned.select(kept)
+        cut &= kept
+        out_text = pc.if_else(pa.array(cut), head_text, text) if cut.any() else text
+        kept_lines = Pieces(out_text, lines.offsets).select(kept)
 
         # sentences in the kept lines
         if len(kept_lines.values):
@@ -268,8 +314,13 @@ class C4Quality(Transform):
             # (lines kept by colon_line_words and short headings are not sentences: those
             # rules change no page's fate under min_sentences)
             open_end = ~kept_lines.matches(_SENTENCE_END_AT_EOL) & \
-                ((last == np.arange(n_lines)) & ~colon & ~(heading & few))[kept]
+                ((last == np.arange(n_lines)) & ~colon & ~(heading & few) & ~items)[kept]
             per_line = ends + open_end
+            # a cut line's complete sentences count when there are at least two, as
+            # keep_unended_prose counts such a line; a single one does not, so that the rule
+            # keeps text without saving a page from min_sentences (counting it kept one more
+            # bad DCLM page)
+            per_line = np.where(cut[kept] & (ends < _UNENDED_SENTENCES), 0, per_line)
         else:
             per_line = np.zeros(0, dtype=np.int64)
         sentences = kept_lines.sum(per_line)
@@ -312,6 +363,7 @@ class C4Quality(Transform):
         changed = keep & modified
         if changed.any():
             per_rule = {r: lines.sum(why == i) for i, r in enumerate(_LINE_RULES)}
+            per_rule["lines_cut"] = lines.sum(cut)
             for i in np.flatnonzero(changed):
                 detail[i] = {"lines_removed": int(removed_lines[i]),
                              **{r: int(c[i]) for r, c in per_rule.items() if c[i]}}
@@ -364,6 +416,45 @@ def group_last(group: np.ndarray) -> np.ndarray:
     is_last = np.ones(len(group), dtype=bool)
     is_last[:-1] = group[:-1] != group[1:]
     return np.flatnonzero(is_last)[group]
+
+
+def _sentence_heads(lines: Pieces, group: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+    """Per line: whether it holds complete sentences of at least `_PROSE_WORDS` words before
+    an unfinished tail, and the line's text up to its last sentence end. Lines of a
+    hard-wrapped paragraph (`group` of more than one line) are left whole."""
+    text = lines.values
+    head = pc.replace_substring_regex(text, _CUT_TAIL, r"\1")
+    same = pc.equal(head, text)
+    head = pc.if_else(same, pc.replace_substring_regex(text, _CUT_TAIL_CJK, r"\1"), head)
+    has_head = ~pc.equal(head, text).to_numpy(zero_copy_only=False).astype(bool)
+    single = np.bincount(group)[group] == 1
+    return has_head & single & (whitespace_word_counts(head) >= _PROSE_WORDS), head
+
+
+def _introduced_list(raw: Pieces, lines: Pieces, colon: np.ndarray) -> np.ndarray:
+    """Per line: an item of a list that the text introduces. A list is a run of consecutive
+    non-blank list-item lines (`LIST_ITEM` on the untrimmed line) of one document; it is
+    introduced when the non-blank line just before it is a sentence ending in ":"
+    (`colon`). (Lists between two prose lines were tried too: they are mostly related-article
+    lists and menus after the article; boilerplate removed 0.53 -> 0.52.)"""
+    out = np.zeros(len(colon), dtype=bool)
+    nonblank = np.flatnonzero(lines.lengths > 0)
+    if not len(nonblank):
+        return out
+    item = raw.matches(LIST_ITEM)[nonblank]
+    doc = lines.doc[nonblank]
+    same_prev = np.zeros(len(nonblank), dtype=bool)
+    same_prev[1:] = doc[1:] == doc[:-1]
+    prev_item = np.zeros(len(nonblank), dtype=bool)
+    prev_item[1:] = item[:-1]
+    start = item & ~(same_prev & prev_item)
+    run = np.cumsum(start)  # run number of each item line (0: lines before the first run)
+    intro = np.zeros(len(nonblank), dtype=bool)
+    intro[1:] = colon[nonblank[:-1]]
+    ok = np.zeros(int(run[-1]) + 1, dtype=bool)
+    ok[run[start & same_prev & intro]] = True
+    out[nonblank] = item & ok[run]
+    return out
 
 
 def _introduces_prose(lines: Pieces, prose: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ from corpusfilter.core.stage import Filter, Rule
 from corpusfilter.filters.code import chars as text_chars
 from corpusfilter.filters.code import prose_text
 from corpusfilter.filters.text import (
+    SPACELESS,
     NgramRepeats,
     Pieces,
     count_substring,
@@ -64,6 +65,16 @@ def lang_counters(docs: Docs, langs: np.ndarray, default_lang: str | None) -> No
         docs.count("lang_defaulted", docs.num_rows)
     else:
         docs.count("lang_defaulted", sum(1 for x in docs.lang if normalise_lang(x) is None))
+
+
+def _mean_spaced_word_length(words: Pieces) -> np.ndarray:
+    """Per document: the mean length of its words written with spaces. A character of a
+    script without spaces (Han, Kana, Thai ...) is a word of its own (`split_words`), so a
+    few quoted Japanese names would pull an English page under Gopher's 3 characters; the
+    rule is off for those languages, and their characters are left out of the mean in
+    every other page (NaN, not judged, for a page of such characters only)."""
+    spaceless = words.matches(f"^[{SPACELESS}]")
+    return ratio(words.sum(np.where(spaceless, 0, words.lengths)), words.sum(~spaceless))
 
 
 @register
@@ -172,7 +183,7 @@ class GopherQuality(Filter):
         n_words = words.counts
         scores: dict[str, np.ndarray] = {
             "word_count": n_words.astype(np.float64),
-            "mean_word_length": ratio(words.sum(words.lengths), n_words),
+            "mean_word_length": _mean_spaced_word_length(words),
             "hash_ratio": ratio(count_substring(text, "#"), n_words),
             "ellipsis_ratio": ratio(count_substring(text, "...") + count_substring(text, "…"),
                                     n_words),
