@@ -1,0 +1,71 @@
+"""The fast paths of the text helpers equal their reference definitions (issue 21): the byte
+pass of `split_words` and `whitespace_word_counts` the Arrow regex kernels, the per-batch
+memo of derived text (prose text, words) what recomputing gives after rows are removed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from corpusfilter.filters import text as T
+
+# Characters where the word rules have edges: digits of several scripts around number
+# separators, apostrophes, marks after spaceless characters (Thai vowel signs, a combining
+# acute after a Han character), whitespace of every kind, and pieces of real words.
+SPECIAL = list(".,:'’ \t\n\r\x0b\x0c\x1c\x85\xa0\u2028\u3000-_#…"
+               "0123456789٣٤๑๒१२７\u0301\u0e31\u0e34\u0e48\u093f\u200b\u200d")
+WORDS = ["Straße", "café", "привет", "日本語", "한국어", "العربية", "हिन्दी", "ไทย", "ພາສາ",
+         "ភាសា", "မြန်မာ", "བོད", "カタカナ", "ひらがな", "don't", "1.000,5", "x", "😀"]
+PIECE = st.one_of(st.sampled_from(SPECIAL), st.sampled_from(WORDS),
+                  st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=4))
+TEXTS = st.lists(st.lists(PIECE, max_size=30).map("".join), min_size=1, max_size=10)
+
+
+def arrays(texts: list[str]):
+    """The same texts as string, a slice with an offset, large string, and chunked."""
+    yield pa.array(["pad 1.2", *texts], pa.string()).slice(1)
+    yield pa.array(texts, pa.large_string())
+    yield pa.chunked_array([pa.array(texts[:1], pa.string()), pa.array(texts[1:], pa.string())])
+
+
+def same_pieces(got: T.Pieces, want: T.Pieces) -> None:
+    assert got.values.to_pylist() == want.values.to_pylist()
+    assert got.offsets.tolist() == want.offsets.tolist()
+    assert got.lengths.tolist() == want.lengths.tolist()
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS)
+@example(["1.2.3.4.5.6.7", "1,2:3.4", "a1.b", "1..2", "'''", "’tis’ don't ''x''", ""])
+@example(["漢\u0301abc", "a\u0e31\u0e31b", "ไ\u0e31\u0e31x", "๑.๒ 1.๒ ٣.٤", ".1.", "1."])
+def test_split_words_equals_the_regex_definition(texts: list[str]) -> None:
+    for arr in arrays(texts):
+        same_pieces(T.split_words(arr), T.split_words_regex(arr))
+
+
+def test_split_words_on_empty_and_null_documents() -> None:
+    arr = pa.array(["a b", None, "", "c"], pa.string())
+    same_pieces(T.split_words(arr), T.split_words_regex(arr))
+    same_pieces(T.split_words(pa.array([], pa.string())),
+                T.split_words_regex(pa.array([], pa.string())))
+
+
+def test_split_words_on_real_multilingual_pages() -> None:
+    t = pq.read_table(Path(__file__).parent / "data" / "heuristics" / "multilingual.parquet")
+    same_pieces(T.split_words(t["text"]), T.split_words_regex(t["text"]))
+
+
+def test_word_values_keep_the_text_type() -> None:
+    assert T.split_words(pa.array(["a b"], pa.large_string())).values.type == pa.large_string()
+    assert T.split_words(pa.array(["a b"], pa.string())).values.type == pa.string()
+
+
+def test_numbers_join_and_apostrophes_stay_inside() -> None:
+    got = T.split_words(pa.array(["1.000,5 don't"])).values.to_pylist()
+    assert got == ["10005", "don't"]
+    assert np.array_equal(T.split_words(pa.array(["x"])).offsets, [0, 1])
