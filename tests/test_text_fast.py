@@ -69,3 +69,13 @@ def test_numbers_join_and_apostrophes_stay_inside() -> None:
     got = T.split_words(pa.array(["1.000,5 don't"])).values.to_pylist()
     assert got == ["10005", "don't"]
     assert np.array_equal(T.split_words(pa.array(["x"])).offsets, [0, 1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS)
+@example(["a & b", "", "  x", "GPU显卡 2024年", "p.m. ghoul-friend |", "\u3000\xa0x\u2028y "])
+@example(["ไ\u0e31 \u0e31", "漢\u0301", "\u200b", "a\x1cb\x1fc"])
+def test_whitespace_word_counts_equal_the_arrow_definition(texts: list[str]) -> None:
+    for arr in arrays(texts):
+        assert T.whitespace_word_counts(arr).tolist() == \
+            T.whitespace_word_counts_regex(arr).tolist()

@@ -236,8 +236,10 @@ def split_words(text: pa.Array) -> Pieces:
     return Pieces(_string_array(text, value_offsets, buf.data[inside]), offsets)
 
 
-# Per-byte classes of `_word_spans` (continuation bytes carry their character's class).
-_WORD, _DIGIT, _APOS = 1, 2, 4
+# Per-byte classes of `_word_spans` and `whitespace_word_counts` (continuation bytes carry
+# their character's class): a word character, a decimal digit, an apostrophe (RE2's
+# classes), whitespace (Arrow's `utf8_split_whitespace`), a letter or digit (RE2).
+_WORD, _DIGIT, _APOS, _SPACE, _ALNUM = 1, 2, 4, 8, 16
 
 
 def _classify_words(cps: np.ndarray) -> np.ndarray:
@@ -248,6 +250,11 @@ def _classify_words(cps: np.ndarray) -> np.ndarray:
                      (_DIGIT, r"\p{Nd}"), (_APOS, f"[{_APOSTROPHES}]")):
         hit = _np(pc.match_substring_regex(chars, f"^(?:{cls})$")).astype(bool)
         out[hit] |= bit
+    out[_np(pc.match_substring_regex(chars, r"^[\p{L}\p{N}]$")).astype(bool)] |= _ALNUM
+    # whitespace as utf8_split_whitespace knows it: the character splits "a?b" in two
+    parts = pc.list_value_length(pc.utf8_split_whitespace(
+        pc.binary_join_element_wise("a", chars, "b", "")))
+    out[_np(parts) == 2] |= _SPACE
     return out
 
 
@@ -459,7 +466,35 @@ def whitespace_word_counts(text: pa.Array) -> np.ndarray:
     """Per document: whitespace-separated tokens holding a letter or digit (a lone "&" or
     "|" is not a word, "p.m." or "ghoul-friend" is one), each character of a spaceless
     script counting as one. This is C4's notion of a line's words (``line.split()``) without
-    counting punctuation, and defined for Chinese, Japanese or Thai lines."""
+    counting punctuation, and defined for Chinese, Japanese or Thai lines.
+
+    One NumPy pass over the UTF-8 bytes; `whitespace_word_counts_regex` is the definition
+    in Arrow kernels, which this equals (tests/test_text_fast.py)."""
+    text = _spaceless_units(as_text(text))
+    buf = utf8_buffer(text)
+    data, offsets = buf.data, buf.offsets
+    if not len(data):
+        return np.zeros(len(text), dtype=np.int64)
+    flags = _byte_classes(data)
+    token = (flags & _SPACE) == 0
+    start = np.empty(len(data), dtype=bool)  # a token starts: no space, after a space
+    start[0] = token[0]
+    np.greater(token[1:], token[:-1], out=start[1:])
+    firsts = offsets[:-1][offsets[:-1] < offsets[1:]]
+    start[firsts] = token[firsts]  # or at the start of its document
+    starts = np.flatnonzero(start)
+    if not len(starts):
+        return np.zeros(len(text), dtype=np.int64)
+    # a token runs to the next token's start (the spaces between hold no letter); a
+    # document's last token stops at the document's end only if the next one starts later,
+    # which the spaces (or the next start) guarantee
+    alnum = (flags & _ALNUM) != 0
+    has = np.logical_or.reduceat(alnum, starts)
+    return np.diff(np.searchsorted(starts[has], offsets)).astype(np.int64)
+
+
+def whitespace_word_counts_regex(text: pa.Array) -> np.ndarray:
+    """`whitespace_word_counts` in Arrow kernels: the definition it is tested against."""
     text = as_text(text)
     if len(text) and _np(pc.match_substring_regex(text, _HAS_SPACELESS)).any():
         text = pc.replace_substring_regex(text, _SPACELESS_UNIT, r" \1 ")
