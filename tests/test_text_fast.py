@@ -79,3 +79,20 @@ def test_whitespace_word_counts_equal_the_arrow_definition(texts: list[str]) -> 
     for arr in arrays(texts):
         assert T.whitespace_word_counts(arr).tolist() == \
             T.whitespace_word_counts_regex(arr).tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 9), max_size=25), min_size=1, max_size=6),
+       st.integers(1, 6), st.data())
+def test_covered_chars_equal_a_pass_over_every_word(docs: list[list[int]], m: int,
+                                                    data: st.DataObject) -> None:
+    """Word lengths per document, spans of m words inside a document, any subset."""
+    wlen = np.array([x for d in docs for x in d], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs])]).astype(np.int64)
+    words = T.Pieces(pa.array(["w"] * len(wlen), pa.string()), offsets)
+    possible = [s for d in range(len(docs)) for s in range(offsets[d], offsets[d + 1] - m + 1)]
+    starts = np.array(sorted(data.draw(st.sets(st.sampled_from(possible)) if possible
+                                       else st.just(set()))), dtype=np.int64)
+    cum = np.concatenate([[0], np.cumsum(wlen)]).astype(np.int64)
+    got = T.covered_chars(starts, m, cum, words.doc, len(docs))
+    assert got.tolist() == T.covered_chars_reference(starts, m, wlen, words).tolist()

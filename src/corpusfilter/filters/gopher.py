@@ -35,6 +35,7 @@ from corpusfilter.filters.text import (
     NgramRepeats,
     Pieces,
     count_substring,
+    covered_chars,
     doc_words,
     first_in_doc,
     ngram_repeats,
@@ -358,7 +359,7 @@ class GopherRepetition(Filter):
             for scale in scales:
                 k = m * scale
                 value = ratio(_top_ngram_chars(reps[k], cum, k, words.doc, n) if m in tops
-                              else _dup_ngram_chars(reps[k], wlen, k, words), chars)
+                              else _dup_ngram_chars(reps[k], cum, k, words), chars)
                 if scale == 1:
                     scores[key] = value
                 else:
@@ -386,12 +387,7 @@ def _top_ngram_chars(rep: NgramRepeats, cum: np.ndarray, m: int, word_doc: np.nd
     return best * longest
 
 
-def _dup_ngram_chars(rep: NgramRepeats, wlen: np.ndarray, m: int, words: Pieces) -> np.ndarray:
+def _dup_ngram_chars(rep: NgramRepeats, cum: np.ndarray, m: int, words: Pieces) -> np.ndarray:
     """Per document: characters of the words covered by a repeated occurrence of an n-gram
     (every occurrence after the first; a word is counted once however many cover it)."""
-    repeated = rep.start[~rep.first]
-    cover = np.zeros(len(wlen) + 1, dtype=np.int64)
-    np.add.at(cover, repeated, 1)
-    np.add.at(cover, repeated + m, -1)
-    covered = np.cumsum(cover[:-1]) > 0
-    return words.sum(wlen * covered)
+    return covered_chars(rep.start[~rep.first], m, cum, words.doc, words.num_docs)

@@ -594,6 +594,32 @@ def ngram_repeats(words: Pieces, n_max: int) -> dict[int, NgramRepeats]:
     return out
 
 
+def covered_chars(starts: np.ndarray, m: int, cum: np.ndarray, word_doc: np.ndarray,
+                  n_docs: int) -> np.ndarray:
+    """Per document: characters of the words covered by at least one of the word spans
+    [s, s + m) for s in `starts` (ascending; a span never crosses its document's end), with
+    `cum` the running sum of word lengths (``cum[k]``: characters of words before k).
+
+    Each span counts up to where the next one starts, so overlaps count once: O(spans)
+    instead of a pass over every word of the batch (`covered_chars_reference`)."""
+    if not len(starts):
+        return np.zeros(n_docs, dtype=np.int64)
+    stop = starts + m
+    stop[:-1] = np.minimum(stop[:-1], starts[1:])
+    chars = cum[stop] - cum[starts]
+    return np.bincount(word_doc[starts], weights=chars, minlength=n_docs).astype(np.int64)
+
+
+def covered_chars_reference(starts: np.ndarray, m: int, wlen: np.ndarray, words: Pieces
+                            ) -> np.ndarray:
+    """`covered_chars` as a pass over every word (a coverage count per word)."""
+    cover = np.zeros(len(wlen) + 1, dtype=np.int64)
+    np.add.at(cover, starts, 1)
+    np.add.at(cover, starts + m, -1)
+    covered = np.cumsum(cover[:-1]) > 0
+    return words.sum(wlen * covered)
+
+
 # -- languages ---------------------------------------------------------------------------
 
 # Gopher (Rae et al. 2021, appendix A.1.1): a document must contain at least two of these.
