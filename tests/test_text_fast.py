@@ -12,7 +12,13 @@ import pyarrow.parquet as pq
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from conftest import TEST_DATA
+from corpusfilter import Pipeline
+from corpusfilter.core import batches
+from corpusfilter.core.batches import Derived
+from corpusfilter.core.docs import Docs
 from corpusfilter.filters import text as T
+from corpusfilter.filters.code import prose_of, prose_text
 
 # Characters where the word rules have edges: digits of several scripts around number
 # separators, apostrophes, marks after spaceless characters (Thai vowel signs, a combining
@@ -96,3 +102,67 @@ def test_covered_chars_equal_a_pass_over_every_word(docs: list[list[int]], m: in
     cum = np.concatenate([[0], np.cumsum(wlen)]).astype(np.int64)
     got = T.covered_chars(starts, m, cum, words.doc, len(docs))
     assert got.tolist() == T.covered_chars_reference(starts, m, wlen, words).tolist()
+
+
+# -- the per-batch memo of derived text ---------------------------------------------------
+
+CODE_OR_PROSE = st.sampled_from([
+    "The cat sat on the mat. The cat sat on the mat again.",
+    "x = compute(a, b);\nprint(x)\nThe result is printed.",
+    "```\nfor i in range(3):\n    pass\n```\nA loop that does nothing.",
+    "", "Ein Satz mit 1.000,5 Euro.", "日本語のテキスト。", "a\n\nb\n\nb"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(CODE_OR_PROSE, min_size=1, max_size=8), st.data())
+def test_memo_carried_through_row_removals_equals_recomputing(texts: list[str],
+                                                              data: st.DataObject) -> None:
+    batch = pa.record_batch({"id": [str(i) for i in range(len(texts))], "text": texts})
+    derived = Derived()
+    for _ in range(3):  # three stages, rows removed between them
+        docs = Docs(batch, derived=derived)
+        prose = prose_of(docs)
+        assert prose.to_pylist() == prose_text(batch.column("text")).to_pylist()
+        for text in (prose, docs.text):
+            got = T.doc_words(docs, text)
+            same_pieces(got, T.split_words_regex(text))
+        if data.draw(st.booleans()):  # the prose text's words were computed first above
+            assert T.doc_words(docs, prose) is T.doc_words(docs, prose)
+        keep = np.array(data.draw(st.lists(st.booleans(), min_size=batch.num_rows,
+                                           max_size=batch.num_rows)), dtype=bool)
+        batch = batch.filter(pa.array(keep))
+        derived = derived.select(keep, batch.column("text"))
+
+
+def test_memo_forgets_values_of_another_text() -> None:
+    derived = Derived()
+    a, b = pa.array(["one two"]), pa.array(["one two"])
+    assert derived.get("x", a, lambda: 1) == 1
+    assert derived.get("x", a, lambda: 2) == 1
+    assert derived.peek("x", b) is None  # equal strings, another array: not trusted
+    assert derived.get("x", b, lambda: 3) == 3
+
+
+def test_pipeline_with_carried_memo_equals_recomputing_per_stage(monkeypatch) -> None:
+    """The default recipe's text stages on real pages (code, several languages), a
+    transform (c4_quality) between stages that share derived text: the same kept text,
+    ledger and counters as when no stage reuses another's values."""
+    pages = pq.read_table(TEST_DATA / "defaults" / "pages.parquet")
+    names = ("unicode_fix", "gopher_repetition", "c4_quality", "doc_length",
+             "gopher_quality", "fineweb_quality")
+    stages = [e for e in Pipeline("default").config.stages if e["stage"] in names]
+    stages.insert(1, {"stage": "gopher_quality", "name": "gq_before", "skip_code": True})
+
+    def run() -> tuple[list, list, dict]:
+        res = Pipeline({"stages": stages, "max_removal_rate": 1.0}).run(pages, batch_size=64)
+        led = res.ledger.drop_columns(["seconds"]) if "seconds" in res.ledger.column_names \
+            else res.ledger
+        stats = {k: {kk: vv for kk, vv in v.items() if "seconds" not in kk}
+                 for k, v in res.stats.data["stages"].items()}
+        return res.kept["text"].to_pylist(), led.to_pylist(), stats
+
+    carried = run()
+    monkeypatch.setattr(batches.Derived, "select", lambda self, keep, text: batches.Derived())
+    fresh = run()
+    assert carried == fresh
+    assert len(carried[1]) > 10  # the stages did remove and modify documents

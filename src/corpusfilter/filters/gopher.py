@@ -30,7 +30,7 @@ from corpusfilter.core.scripts import (
 )
 from corpusfilter.core.stage import Filter, Rule
 from corpusfilter.filters.code import chars as text_chars
-from corpusfilter.filters.code import prose_text
+from corpusfilter.filters.code import prose_of
 from corpusfilter.filters.text import (
     NgramRepeats,
     Pieces,
@@ -166,10 +166,10 @@ class GopherQuality(Filter):
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         n = docs.num_rows
-        text = prose_text(docs.text) if self.skip_code else docs.text
+        text = prose_of(docs) if self.skip_code else docs.text
         langs = self._langs(docs)
         lang_counters(docs, langs, self.default_lang)
-        words = doc_words(docs.ids, text)
+        words = doc_words(docs, text)
         n_words = words.counts
         scores: dict[str, np.ndarray] = {
             "word_count": n_words.astype(np.float64),
@@ -333,7 +333,7 @@ class GopherRepetition(Filter):
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         n = docs.num_rows
-        text = prose_text(docs.text) if self.skip_code else docs.text
+        text = prose_of(docs) if self.skip_code else docs.text
         chars = text_chars(text) if self.skip_code else docs.text_chars
         scores: dict[str, np.ndarray] = {}
         for unit, sep in (("para", r"\n{2,}"), ("line", r"\n+")):
@@ -345,7 +345,7 @@ class GopherRepetition(Filter):
         dups = [m for m in range(5, 11) if self._on(f"dup_{m}gram_char_frac")]
         if not tops and not dups:
             return scores
-        words = doc_words(docs.ids, text)
+        words = doc_words(docs, text)
         # In Chinese and Japanese our words are characters: an n-word n-gram is measured as
         # an n x CHARS_PER_WORD character n-gram, so the rule measures the same span of text
         # as in languages with spaces (core/scripts.py).

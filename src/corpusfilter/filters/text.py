@@ -22,14 +22,17 @@ flattened pieces of all documents), so a stage never loops over documents in Pyt
 from __future__ import annotations
 
 import importlib.util
-import threading
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    from corpusfilter.core.docs import Docs
 
 # Per-language parameters live in core/langparams.py; re-exported for the stages' imports.
 from corpusfilter.core.langparams import LangParams, doc_langs, normalise_lang  # noqa: F401
@@ -144,6 +147,16 @@ class Pieces:
         counts = seg_sum(mask.astype(np.int64), self.offsets)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         return Pieces(self.values.filter(pa.array(mask, pa.bool_())), offsets)
+
+    def select_docs(self, keep: np.ndarray) -> Pieces:
+        """The pieces of the documents where `keep` is True (a `Derived` value's rows)."""
+        rows = np.repeat(np.asarray(keep, dtype=bool), self.counts)
+        counts = self.counts[keep]
+        out = Pieces(self.values.filter(pa.array(rows, pa.bool_())),
+                     np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+        if "lengths" in self.__dict__:  # exact per piece: keep it
+            out.__dict__["lengths"] = self.lengths[rows]
+        return out
 
     def join(self, sep: str) -> pa.Array:
         """The pieces of every document joined with `sep` (a string array, one per doc)."""
@@ -388,78 +401,19 @@ def split_words_regex(text: pa.Array) -> Pieces:
     return Pieces(values, pieces.offsets).select(keep)
 
 
-class _WordCache:
-    """The words of the last batch seen, keyed by document id and verified by text.
-
-    Chained stages (gopher_quality, gopher_repetition, fineweb_quality) see the same
-    documents, minus the ones removed in between: they reuse the split instead of repeating
-    it. A row is reused only when its id and its text are both unchanged, so a transform in
-    between (or another corpus reusing ids) only costs a fresh split of the changed rows."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.ids: pa.Array | None = None
-        self.text: pa.Array | None = None
-        self.words: Pieces | None = None
-
-    def get(self, ids: pa.Array, text: pa.Array) -> Pieces:
-        text = as_text(text)
-        ids = as_text(ids)
-        with self.lock:
-            cached = (self.ids, self.text, self.words)
-        old_ids, old_text, old_words = cached
-        if old_words is None or old_ids is None or old_text is None or not len(text):
-            words = split_words(text)
-        else:
-            words = _reuse(ids, text, old_ids, old_text, old_words)
-        with self.lock:
-            self.ids, self.text, self.words = ids, text, words
-        return words
-
-
-def _reuse(ids: pa.Array, text: pa.Array, old_ids: pa.Array, old_text: pa.Array,
-           old: Pieces) -> Pieces:
-    n = len(text)
-    pos = _np(pc.index_in(ids, value_set=old_ids).fill_null(-1)).astype(np.int64)
-    found = pos >= 0
-    if found.any():
-        same = _np(pc.equal(text.filter(pa.array(found)).cast(pa.large_string()),
-                            old_text.take(pa.array(pos[found])).cast(pa.large_string())))
-        found[np.flatnonzero(found)[~same.astype(bool)]] = False
-    if not found.any():
-        return split_words(text)
-    counts = np.zeros(n, dtype=np.int64)
-    counts[found] = old.counts[pos[found]]
-    fresh = None
-    if not found.all():
-        fresh = split_words(text.filter(pa.array(~found)))
-        counts[~found] = fresh.counts
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    total = int(offsets[-1])
-    # for each new word slot: index into old.values (reused rows) or fresh.values
-    source_start = np.zeros(n, dtype=np.int64)
-    source_start[found] = old.offsets[:-1][pos[found]]
-    if fresh is not None:
-        source_start[~found] = fresh.offsets[:-1]
-    rel = np.arange(total, dtype=np.int64) - np.repeat(offsets[:-1], counts)
-    src = np.repeat(source_start, counts) + rel
-    from_old = np.repeat(found, counts)
-    if fresh is None:
-        values = old.values.take(pa.array(src))
+def doc_words(docs: Docs, text: pa.Array) -> Pieces:
+    """`split_words(text)`, where `text` is the documents' text (``docs.text``) or their
+    prose text (`corpusfilter.filters.code.prose_of`): computed once per batch and text,
+    and carried by the pipeline to the next stages that ask (with the rows they still
+    have). Any other `text` is split afresh."""
+    derived, base = docs.derived, docs.text
+    if text is derived.peek("prose_text", base):
+        name = "words:prose"
+    elif text is base:
+        name = "words:text"
     else:
-        values = pa.concat_arrays([old.values.cast(pa.string()), fresh.values.cast(pa.string())])
-        src = np.where(from_old, src, src + len(old.values))
-        values = values.take(pa.array(src))
-    return Pieces(values, offsets)
-
-
-_WORD_CACHE = _WordCache()
-
-
-def doc_words(ids: pa.Array, text: pa.Array) -> Pieces:
-    """`split_words` of a batch, reusing the split of the previous batch's unchanged rows
-    (same id, same text): chained stages split each document once."""
-    return _WORD_CACHE.get(ids, text)
+        return split_words(text)
+    return derived.get(name, base, lambda: split_words(text))
 
 
 def whitespace_word_counts(text: pa.Array) -> np.ndarray:
