@@ -19,6 +19,7 @@ from corpusfilter.core.batches import Derived
 from corpusfilter.core.docs import Docs
 from corpusfilter.filters import text as T
 from corpusfilter.filters.code import prose_of, prose_text
+from corpusfilter.filters.unicode import UnicodeFix
 
 # Characters where the word rules have edges: digits of several scripts around number
 # separators, apostrophes, marks after spaceless characters (Thai vowel signs, a combining
@@ -166,3 +167,28 @@ def test_pipeline_with_carried_memo_equals_recomputing_per_stage(monkeypatch) ->
     fresh = run()
     assert carried == fresh
     assert len(carried[1]) > 10  # the stages did remove and modify documents
+
+
+# -- unicode_fix: the line prefilter never skips a line ftfy would be handed ----------------
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.sampled_from(["\n", "\n\n", "&amp;", "ﬁ", "\x1b[0m"]),
+                                   st.text(alphabet=st.sampled_from(list(
+                                       "ab \nÃÂâ€œ™é©\x80\x9d\xa0–’“日Ж\ufffd\x07&<")),
+                                       max_size=30)), max_size=6).map("".join),
+                min_size=1, max_size=6))
+@example(["Voilà!\nÃ la carte\n", "\n", "", "x\n\ncafÃ©"])
+def test_unicode_line_prefilter_keeps_every_line_that_needs_a_check(texts: list[str]) -> None:
+    stage = UnicodeFix()
+    stage.setup()
+    docs = Docs(pa.record_batch({"id": [str(i) for i in range(len(texts))], "text": texts}))
+    rows = np.arange(len(texts))
+    bad = rows % 2 == 1
+    for may_be_bad in (bad, ~bad):
+        maybe = stage.line_prefilter(docs, rows, may_be_bad)
+        for i, flags in zip(rows, maybe, strict=True):
+            segments = stage.segments(texts[i])
+            assert flags is not None and len(flags) == len(segments)
+            for seg, flag in zip(segments, flags, strict=True):
+                if stage.needs_fix(seg, bool(may_be_bad[i])):
+                    assert flag, seg
