@@ -192,3 +192,25 @@ def test_unicode_line_prefilter_keeps_every_line_that_needs_a_check(texts: list[
             for seg, flag in zip(segments, flags, strict=True):
                 if stage.needs_fix(seg, bool(may_be_bad[i])):
                     assert flag, seg
+
+
+ENTITY_TEXT = st.lists(st.lists(st.one_of(
+    st.sampled_from(["&amp;", "&eacute;", "&#x2019;", "&#39;", "Q&A", "&", "&AMP;", "&nbsp",
+                     "&ATILDE;&SUP3;", "<b>", "&#1234567;", "&;", "& amp;", "\n", "Ã©", "ﬁ"]),
+    st.text(alphabet=st.sampled_from(list("ab #;&\n0x")), max_size=8)), max_size=8).map("".join),
+    min_size=1, max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ENTITY_TEXT)
+def test_unicode_fix_with_ampersands_equals_ftfy(texts: list[str]) -> None:
+    import ftfy
+
+    stage = UnicodeFix()
+    stage.setup()
+    docs = Docs(pa.record_batch({"id": [str(i) for i in range(len(texts))], "text": texts}))
+    out = stage.transform(docs)
+    got = out.text.to_pylist() if out.text is not None else texts
+    want = [ftfy.fix_text(t, stage._config._replace(explain=False, unescape_html="<" not in t))
+            for t in texts]
+    assert got == want

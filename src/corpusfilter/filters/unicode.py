@@ -127,8 +127,10 @@ class UnicodeFix(Transform):
 
         chars: set[str] = {"\x1b", "\ufffd"}  # terminal escapes; lossy-sequence marker
         chars.update(chr(c) for c in range(0x80, 0xA0))  # C1 controls
-        if self.unescape_html:
-            chars.add("&")
+        # unescape_html changes only what ftfy's entity regex matches (a "&" alone, as in
+        # "Q&A" or a URL's query, is left as it is): ~9 in 10 lines ftfy was handed on web
+        # text held such a "&" and nothing else to fix (issue 21)
+        entity = chardata.HTML_ENTITY_RE.pattern if self.unescape_html else None
         if self.remove_control_chars:
             chars.update(chr(c) for c in chardata.CONTROL_CHARS)
         if self.fix_latin_ligatures:
@@ -145,7 +147,10 @@ class UnicodeFix(Transform):
         # quote classes, which are not spelled as characters
         self._trigger_re2 = None if self.uncurl_quotes else code_point_class(
             {ord(c) for c in chars})
-        return re.compile(f"[{body}{''.join(extra)}]")
+        if entity is not None and self._trigger_re2 is not None:
+            self._trigger_re2 = f"{self._trigger_re2}|{entity}"  # RE2 reads it alike
+        either = f"|{entity}" if entity is not None else ""
+        return re.compile(f"[{body}{''.join(extra)}]{either}")
 
     # -- the transform --------------------------------------------------------------------
 
