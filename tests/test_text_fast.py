@@ -214,3 +214,20 @@ def test_unicode_fix_with_ampersands_equals_ftfy(texts: list[str]) -> None:
     want = [ftfy.fix_text(t, stage._config._replace(explain=False, unescape_html="<" not in t))
             for t in texts]
     assert got == want
+
+
+# Spaceless units in every combination: ideographic and syllabic characters, marks of their
+# own scripts and inherited ones (combining kana marks, an acute), their digits, separators.
+UNITS = st.lists(st.text(alphabet=st.sampled_from(list(
+    "漢字あア\u3099\u309aไท\u0e31\u0e34\u0e48๑๒ລ\u0eb1ក\u17b6\u17d2မ\u103a\u1039༡\u0f72"
+    "\u0301\u0308a1.,:'’ \n")), max_size=25), min_size=1, max_size=8)
+
+
+@settings(max_examples=500, deadline=None)
+@given(UNITS)
+@example(["\u0e31\u0e31", "x\u0301\u0e31\u0e34y", "漢\u3099\u0e31ไ", "๑.๒.3", "ไ\u0e31.1"])
+def test_spaceless_units_cut_as_the_regex_replacement(texts: list[str]) -> None:
+    for arr in arrays(texts):
+        same_pieces(T.split_words(arr), T.split_words_regex(arr))
+        assert T.whitespace_word_counts(arr).tolist() == \
+            T.whitespace_word_counts_regex(arr).tolist()

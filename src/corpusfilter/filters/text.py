@@ -240,7 +240,7 @@ def split_words(text: pa.Array) -> Pieces:
     One NumPy pass over the UTF-8 bytes (`_word_spans`) instead of RE2's split, which pays
     per match, i.e. per word: `split_words_regex` is the definition in Arrow regex kernels,
     which this equals (tests/test_text_fast.py) at a fraction of the cost."""
-    text = _spaceless_units(as_text(text))
+    text = as_text(text)
     buf = utf8_buffer(text)
     starts, sizes, inside = _word_spans(buf.data, buf.offsets)
     offsets = np.searchsorted(starts, buf.offsets).astype(np.int64)
@@ -250,8 +250,13 @@ def split_words(text: pa.Array) -> Pieces:
 
 # Per-byte classes of `_word_spans` and `whitespace_word_counts` (continuation bytes carry
 # their character's class): a word character, a decimal digit, an apostrophe (RE2's
-# classes), whitespace (Arrow's `utf8_split_whitespace`), a letter or digit (RE2).
-_WORD, _DIGIT, _APOS, _SPACE, _ALNUM = 1, 2, 4, 8, 16
+# classes), whitespace (Arrow's `utf8_split_whitespace`), a letter or digit, a character of
+# an ideographic or a syllabic spaceless script, a combining mark (RE2).
+_WORD, _DIGIT, _APOS, _SPACE, _ALNUM, _IDEO, _SYLL, _MARK = 1, 2, 4, 8, 16, 32, 64, 128
+_IDEO_CLASS = "[" + "".join(rf"\p{{{s.name}}}" for s in SPACELESS_SCRIPTS
+                            if s.kind == "ideographic") + "]"
+_SYLL_CLASS = "[" + "".join(rf"\p{{{s.name}}}" for s in SPACELESS_SCRIPTS
+                            if s.kind == "syllabic") + "]"
 
 
 def _classify_words(cps: np.ndarray) -> np.ndarray:
@@ -259,7 +264,8 @@ def _classify_words(cps: np.ndarray) -> np.ndarray:
     chars = pa.array([chr(int(c)) for c in cps], pa.string())
     out = np.zeros(len(cps), dtype=np.uint8)
     for bit, cls in ((_WORD, _WORD_SEPARATOR[:-1].replace("[^", "[", 1)),
-                     (_DIGIT, r"\p{Nd}"), (_APOS, f"[{_APOSTROPHES}]")):
+                     (_DIGIT, r"\p{Nd}"), (_APOS, f"[{_APOSTROPHES}]"),
+                     (_IDEO, _IDEO_CLASS), (_SYLL, _SYLL_CLASS), (_MARK, r"\p{M}")):
         hit = _np(pc.match_substring_regex(chars, f"^(?:{cls})$")).astype(bool)
         out[hit] |= bit
     out[_np(pc.match_substring_regex(chars, r"^[\p{L}\p{N}]$")).astype(bool)] |= _ALNUM
@@ -275,16 +281,59 @@ _ASCII_WORD = np.zeros(256, dtype=np.uint8)
 _ASCII_WORD[:128] = _classify_words(np.arange(128))
 
 
-def _byte_classes(data: np.ndarray) -> np.ndarray:
-    """The class bits of every byte (a multi-byte character's bits on each of its bytes)."""
+def _byte_classes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The class bits of every byte (a multi-byte character's bits on each of its bytes),
+    and where a document starts (or the data ends) or `_spaceless_cuts` puts a space: a
+    bool per byte position, ``len(data) + 1`` of them."""
     flags = _ASCII_WORD.take(data)  # (`take` is ~2.5x faster than fancy indexing here)
+    bound = np.zeros(len(data) + 1, dtype=bool)
+    bound[offsets] = True
     lead, size, cp = decode_non_ascii(data)
     if len(lead):
         f = _WORD_TABLE(cp)
         for k in range(4):
             sel = size > k
             flags[lead[sel] + k] = f[sel]
-    return flags
+        bound[_spaceless_cuts(lead, size, f, bound)] = True
+    return flags, bound
+
+
+def _spaceless_cuts(lead: np.ndarray, size: np.ndarray, f: np.ndarray, bound: np.ndarray
+                    ) -> np.ndarray:
+    """Byte positions where the replacement of `_SPACELESS_UNIT` by " \\1 " puts a space
+    (before and after every unit), from the non-ASCII characters (`lead`, `size`, class
+    bits `f`; `bound`: document starts). RE2 scans left to right: an ideographic character
+    is a unit; a syllabic one is a unit with the marks that follow it, and a mark taken so
+    is no unit of its own (a syllabic mark after anything else starts one)."""
+    ideo = (f & _IDEO) != 0
+    syll = (f & _SYLL) != 0
+    if not (ideo.any() or syll.any()):
+        return np.zeros(0, np.int64)
+    n = len(lead)
+    mark = (f & _MARK) != 0
+    end = lead + size
+    contig = np.zeros(n, dtype=bool)  # character k directly follows k - 1, same document
+    contig[1:] = (lead[1:] == end[:-1]) & ~bound[lead[1:]]
+    prev_mark = np.zeros(n, dtype=bool)
+    prev_mark[1:] = mark[:-1]
+    run_start = mark & ~(contig & prev_mark)  # runs of marks
+    starts = np.flatnonzero(run_start)
+    absorbed = np.zeros(n, dtype=bool)
+    if len(starts):
+        run = np.cumsum(run_start) - 1  # the run of each mark
+        # marks after a syllabic character (not a mark, so a unit's start) all join it
+        after_syll = np.zeros(len(starts), dtype=bool)
+        has = starts > 0
+        after_syll[has] = contig[starts[has]] & syll[starts[has] - 1]
+        # else the run's first syllabic mark starts a unit that takes the rest of the run
+        pos = np.arange(n)
+        first_syll = np.minimum.reduceat(np.where(syll & mark, pos, n), starts)
+        absorbed = mark & (after_syll[run] | (pos > first_syll[run]))
+    unit_start = (ideo | syll) & ~absorbed
+    next_absorbed = np.zeros(n, dtype=bool)
+    next_absorbed[:-1] = absorbed[1:] & contig[1:]
+    unit_end = (unit_start | absorbed) & ~next_absorbed
+    return np.concatenate([lead[unit_start], end[unit_end]])
 
 
 def _word_spans(data: np.ndarray, offsets: np.ndarray
@@ -302,14 +351,14 @@ def _word_spans(data: np.ndarray, offsets: np.ndarray
     empty = np.zeros(0, np.int64)
     if nb == 0:
         return empty, empty, np.zeros(0, dtype=bool)
-    flags = _byte_classes(data)
+    # `bound`: a document starts at this byte (or the data ends), or a spaceless unit
+    # starts or ends here: no word crosses it, no number separator joins over it
+    flags, bound = _byte_classes(data, offsets)
     word = (flags & _WORD).view(bool)  # _WORD is bit 0
-    bound = np.zeros(nb + 1, dtype=bool)  # a document starts at this byte (or the end)
-    bound[offsets] = True
     sep = np.flatnonzero((data == 0x2E) | (data == 0x2C) | (data == 0x3A))
     in_run = word
     if len(sep):
-        sep = sep[~bound[sep] & ~bound[sep + 1]]  # neither first nor last of its document
+        sep = sep[~bound[sep] & ~bound[sep + 1]]  # a neighbour on either side
         sep = sep[((flags[sep - 1] & flags[sep + 1]) & _DIGIT) != 0]
         if len(sep):
             in_run = word.copy()
@@ -319,7 +368,7 @@ def _word_spans(data: np.ndarray, offsets: np.ndarray
     edge[0] = in_run[0]
     edge[-1] = in_run[-1]
     np.not_equal(in_run[1:], in_run[:-1], out=edge[1:-1])
-    inner = np.flatnonzero(bound[1:-1]) + 1  # boundaries between two documents
+    inner = np.flatnonzero(bound[1:-1]) + 1  # boundaries inside the data
     edge[inner] |= in_run[inner] | in_run[inner - 1]
     flips = np.flatnonzero(edge)
     padded = np.zeros(nb + 2, dtype=bool)  # padded[f + 1] is in_run[f]
@@ -373,20 +422,6 @@ def _trim_apostrophes(is_apos: np.ndarray, word: np.ndarray, starts: np.ndarray,
     return starts[keep], ends[keep], inside
 
 
-def _spaceless_units(text: pa.Array) -> pa.Array:
-    """`text` with every unit of a script written without spaces set apart by spaces
-    (`_SPACELESS_UNIT`), the regex replacement run only on the documents that hold one."""
-    if not len(text):
-        return text
-    has = pc.match_substring_regex(text, _HAS_SPACELESS)
-    if not _np(has).any():
-        return text
-    if has.null_count:
-        has = has.fill_null(False)
-    spaced = pc.replace_substring_regex(text.filter(has), _SPACELESS_UNIT, r" \1 ")
-    return pc.replace_with_mask(text, has, spaced.cast(text.type))
-
-
 def split_words_regex(text: pa.Array) -> Pieces:
     """`split_words` in Arrow regex kernels: the definition it is tested against."""
     text = as_text(text)
@@ -423,18 +458,18 @@ def whitespace_word_counts(text: pa.Array) -> np.ndarray:
 
     One NumPy pass over the UTF-8 bytes; `whitespace_word_counts_regex` is the definition
     in Arrow kernels, which this equals (tests/test_text_fast.py)."""
-    text = _spaceless_units(as_text(text))
+    text = as_text(text)
     buf = utf8_buffer(text)
     data, offsets = buf.data, buf.offsets
     if not len(data):
         return np.zeros(len(text), dtype=np.int64)
-    flags = _byte_classes(data)
+    flags, bound = _byte_classes(data, offsets)
     token = (flags & _SPACE) == 0
     start = np.empty(len(data), dtype=bool)  # a token starts: no space, after a space
     start[0] = token[0]
     np.greater(token[1:], token[:-1], out=start[1:])
-    firsts = offsets[:-1][offsets[:-1] < offsets[1:]]
-    start[firsts] = token[firsts]  # or at the start of its document
+    cuts = np.flatnonzero(bound[:-1])
+    start[cuts] = token[cuts]  # or at the start of its document or of a spaceless unit
     starts = np.flatnonzero(start)
     if not len(starts):
         return np.zeros(len(text), dtype=np.int64)
