@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -231,3 +232,34 @@ def test_spaceless_units_cut_as_the_regex_replacement(texts: list[str]) -> None:
         same_pieces(T.split_words(arr), T.split_words_regex(arr))
         assert T.whitespace_word_counts(arr).tolist() == \
             T.whitespace_word_counts_regex(arr).tolist()
+
+
+LINES = st.lists(st.lists(st.one_of(
+    st.sampled_from(["\n", "\n\n", "\n\n\n", "\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x85",
+                     "\u2028", "\u2029", " ", "\t", "é", "Å", "…"]),
+    st.text(alphabet=st.sampled_from(list("ab .")), max_size=5)), max_size=12).map("".join),
+    min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LINES)
+def test_literal_line_splits_equal_the_regex_splits(texts: list[str]) -> None:
+    for arr in arrays(texts):
+        for sep in (r"\n", r"\n+", T.LINE_BREAK, r"\n{2,}"):
+            for strip in (False, True):
+                same_pieces(T.split_pieces(arr, sep, strip),
+                            T.split_pieces_regex(arr, sep, strip))
+        # and batches where every document has only "\n" for a line break
+        plain = [t.translate({ord(c): "\n" for c in "\r\x0b\x0c\x1c\x85\u2028\u2029"})
+                 for t in texts]
+        same_pieces(T.split_lines(pa.array(plain)),
+                    T.split_pieces_regex(pa.array(plain), T.LINE_BREAK))
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXTS, st.sampled_from(["#", "\n", ".", "...", "…", "a"]))
+def test_count_substring_equals_arrow(texts: list[str], pattern: str) -> None:
+    for arr in arrays(texts):
+        plain = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        want = pc.count_substring(plain, pattern).to_numpy(zero_copy_only=False)
+        assert T.count_substring(arr, pattern).tolist() == want.tolist()

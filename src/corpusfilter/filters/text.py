@@ -221,11 +221,53 @@ def split_pieces(text: pa.Array, separator: str, strip: bool = False) -> Pieces:
     """Split every document on the RE2 regex `separator` (e.g. ``LINE_BREAK``, ``\\n{2,}``).
 
     With `strip`, surrounding whitespace of the whole document is removed first (so a leading
-    or trailing newline makes no empty piece)."""
+    or trailing newline makes no empty piece). ``\\n``, ``\\n+`` and ``LINE_BREAK`` (in a
+    batch without other line breaks than ``\\n``) split on the literal newline, ~3x cheaper
+    than RE2's split, which pays per match (`split_pieces_regex`: the definition)."""
+    text = as_text(text)
+    if strip:
+        text = pc.utf8_trim_whitespace(text)
+    literal = separator in (r"\n", r"\n+") or (separator == LINE_BREAK
+                                               and not _other_line_breaks(text))
+    if not literal:
+        return _flatten(pc.split_pattern_regex(text, separator))
+    pieces = _flatten(pc.split_pattern(text, "\n"))
+    if separator == r"\n+" and len(pieces.values):
+        # a run of k newlines leaves k - 1 empty pieces inside it: drop those (an empty
+        # first or last piece is the regex's too)
+        edge = np.zeros(len(pieces.values), dtype=bool)
+        edge[pieces.offsets[:-1][pieces.counts > 0]] = True
+        edge[pieces.offsets[1:][pieces.counts > 0] - 1] = True
+        empty = _np(pc.equal(pc.binary_length(pieces.values), 0)).astype(bool)
+        if (empty & ~edge).any():
+            pieces = pieces.select(~empty | edge)
+    return pieces
+
+
+def split_pieces_regex(text: pa.Array, separator: str, strip: bool = False) -> Pieces:
+    """`split_pieces` with RE2's split for every separator: the definition it is tested
+    against."""
     text = as_text(text)
     if strip:
         text = pc.utf8_trim_whitespace(text)
     return _flatten(pc.split_pattern_regex(text, separator))
+
+
+# Bytes of the line breaks other than "\n" (\r, \v, \f, \x1c-\x1e; the last byte of U+0085,
+# U+2028 and U+2029): where none occurs, LINE_BREAK is the literal newline.
+_OTHER_BREAK_BYTE = np.zeros(256, dtype=bool)
+_OTHER_BREAK_BYTE[[0x0D, 0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x85, 0xA8, 0xA9]] = True
+_OTHER_BREAKS = r"[\r\x{0B}\x{0C}\x{1C}-\x{1E}\x{85}\x{2028}\x{2029}]"
+
+
+def _other_line_breaks(text: pa.Array) -> bool:
+    """Does any document hold a line break other than "\\n"? (A byte test first; the
+    continuation bytes it also flags, as in "é", are settled by RE2.)"""
+    if not len(text):
+        return False
+    if not _OTHER_BREAK_BYTE.take(utf8_buffer(text).data).any():
+        return False
+    return bool(_np(pc.match_substring_regex(text, _OTHER_BREAKS)).any())
 
 
 def split_lines(text: pa.Array) -> Pieces:
@@ -491,8 +533,14 @@ def whitespace_word_counts_regex(text: pa.Array) -> np.ndarray:
 
 
 def count_substring(text: pa.Array, pattern: str) -> np.ndarray:
-    """Non-overlapping occurrences of a literal `pattern` in every document."""
-    return _np(pc.count_substring(as_text(text), pattern)).astype(np.int64)
+    """Non-overlapping occurrences of a literal `pattern` in every document (one ASCII
+    character: counted over the bytes with NumPy, ~4x cheaper than Arrow's kernel)."""
+    text = as_text(text)
+    if len(pattern) == 1 and pattern.isascii() and not text.null_count:
+        buf = utf8_buffer(text)  # an ASCII byte is never part of another character
+        hits = np.flatnonzero(buf.data == ord(pattern))
+        return np.diff(np.searchsorted(hits, buf.offsets)).astype(np.int64)
+    return _np(pc.count_substring(text, pattern)).astype(np.int64)
 
 
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
