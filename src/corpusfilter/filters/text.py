@@ -9,7 +9,9 @@ flattened pieces of all documents), so a stage never loops over documents in Pyt
   Tibetan) have no word boundaries a regex can find, so there each character (with its
   combining marks) counts as one word: the same unit for every document of a language, with no
   dictionary to ship. Thresholds that assume space-separated words (mean word length) are
-  switched off for those languages by the stages' built-in language defaults.
+  switched off for those languages by the stages' built-in language defaults. Found in one
+  NumPy pass over the UTF-8 bytes (`split_words_regex`, in Arrow regex kernels, is the
+  definition it is tested against); `doc_words` shares one batch's words between stages.
 * `split_pieces`: lines or paragraphs of every document by a separator regex.
 * `Pieces`: flattened pieces with per-document offsets and helpers for per-document sums,
   maxima and "first occurrence within its document" (the basis of every duplicate count).
