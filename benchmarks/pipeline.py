@@ -31,6 +31,9 @@ and each ratio is printed as min / median / max over rounds.
    favours the peer (no pool start-up).
 4. ``--profile N``: cProfile of the default recipe in process on N documents: the top
    functions by own time (where the next speed-up is).
+5. ``--before SRC``: at each of ``--sizes``, also run the source tree SRC (e.g.
+   ``/work/main/src``) in turn with this one, and print the CPU ratio before / after
+   (min / median / max over the interleaved rounds).
 """
 
 from __future__ import annotations
@@ -158,22 +161,24 @@ def _children() -> list[int]:
 WALL: list[float] = []  # wall seconds of each timed command, in order
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     """CPU seconds (user + system) of a subprocess and all its descendants, orphans included
     (see `become_subreaper`)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=ENV, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, env=env or ENV, stdout=subprocess.DEVNULL)
     reap_orphans()
     WALL.append(time.perf_counter() - t0)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def ours(inp: Path, out: Path, workers: int) -> float:
+def ours(inp: Path, out: Path, workers: int, src: str | None = None) -> float:
+    """CPU seconds of the default recipe (`src`: another source tree, e.g. main's)."""
     shutil.rmtree(out, ignore_errors=True)
+    env = {**ENV, "PYTHONPATH": str(Path(src).resolve())} if src else None
     return timed([PY, "-m", "corpusfilter.cli", "run", "default", str(inp), "-o", str(out),
-                  "--workers", str(workers), "--no-progress", "-q"])
+                  "--workers", str(workers), "--no-progress", "-q"], env)
 
 
 _MODEL: list = []
@@ -322,6 +327,7 @@ def main() -> None:
     ap.add_argument("--datatrove-docs", type=int, default=0)
     ap.add_argument("--workers-check", type=int, default=0)
     ap.add_argument("--profile", type=int, default=0)
+    ap.add_argument("--before", help="another source tree to run in turn (before/after)")
     ap.add_argument("--_datatrove", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._datatrove:
@@ -342,12 +348,22 @@ def main() -> None:
             for n in args.sizes:
                 inp = tmp / f"in-{n}"
                 write_corpus(n, inp)
-                cpu = [ours(inp, tmp / "out", args.workers) for _ in range(args.rounds)]
+                if args.before:
+                    old, cpu = interleaved(
+                        lambda d=inp: ours(d, tmp / "out", args.workers, args.before),
+                        lambda d=inp: ours(d, tmp / "out", args.workers), args.rounds)
+                else:
+                    cpu = [ours(inp, tmp / "out", args.workers) for _ in range(args.rounds)]
                 med = statistics.median(cpu)
                 # largest single process so far (Linux: KiB; a high-water mark over the run)
                 rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
                 print(f"{n:>9,} {spread(cpu):>24} {n / med:>11,.0f} {med / n * 1e6:>8.0f} "
                       f"{rss:>11,.0f}", flush=True)
+                if args.before:
+                    ratios = [b / a for b, a in zip(old, cpu, strict=True)]
+                    print(f"{'':>9} before ({args.before}): CPU s {spread(old)}, "
+                          f"{n / statistics.median(old):,.0f} docs/CPU-s; CPU before / after "
+                          f"(min/median/max): {spread(ratios)}", flush=True)
                 shutil.rmtree(inp)
         if args.workers_check:
             n = args.workers_check

@@ -160,24 +160,6 @@ def test_lang_params_shape_and_errors() -> None:
         T.LangParams("s", {"a": 1.0}, {False: {"a": 2.0}})  # YAML's reading of `no:`
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d", "e"]),
-                          st.sampled_from(["one two", "三四", "", "x, y; z", "one two three"])),
-                min_size=0, max_size=6),
-       st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d", "e"]),
-                          st.sampled_from(["one two", "三四", "", "x, y; z", "five"])),
-                min_size=0, max_size=6))
-def test_word_cache_reuses_only_unchanged_rows(first: list[tuple[str, str]],
-                                               second: list[tuple[str, str]]) -> None:
-    for batch in (first, second):
-        ids = pa.array([i for i, _ in batch], pa.string())
-        text = pa.array([t for _, t in batch], pa.string())
-        got = T.doc_words(ids, text)
-        want = T.split_words(text)
-        assert got.values.to_pylist() == want.values.to_pylist()
-        assert got.offsets.tolist() == want.offsets.tolist()
-
-
 @given(st.lists(st.integers(0, 10**6), min_size=1, max_size=6),
        st.sampled_from([".", ",", ":"]))
 def test_a_number_with_separators_is_one_word(parts: list[int], sep: str) -> None:

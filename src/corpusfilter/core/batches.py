@@ -6,7 +6,7 @@ caller's frame type."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +235,66 @@ def to_arrow_table(data: Any) -> pa.Table | None:
     if hasattr(data, "__arrow_c_stream__"):
         return pa.table(data)
     return None
+
+
+class Derived:
+    """Values derived from one batch's text (the prose text, the words, ...), one per row,
+    shared by the stages that see that text: the pipeline carries them from stage to stage
+    like the character counts (`ShardWork.run_stage`), keeps the rows of those it filters,
+    and starts afresh when a stage rewrites the text (issue 21: `prose_text` was computed
+    three times per batch, the words twice more).
+
+    A value is bound to the text array it was derived from (its buffers, held here so their
+    addresses stay its own): asked for another text, the memo forgets everything, so a stage
+    that changed the text without the pipeline knowing cannot read stale values. Values are
+    Arrow arrays, NumPy arrays or objects with ``select_docs(mask)`` (`filters.text.Pieces`).
+    """
+
+    def __init__(self) -> None:
+        self._text: pa.Array | None = None
+        self._key: tuple[Any, ...] | None = None
+        self.values: dict[str, Any] = {}
+
+    @staticmethod
+    def _key_of(text: pa.Array) -> tuple[Any, ...]:
+        return (len(text), text.offset, tuple(b.address if b is not None else 0
+                                              for b in text.buffers()))
+
+    def get(self, name: str, text: pa.Array, compute: Callable[[], Any]) -> Any:
+        """The value `name` derived from `text`, computed once while `text` is unchanged."""
+        if isinstance(text, pa.ChunkedArray):
+            return compute()  # no stable buffers to bind to
+        key = self._key_of(text)
+        if key != self._key:
+            self._text, self._key, self.values = text, key, {}
+        if name not in self.values:
+            self.values[name] = compute()
+        return self.values[name]
+
+    def peek(self, name: str, text: pa.Array) -> Any:
+        """The value `name` if it was derived from `text`, else None (nothing computed)."""
+        if isinstance(text, pa.ChunkedArray) or self._key != self._key_of(text):
+            return None
+        return self.values.get(name)
+
+    def select(self, keep: np.ndarray, text: pa.Array) -> Derived:
+        """The rows `keep` of every value, bound to `text` (the kept rows' text)."""
+        out = Derived()
+        if self._key is None or isinstance(text, pa.ChunkedArray):
+            return out
+        out._text, out._key = text, self._key_of(text)
+        mask = pa.array(keep, pa.bool_())
+        for name, v in self.values.items():
+            if isinstance(v, (pa.Array, pa.ChunkedArray)):
+                out.values[name] = v.filter(mask)
+            elif isinstance(v, np.ndarray):
+                out.values[name] = v[keep]
+            else:
+                out.values[name] = v.select_docs(keep)
+        return out
+
+    def rebind(self, text: pa.Array) -> Derived:
+        """The same values, bound to `text` (the same rows and strings in a new array)."""
+        if self._key is not None and not isinstance(text, pa.ChunkedArray):
+            self._text, self._key = text, self._key_of(text)
+        return self

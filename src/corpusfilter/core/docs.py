@@ -10,7 +10,7 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 
-from corpusfilter.core.batches import set_column
+from corpusfilter.core.batches import Derived, set_column
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,9 @@ class Docs:
     # character counts of the text when the caller knows them (the pipeline carries them from
     # stage to stage), so `text_chars` does not rescan the text
     known_text_chars: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # values derived from the text (prose text, words), shared by the stages that see the
+    # same text (the pipeline carries them; see `Derived`)
+    derived: Derived = field(default_factory=Derived, repr=False, compare=False)
 
     def __len__(self) -> int:
         return self.batch.num_rows
@@ -97,8 +100,10 @@ class Docs:
         batch = self.batch
         for name, arr in columns.items():
             batch = set_column(batch, name, arr)
-        chars = None if self.columns.text in columns else self.known_text_chars
-        return Docs(batch, self.columns, self.shard, self.counters, chars)
+        same = self.columns.text not in columns
+        return Docs(batch, self.columns, self.shard, self.counters,
+                    self.known_text_chars if same else None,
+                    self.derived if same else Derived())
 
     def count(self, key: str, n: int = 1) -> None:
         """Add `n` to a stage-specific counter (reported per stage in stats.json)."""

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from corpusfilter.core import registry
 from corpusfilter.core.batches import (
+    Derived,
     as_shards,
     check_unique_ids,
     concat_batches,
@@ -208,6 +209,7 @@ class Pipeline:
                     work.ledger_parts.append((-1, led))
             row += n
             work.removed = []
+            work.derived = Derived()
             for pos, (stage, is_apply) in enumerate(stages):
                 batch, chars = work.run_stage(pos, stage, is_apply, batch, chars)
             if seg.tail is not None:
@@ -312,13 +314,15 @@ class ShardWork:
     score_parts: list[pa.Table] = field(default_factory=list)
     # the current batch's rows removed by earlier stages (kept for record_scores: all)
     removed: list[pa.RecordBatch] = field(default_factory=list)
+    # values derived from the current batch's text, carried while the text is unchanged
+    derived: Derived = field(default_factory=Derived)
 
     def run_stage(self, pos: int, stage: Stage, is_apply: bool, batch: pa.RecordBatch,
                   chars: np.ndarray | None) -> tuple[pa.RecordBatch, np.ndarray]:
         """Run one stage on one batch; returns the kept rows and their character counts."""
         columns = self.pipeline.columns
         # character counts carried from the previous stage: no rescan of the text
-        docs = Docs(batch, columns, self.shard, known_text_chars=chars)
+        docs = Docs(batch, columns, self.shard, known_text_chars=chars, derived=self.derived)
         t0 = time.perf_counter()
         try:
             if is_apply:
@@ -344,6 +348,7 @@ class ShardWork:
             text_type = batch.schema.field(columns.text).type
             batch = set_column(batch, columns.text, outcome.text.cast(text_type))
             chars_out = pc.utf8_length(outcome.text).to_numpy(zero_copy_only=False)
+            self.derived = Derived()  # derived from the old text
         else:
             chars_out = chars_in
         keep = outcome.keep
@@ -358,9 +363,11 @@ class ShardWork:
                 self.removed.append(batch.filter(pa.array(~keep)))
             batch = batch.filter(pa.array(keep))
             chars_out = chars_out[keep]
+            self.derived = self.derived.select(keep, batch.column(columns.text))
         if outcome.repeat is not None:
             repeat = np.asarray(outcome.repeat)[keep]
             batch = repeat_rows(batch, repeat, columns.id)
+            self.derived = Derived()
             chars_out = np.repeat(chars_out, repeat.astype(np.int64))
         return batch, chars_out
 

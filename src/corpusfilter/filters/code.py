@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from corpusfilter.core.docs import Docs
 from corpusfilter.filters.text import Pieces, as_text, split_lines
 
 _FENCE = r"^\s*(```|~~~)"
@@ -90,6 +91,13 @@ def prose_text(text: pa.Array | pa.ChunkedArray) -> pa.Array:
     has_code = lines.sum(code) > 0
     joined = lines.select(~code).join("\n")
     return pc.if_else(pa.array(has_code), joined, text.cast(pa.string()))
+
+
+def prose_of(docs: Docs) -> pa.Array:
+    """`prose_text` of the documents, once per batch: the pipeline carries it to the next
+    stages that ask (gopher_repetition, gopher_quality and fineweb_quality all measure
+    prose) until a stage rewrites the text."""
+    return docs.derived.get("prose_text", docs.text, lambda: prose_text(docs.text))
 
 
 def chars(text: pa.Array) -> np.ndarray:

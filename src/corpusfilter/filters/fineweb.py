@@ -26,7 +26,7 @@ from corpusfilter.filters.c4 import (
     wrapped_paragraphs,
 )
 from corpusfilter.filters.code import chars as text_chars
-from corpusfilter.filters.code import prose_text
+from corpusfilter.filters.code import prose_of
 from corpusfilter.filters.text import (
     SENTENCE_TERMINALS,
     Pieces,
@@ -109,7 +109,7 @@ class FineWebQuality(Filter):
         check_entries(self, self.lang_params.entries())
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
-        text = prose_text(docs.text) if self.skip_code else docs.text
+        text = prose_of(docs) if self.skip_code else docs.text
         lines = split_pieces(text, r"\n")
         blank = ~Pieces(pc.utf8_trim_whitespace(lines.values), lines.offsets).lengths.astype(
             bool)
@@ -141,7 +141,7 @@ class FineWebQuality(Filter):
                                           else docs.text_chars) - newlines),
         }
         if self.lang_params.is_set("max_newline_word_ratio"):
-            words = doc_words(docs.ids, text)
+            words = doc_words(docs, text)
             nl = ratio(newlines, words.counts)
             nl[(words.counts == 0) & (newlines > 0)] = np.inf
             scores["newline_word_ratio"] = nl

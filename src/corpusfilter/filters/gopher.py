@@ -30,12 +30,13 @@ from corpusfilter.core.scripts import (
 )
 from corpusfilter.core.stage import Filter, Rule
 from corpusfilter.filters.code import chars as text_chars
-from corpusfilter.filters.code import prose_text
+from corpusfilter.filters.code import prose_of
 from corpusfilter.filters.text import (
     SPACELESS,
     NgramRepeats,
     Pieces,
     count_substring,
+    covered_chars,
     doc_words,
     first_in_doc,
     ngram_repeats,
@@ -176,10 +177,10 @@ class GopherQuality(Filter):
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         n = docs.num_rows
-        text = prose_text(docs.text) if self.skip_code else docs.text
+        text = prose_of(docs) if self.skip_code else docs.text
         langs = self._langs(docs)
         lang_counters(docs, langs, self.default_lang)
-        words = doc_words(docs.ids, text)
+        words = doc_words(docs, text)
         n_words = words.counts
         scores: dict[str, np.ndarray] = {
             "word_count": n_words.astype(np.float64),
@@ -343,7 +344,7 @@ class GopherRepetition(Filter):
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         n = docs.num_rows
-        text = prose_text(docs.text) if self.skip_code else docs.text
+        text = prose_of(docs) if self.skip_code else docs.text
         chars = text_chars(text) if self.skip_code else docs.text_chars
         scores: dict[str, np.ndarray] = {}
         for unit, sep in (("para", r"\n{2,}"), ("line", r"\n+")):
@@ -355,7 +356,7 @@ class GopherRepetition(Filter):
         dups = [m for m in range(5, 11) if self._on(f"dup_{m}gram_char_frac")]
         if not tops and not dups:
             return scores
-        words = doc_words(docs.ids, text)
+        words = doc_words(docs, text)
         # In Chinese and Japanese our words are characters: an n-word n-gram is measured as
         # an n x CHARS_PER_WORD character n-gram, so the rule measures the same span of text
         # as in languages with spaces (core/scripts.py).
@@ -369,7 +370,7 @@ class GopherRepetition(Filter):
             for scale in scales:
                 k = m * scale
                 value = ratio(_top_ngram_chars(reps[k], cum, k, words.doc, n) if m in tops
-                              else _dup_ngram_chars(reps[k], wlen, k, words), chars)
+                              else _dup_ngram_chars(reps[k], cum, k, words), chars)
                 if scale == 1:
                     scores[key] = value
                 else:
@@ -397,12 +398,7 @@ def _top_ngram_chars(rep: NgramRepeats, cum: np.ndarray, m: int, word_doc: np.nd
     return best * longest
 
 
-def _dup_ngram_chars(rep: NgramRepeats, wlen: np.ndarray, m: int, words: Pieces) -> np.ndarray:
+def _dup_ngram_chars(rep: NgramRepeats, cum: np.ndarray, m: int, words: Pieces) -> np.ndarray:
     """Per document: characters of the words covered by a repeated occurrence of an n-gram
     (every occurrence after the first; a word is counted once however many cover it)."""
-    repeated = rep.start[~rep.first]
-    cover = np.zeros(len(wlen) + 1, dtype=np.int64)
-    np.add.at(cover, repeated, 1)
-    np.add.at(cover, repeated + m, -1)
-    covered = np.cumsum(cover[:-1]) > 0
-    return words.sum(wlen * covered)
+    return covered_chars(rep.start[~rep.first], m, cum, words.doc, words.num_docs)
