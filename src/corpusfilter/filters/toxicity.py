@@ -28,6 +28,11 @@ Decision (documents removed when a count exceeds its limit; equal is kept): seve
 characters / non-space characters), the number of matches. C4's rule is ``max_matches: 0``.
 The defaults and their precision/recall on the Davidson et al. (2017) tweets are in
 ``docs/toxicity.md`` (``benchmarks/toxicity_thresholds.py``).
+
+Speed: most documents hold no term. One RE2 search over the whole batch (Arrow) per language,
+`Lexicon.gate`, proves that for them, and only the rest are tokenised and matched in Python.
+The gate matches wherever a match can exist (see `Lexicon.gate`), so scores are those of the
+per-document path exactly (tests/test_toxicity.py checks both paths agree).
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.params import Count, Fraction
@@ -60,6 +67,12 @@ DEFAULT_ALLOWLIST: dict[str, tuple[str, ...]] = {"ja": ("sm", "グロ", "女の�
 LANG_ALIASES = {"nb": "no", "nn": "no", "tl": "fil", "fr-ca-u-sd-caqc": "fr"}
 _STRIP = ".,;:!?\"'“”‘’«»()[]{}<>…"
 _ASCII_TERM = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
+# The gate's word boundary: ASCII word characters only. Every one of them is a word
+# character for Python's ``\w`` (token_re) and none is whitespace or in _STRIP, so wherever
+# a token (or a stripped whitespace token) starts or ends, the neighbouring character is
+# outside this class, whatever Unicode tables the two regex engines use.
+_GATE_WORD = "0-9A-Za-z_"
+_GATE_SEP = f"[^{_GATE_WORD}]+"
 
 
 def _mark_class() -> str:
@@ -203,6 +216,13 @@ class _SeqMatcher:
         return out
 
 
+def _re2_literal(text: str) -> str:
+    """`text` as an RE2 literal: ASCII letters and digits as they are, every other character
+    as its code point (``\\x{...}``), so no character of a term is read as syntax."""
+    return "".join(ch if ch.isascii() and ch.isalnum() else f"\\x{{{ord(ch):x}}}"
+                   for ch in text)
+
+
 def _trie_regex(words: Iterable[str]) -> str:
     """A regex matching any of `words`, longest first at each position (greedy trie)."""
     trie: dict[str, Any] = {}
@@ -234,6 +254,9 @@ class Lexicon:
     symbols: _SeqMatcher = field(default_factory=_SeqMatcher)
     pattern: re.Pattern[str] | None = None
     term_of: dict[str, int] = field(default_factory=dict)
+    # RE2 pattern found in every lower-cased text that `match` finds a term in (None: no
+    # terms); see `gate_pattern`
+    gate: str | None = None
 
     @classmethod
     def build(cls, lang: str, terms: list[Term]) -> Lexicon:
@@ -257,7 +280,38 @@ class Lexicon:
         lex.symbols.finish()
         if substrings:
             lex.pattern = re.compile(_trie_regex(substrings))
+        lex.gate = lex.gate_pattern(substrings)
         return lex
+
+    def gate_pattern(self, substrings: list[str]) -> str | None:
+        """An RE2 pattern that matches every lower-cased text in which `match` counts a term.
+
+        A word term (tokens t1 … tk) is counted only where those tokens follow each other in
+        the text, i.e. t1, characters outside tokens, t2, …, with no word character right
+        before t1 or after tk; a symbol term likewise with whitespace and `_STRIP` characters
+        between its stripped pieces. Written with `_GATE_SEP` (ASCII word characters only)
+        for the gaps and edges, the gate matches there too: it can say "maybe" where no term
+        is counted (a Unicode letter next to the term), never "no" where one is. Substring
+        terms (zh/ja/th) are searched as they are."""
+        alts = set()
+        for matcher in (self.words, self.symbols):
+            for cands in matcher.first.values():
+                for seq, _ in cands:
+                    alts.add(_GATE_SEP.join(_re2_literal(t) for t in seq))
+        parts = []
+        if alts:
+            parts.append(f"(?:^|[^{_GATE_WORD}])(?:{'|'.join(sorted(alts))})"
+                         f"(?:[^{_GATE_WORD}]|$)")
+        parts += [_re2_literal(t) for t in sorted(substrings)]
+        return "|".join(parts) if parts else None
+
+    def candidates(self, lowered: list[str]) -> np.ndarray:
+        """Which lower-cased texts may hold a term (one RE2 pass over all of them); the
+        others certainly hold none (`gate_pattern`)."""
+        if self.gate is None:
+            return np.zeros(len(lowered), dtype=bool)
+        hit = pc.match_substring_regex(pa.array(lowered, pa.large_string()), self.gate)
+        return hit.to_numpy(zero_copy_only=False).astype(bool)
 
     def match(self, lower: str) -> tuple[np.ndarray, int, int]:
         """(match count per term, flagged units, total units) for lower-cased text."""
@@ -359,6 +413,9 @@ class Toxicity(Filter):
                 " ".join(str(t).lower().split()) for t in terms)
         self.allow = allow
         self._lexicons: dict[str, Lexicon | None] = {}
+        # False: every document takes the per-document path (the reference the gate is
+        # tested against)
+        self._gate = True
 
     def lexicon(self, lang: str | None) -> Lexicon | None:
         """The lexicon for a (normalised) language, or None when it has no list."""
@@ -387,41 +444,58 @@ class Toxicity(Filter):
         langs = docs.lang if docs.lang is not None else [None] * n
         texts = docs.texts
         no_list = no_lang = 0
+        rows_of: dict[str, list[int]] = {}
         for i in range(n):
             lang = normalize_lang(langs[i])
             if lang is None:
                 no_lang += 1
                 lang = self.default_lang
-            lex = self.lexicon(lang)
-            if lex is None:
+            if self.lexicon(lang) is None:
                 no_list += 1
                 continue
-            counts, flagged, units = lex.match(texts[i].lower())
-            total = int(counts.sum())
-            matches[i] = total
-            fraction[i] = flagged / units if units else 0.0
-            if not total:
-                severe[i] = 0.0
-                continue
-            by_sev = dict.fromkeys(SEVERITIES, 0)
-            by_list = dict.fromkeys(self.lists, 0)
-            best = math.nan
-            for tid in np.flatnonzero(counts):
-                term, c = lex.terms[tid], int(counts[tid])
-                by_sev[term.severity] += c
-                for src in term.lists:
-                    by_list[src] += c
-                if not math.isnan(term.rating) and not (term.rating <= best):
-                    best = term.rating
-            severe[i] = by_sev["severe"]
-            max_sev[i] = best
-            details[i] = {"lang": lang, "lists": by_list,
-                          "severity": {k: v for k, v in by_sev.items() if v}}
+            rows_of.setdefault(lang, []).append(i)  # type: ignore[arg-type]
+        for lang, rows in rows_of.items():
+            lex = self.lexicon(lang)
+            assert lex is not None
+            lowered = [texts[i].lower() for i in rows]
+            maybe = (lex.candidates(lowered) if self._gate
+                     else np.ones(len(rows), dtype=bool))
+            for i, lower, may in zip(rows, lowered, maybe, strict=True):
+                if not may:  # what `match` gives for a text without a term
+                    matches[i], fraction[i], severe[i] = 0.0, 0.0, 0.0
+                    continue
+                self._score_one(i, lex, lower, matches, severe, fraction, max_sev, details)
         docs.count("no_list", no_list)
         docs.count("no_lang", no_lang)
         scores = {"matches": matches, "severe_matches": severe,
                   "flagged_fraction": fraction, "max_severity": max_sev}
         return scores, details
+
+    def _score_one(self, i: int, lex: Lexicon, lower: str, matches: np.ndarray,
+                   severe: np.ndarray, fraction: np.ndarray, max_sev: np.ndarray,
+                   details: list[dict[str, Any] | None]) -> None:
+        """Scores and detail of document `i` (lower-cased text `lower`), in place."""
+        counts, flagged, units = lex.match(lower)
+        total = int(counts.sum())
+        matches[i] = total
+        fraction[i] = flagged / units if units else 0.0
+        if not total:
+            severe[i] = 0.0
+            return
+        by_sev = dict.fromkeys(SEVERITIES, 0)
+        by_list = dict.fromkeys(self.lists, 0)
+        best = math.nan
+        for tid in np.flatnonzero(counts):
+            term, c = lex.terms[tid], int(counts[tid])
+            by_sev[term.severity] += c
+            for src in term.lists:
+                by_list[src] += c
+            if not math.isnan(term.rating) and not (term.rating <= best):
+                best = term.rating
+        severe[i] = by_sev["severe"]
+        max_sev[i] = best
+        details[i] = {"lang": lex.lang, "lists": by_list,
+                      "severity": {k: v for k, v in by_sev.items() if v}}
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         return self._analyse(docs)[0]
