@@ -287,7 +287,10 @@ def _top_reference(text: pa.Array, min_words: int) -> tuple[np.ndarray, np.ndarr
 LINE_BITS = ["Home", "Menu", "Read more", "Add to cart", "Lire la suite", "Facebook | Twitter | "
              "Mail", "© 2024 All rights reserved", "A sentence of ordinary prose, long enough to "
              "be more than a hundred characters when it is repeated twice over. " * 2,
-             "Tweet", "x", "", "   ", "日本語の文", "Kontakt", "you are here: a » b » c"]
+             "Tweet", "x", "", "   ", "日本語の文", "Kontakt", "you are here: a » b » c",
+             # boilerplate exactly at the two line-length limits drawn below, and one past
+             "Read more " + "x" * 10, "Read more " + "x" * 11, "Add to cart " + "y" * 88,
+             "Add to cart " + "y" * 89]
 
 
 @settings(max_examples=80, deadline=None)
