@@ -239,7 +239,8 @@ def test_gate_gives_the_per_document_scores(data: st.DataObject) -> None:
                     [" ", "-", "\n", " - ", "\u00a0", "'", "", "x"]))))
             else:
                 parts.append(data.draw(st.sampled_from(GLUE)))
-        rows.append({"id": str(k), "text": "".join(parts), "lang": lang, "source": "t"})
+        joiner = data.draw(st.sampled_from(["", " "]))  # glued, or apart as words
+        rows.append({"id": str(k), "text": joiner.join(parts), "lang": lang, "source": "t"})
     _same(_analyse(stage, rows, True), _analyse(stage, rows, False))
 
 
@@ -260,3 +261,7 @@ def test_gate_skips_most_real_text_and_keeps_every_hit() -> None:
     assert lex.candidates([insert(t, severe[0], "en") for t in clean]).all()
     # a term glued to a non-ASCII letter: the gate may say maybe, the match says no
     assert lex.match("the " + severe[0] + "é here")[0].sum() == 0
+    # a symbol term alone: the symbol gate finds it, so the symbol pass runs
+    assert lex.candidates(["you f@ck off"], lex.symbol_gate).all()
+    _same(_analyse(stage, [{"id": "s", "text": "you F@CK off", "lang": "en"}], True),
+          _analyse(stage, [{"id": "s", "text": "you F@CK off", "lang": "en"}], False))

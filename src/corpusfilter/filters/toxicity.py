@@ -255,8 +255,9 @@ class Lexicon:
     pattern: re.Pattern[str] | None = None
     term_of: dict[str, int] = field(default_factory=dict)
     # RE2 pattern found in every lower-cased text that `match` finds a term in (None: no
-    # terms); see `gate_pattern`
+    # terms); see `gate_pattern`. `symbol_gate`: the same for the symbol terms alone.
     gate: str | None = None
+    symbol_gate: str | None = None
 
     @classmethod
     def build(cls, lang: str, terms: list[Term]) -> Lexicon:
@@ -280,10 +281,12 @@ class Lexicon:
         lex.symbols.finish()
         if substrings:
             lex.pattern = re.compile(_trie_regex(substrings))
-        lex.gate = lex.gate_pattern(substrings)
+        lex.gate = lex.gate_pattern((lex.words, lex.symbols), substrings)
+        lex.symbol_gate = lex.gate_pattern((lex.symbols,), [])
         return lex
 
-    def gate_pattern(self, substrings: list[str]) -> str | None:
+    def gate_pattern(self, matchers: tuple[_SeqMatcher, ...], substrings: list[str]
+                     ) -> str | None:
         """An RE2 pattern that matches every lower-cased text in which `match` counts a term.
 
         A word term (tokens t1 … tk) is counted only where those tokens follow each other in
@@ -294,7 +297,7 @@ class Lexicon:
         is counted (a Unicode letter next to the term), never "no" where one is. Substring
         terms (zh/ja/th) are searched as they are."""
         alts = set()
-        for matcher in (self.words, self.symbols):
+        for matcher in matchers:
             for cands in matcher.first.values():
                 for seq, _ in cands:
                     alts.add(_GATE_SEP.join(_re2_literal(t) for t in seq))
@@ -305,23 +308,26 @@ class Lexicon:
         parts += [_re2_literal(t) for t in sorted(substrings)]
         return "|".join(parts) if parts else None
 
-    def candidates(self, lowered: list[str]) -> np.ndarray:
-        """Which lower-cased texts may hold a term (one RE2 pass over all of them); the
-        others certainly hold none (`gate_pattern`)."""
-        if self.gate is None:
+    def candidates(self, lowered: list[str], gate: str | None = None) -> np.ndarray:
+        """Which lower-cased texts may hold a term (one RE2 pass over all of them with `gate`,
+        by default `self.gate`); the others certainly hold none (`gate_pattern`)."""
+        gate = self.gate if gate is None else gate
+        if gate is None or not lowered:
             return np.zeros(len(lowered), dtype=bool)
-        hit = pc.match_substring_regex(pa.array(lowered, pa.large_string()), self.gate)
+        hit = pc.match_substring_regex(pa.array(lowered, pa.large_string()), gate)
         return hit.to_numpy(zero_copy_only=False).astype(bool)
 
-    def match(self, lower: str) -> tuple[np.ndarray, int, int]:
-        """(match count per term, flagged units, total units) for lower-cased text."""
+    def match(self, lower: str, symbols: bool = True) -> tuple[np.ndarray, int, int]:
+        """(match count per term, flagged units, total units) for lower-cased text; with
+        `symbols` False the symbol terms are not looked for (the caller knows, from
+        `symbol_gate`, that none is there)."""
         counts = np.zeros(len(self.terms), dtype=np.int64)
         toks = token_re().findall(lower)
         flagged = 0
         for tid, k in self.words.find(toks):
             counts[tid] += 1
             flagged += k
-        if self.symbols.first:
+        if symbols and self.symbols.first:
             ws = [w.strip(_STRIP) for w in lower.split()]
             for tid, k in self.symbols.find([w for w in ws if w]):
                 counts[tid] += 1
@@ -460,22 +466,28 @@ class Toxicity(Filter):
             lowered = [texts[i].lower() for i in rows]
             maybe = (lex.candidates(lowered) if self._gate
                      else np.ones(len(rows), dtype=bool))
-            for i, lower, may in zip(rows, lowered, maybe, strict=True):
+            # of those, the ones that may hold a symbol term (f@ck): the others skip that pass
+            sym = np.zeros(len(rows), dtype=bool)
+            sym[maybe] = (lex.candidates([x for x, m in zip(lowered, maybe, strict=True) if m],
+                                         lex.symbol_gate)
+                          if self._gate and lex.symbol_gate else True)
+            for i, lower, may, may_sym in zip(rows, lowered, maybe, sym, strict=True):
                 if not may:  # what `match` gives for a text without a term
                     matches[i], fraction[i], severe[i] = 0.0, 0.0, 0.0
                     continue
-                self._score_one(i, lex, lower, matches, severe, fraction, max_sev, details)
+                self._score_one(i, lex, lex.match(lower, bool(may_sym)), matches, severe,
+                                fraction, max_sev, details)
         docs.count("no_list", no_list)
         docs.count("no_lang", no_lang)
         scores = {"matches": matches, "severe_matches": severe,
                   "flagged_fraction": fraction, "max_severity": max_sev}
         return scores, details
 
-    def _score_one(self, i: int, lex: Lexicon, lower: str, matches: np.ndarray,
-                   severe: np.ndarray, fraction: np.ndarray, max_sev: np.ndarray,
-                   details: list[dict[str, Any] | None]) -> None:
-        """Scores and detail of document `i` (lower-cased text `lower`), in place."""
-        counts, flagged, units = lex.match(lower)
+    def _score_one(self, i: int, lex: Lexicon, matched: tuple[np.ndarray, int, int],
+                   matches: np.ndarray, severe: np.ndarray, fraction: np.ndarray,
+                   max_sev: np.ndarray, details: list[dict[str, Any] | None]) -> None:
+        """Scores and detail of document `i` from `Lexicon.match`'s answer, in place."""
+        counts, flagged, units = matched
         total = int(counts.sum())
         matches[i] = total
         fraction[i] = flagged / units if units else 0.0
