@@ -223,6 +223,32 @@ def _re2_literal(text: str) -> str:
                    for ch in text)
 
 
+_SEP_UNIT = ""  # the gap between two tokens in `_re2_trie` (no character is "")
+
+
+def _re2_trie(seqs: Iterable[tuple[str, ...]]) -> str:
+    """An RE2 group matching any of the token sequences `seqs` (tokens literal, `_GATE_SEP`
+    between two), written as a trie: shared beginnings once, which RE2 compiles in about
+    half the time of the flat alternation (it is compiled once per batch)."""
+    trie: dict[str, Any] = {}
+    for seq in seqs:
+        node = trie
+        for k, tok in enumerate(seq):
+            for unit in ([_SEP_UNIT] if k else []) + list(tok):
+                node = node.setdefault(unit, {})
+        node[None] = True  # type: ignore[index]
+
+    def emit(node: dict[Any, Any]) -> str:
+        alts = [(_GATE_SEP if unit == _SEP_UNIT else _re2_literal(unit)) + emit(child)
+                for unit, child in sorted((u, c) for u, c in node.items() if u is not None)]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else f"(?:{'|'.join(alts)})"
+        return f"(?:{body})?" if None in node else body
+
+    return f"(?:{emit(trie)})"
+
+
 def _trie_regex(words: Iterable[str]) -> str:
     """A regex matching any of `words`, longest first at each position (greedy trie)."""
     trie: dict[str, Any] = {}
@@ -296,16 +322,13 @@ class Lexicon:
         for the gaps and edges, the gate matches there too: it can say "maybe" where no term
         is counted (a Unicode letter next to the term), never "no" where one is. Substring
         terms (zh/ja/th) are searched as they are."""
-        alts = set()
-        for matcher in matchers:
-            for cands in matcher.first.values():
-                for seq, _ in cands:
-                    alts.add(_GATE_SEP.join(_re2_literal(t) for t in seq))
+        seqs = {seq for matcher in matchers for cands in matcher.first.values()
+                for seq, _ in cands}
         parts = []
-        if alts:
-            parts.append(f"(?:^|[^{_GATE_WORD}])(?:{'|'.join(sorted(alts))})"
-                         f"(?:[^{_GATE_WORD}]|$)")
-        parts += [_re2_literal(t) for t in sorted(substrings)]
+        if seqs:
+            parts.append(f"(?:^|[^{_GATE_WORD}]){_re2_trie(seqs)}(?:[^{_GATE_WORD}]|$)")
+        if substrings:
+            parts.append(_re2_trie((t,) for t in substrings))
         return "|".join(parts) if parts else None
 
     def candidates(self, lowered: list[str], gate: str | None = None) -> np.ndarray:
