@@ -330,3 +330,23 @@ def test_speed_layers_on_real_pages(data: pa.Table) -> None:
                       (top_token_share(text, 50), _top_reference(text, 50))):
         np.testing.assert_array_equal(got[1], want[1])
         np.testing.assert_allclose(got[0], want[0], equal_nan=True, rtol=0, atol=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(LINE_BITS), max_size=14).map("\n".join),
+                min_size=1, max_size=6),
+       st.sampled_from([0, 1, 3, 10]))
+def test_boilerplate_density_skips_only_documents_without_enough_lines(
+        texts: list[str], min_lines: int) -> None:
+    """Lines of documents with fewer than `min_lines` lines are not searched: the stage's
+    density is still the every-line reference's, NaN for those documents."""
+    from corpusfilter.filters.spam import _ratio
+
+    stage = Spam(min_lines=min_lines, min_chars=0)
+    got = stage.score(docs_of(texts))["boilerplate_density"]
+    bp, lines = _boilerplate_lines_reference(pa.array(texts, pa.string()),
+                                             stage.max_boilerplate_line_chars)
+    want = _ratio(bp, lines, max(min_lines, 1))
+    small = np.array([len("".join(t.split())) < 1 for t in texts])
+    want[small] = np.nan
+    np.testing.assert_array_equal(got, want)

@@ -293,16 +293,20 @@ def title_repetition(texts: list[str], chars: np.ndarray, min_title: int = 12,
     return out
 
 
-def boilerplate_lines(text: pa.Array, max_line_chars: int) -> tuple[np.ndarray, np.ndarray]:
-    """(boilerplate lines, non-empty lines) per document."""
+def boilerplate_lines(text: pa.Array, max_line_chars: int, min_lines: int = 0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(boilerplate lines, non-empty lines) per document. Documents with fewer than
+    `min_lines` non-empty lines get no density, so their lines are not searched (0
+    boilerplate lines)."""
     n = len(text)
     lines = pc.split_pattern(text, "\n")
     flat = pc.utf8_trim_whitespace(pc.list_flatten(lines))
     parent = pc.list_parent_indices(lines).to_numpy()
     length = _np(pc.utf8_length(flat))
     nonempty = length > 0
-    short = nonempty & (length <= max_line_chars)
-    # only short lines can count, so only they are searched (most text is in long lines)
+    total = np.bincount(parent, weights=nonempty.astype(np.float64), minlength=n)
+    # only short lines of documents with enough lines can count, so only they are searched
+    short = nonempty & (length <= max_line_chars) & (total[parent] >= min_lines)
     hit = np.zeros(len(flat), dtype=bool)
     if short.any():
         cand = flat.filter(pa.array(short))
@@ -310,7 +314,6 @@ def boilerplate_lines(text: pa.Array, max_line_chars: int) -> tuple[np.ndarray, 
                       + _np(pc.match_substring_regex(cand, _LINE_RE))
                       + _np(pc.match_substring_regex(cand, _NAV_LINE))) > 0
     bp = np.bincount(parent, weights=(short & hit).astype(np.float64), minlength=n)
-    total = np.bincount(parent, weights=nonempty.astype(np.float64), minlength=n)
     return bp, total
 
 
@@ -396,7 +399,8 @@ class Spam(Filter):
         if self._active("url_density"):
             scores["url_density"] = _ratio(url_chars(text), chars)
         if self._active("boilerplate_density"):
-            bp, lines = boilerplate_lines(text, self.max_boilerplate_line_chars)
+            bp, lines = boilerplate_lines(text, self.max_boilerplate_line_chars,
+                                          max(self.min_lines, 1))
             scores["boilerplate_density"] = _ratio(bp, lines, max(self.min_lines, 1))
         if self._active("top_token_share"):
             share, _ = top_token_share(text, self.min_words)
