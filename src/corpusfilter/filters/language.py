@@ -388,7 +388,8 @@ def _without_markup(sample: pa.Array) -> pa.Array:
 
 def _letter_counts(prose: pa.Array, scripts: tuple[str, ...] | None
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Per document: letters (`_LETTER`), and letters outside `scripts` (zeros when None)."""
+    """Per document: letters (`_LETTER`), and letters outside `scripts` (zeros when None),
+    counted byte-wise over the whole batch (`utf8.count_in_class`)."""
     letters = count_in_class(prose, _LETTER)
     if scripts is None:
         return letters, np.zeros(len(prose), dtype=np.int64)
