@@ -14,6 +14,11 @@ run is in one process (no pool, no Parquet writing): documents per CPU-second, a
 stage's own CPU seconds (its ``process``/``apply``/``collect``/``plan`` calls, timed with
 ``time.process_time`` around each call) with the before / after ratio of their medians.
 
+``--cli N``: instead, ``corpusfilter run default`` (the CLI, ``--workers``, Parquet in and
+out) of both trees on the same N-document corpus of ``benchmarks/pipeline.py``
+(``write_corpus``: chunks, 5% exact and 10% near copies, shards of 5,000), CPU of the
+process and its pool workers, interleaved rounds; documents per CPU-second.
+
 Single stages see the chunks without a ``lang`` column (``toxicity`` then uses its
 ``default_lang``, English); inside ``default`` they see the labels of ``language``.
 """
@@ -23,9 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -72,6 +80,36 @@ def run(src: str, stage: str, docs: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def cli(src: str, inp: Path, out: Path, workers: int) -> float:
+    """CPU seconds (user + system) of one CLI run of the default recipe and its workers."""
+    shutil.rmtree(out, ignore_errors=True)
+    env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-m", "corpusfilter.cli", "run", "default", str(inp),
+                    "-o", str(out), "--workers", str(workers), "--no-progress", "-q"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def cli_rounds(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(HERE))
+    import pipeline as bp  # benchmarks/pipeline.py: the corpus
+
+    with tempfile.TemporaryDirectory() as tmp:
+        inp = Path(tmp) / "in"
+        bp.write_corpus(args.cli, inp)
+        b, a = [], []
+        for _ in range(args.rounds):
+            b.append(cli(args.before, inp, Path(tmp) / "out", args.workers))
+            a.append(cli(args.after, inp, Path(tmp) / "out", args.workers))
+    n = args.cli
+    print(f"corpusfilter run default, {n:,} docs, --workers {args.workers}: CPU before "
+          f"{spread(b)} s, after {spread(a)} s, before/after "
+          f"{spread([x / y for x, y in zip(b, a, strict=True)])}; docs/CPU-s before "
+          f"{spread([n / x for x in b], '.0f')}, after {spread([n / x for x in a], '.0f')}")
+
+
 def spread(xs: list[float], fmt: str = ".2f") -> str:
     return f"{min(xs):{fmt}} / {statistics.median(xs):{fmt}} / {max(xs):{fmt}}"
 
@@ -83,7 +121,12 @@ def main() -> None:
     ap.add_argument("--stages", default="unicode_fix,pii,language,boilerplate_lines")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--docs", type=int, default=5000)
+    ap.add_argument("--cli", type=int, default=0, help="CLI runs of N documents instead")
+    ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
+    if args.cli:
+        cli_rounds(args)
+        return
     for stage in args.stages.split(","):
         before, after = [], []
         for _ in range(args.rounds):

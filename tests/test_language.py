@@ -560,34 +560,3 @@ def test_letters_outside_the_model_scripts_counted_as_per_character(text):
         f"[^\\p{{L}}\\p{{M}}]|[{covered}]", "")).to_pylist()[0]
     assert int(outside[0]) == per_char
     assert 0 <= outside[0] <= letters[0]
-
-
-# -- the markup prefilter (language._without_markup) against the plain regex ------------------
-
-MARKUP_BITS = ["<a href='x'>", "</p>", "<", ">", "<<b>>", "https://example.org/a?b=1",
-               "HTTP://X.DE", "ftp://h", "://", "www.example.com", "WWW.X.DE", "www.", "a@b.de",
-               "user@host", "@", "mail me@x.org.", "Grüße", "日本語", "e.g.", "x.y", " ", "\t",
-               "word", "Straße", "\u00a0", "—"]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(st.sampled_from(MARKUP_BITS), max_size=8).map("".join)
-                | st.text(max_size=30), min_size=1, max_size=12),
-       st.sampled_from([pa.string(), pa.large_string()]))
-def test_markup_prefilter_gives_the_regex_strings(samples: list[str], typ: pa.DataType
-                                                  ) -> None:
-    arr = pa.array(samples, typ)
-    got = language_module._without_markup(arr)
-    want = pc.replace_substring_regex(arr, language_module._MARKUP_RE, " ")
-    assert got.to_pylist() == want.to_pylist()
-
-
-def test_markup_prefilter_on_real_pages(web: pa.Table) -> None:
-    """The first 1,000 characters of the bundled real pages: same strings as the regex, and
-    most pages skip it."""
-    sample = pc.utf8_slice_codeunits(web["text"].combine_chunks(), 0, 1000)
-    got = language_module._without_markup(sample)
-    assert got.to_pylist() == pc.replace_substring_regex(
-        sample, language_module._MARKUP_RE, " ").to_pylist()
-    hint = pc.match_substring_regex(sample, language_module._MARKUP_HINT)
-    assert 0 < pc.sum(hint).as_py() < len(sample)

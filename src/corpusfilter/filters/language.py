@@ -64,9 +64,6 @@ _LETTER = r"[\p{L}\p{M}]"  # what counts as a letter (RE2 syntax, Arrow)
 _LETTERS_RE = r"[^\p{L}\p{M}]+"  # everything else
 # Markup that is not language: HTML/XML tags, URLs, e-mail addresses (not counted as letters).
 _MARKUP_RE = r"<[^<>]{0,300}>|[A-Za-z][A-Za-z0-9+.-]*://\S*|www\.\S+|\S+@\S+\.\w+"
-# A literal each branch of _MARKUP_RE contains: text with none of them has no markup (9 of 10
-# samples of real pages), so the regex runs on the others only.
-_MARKUP_HINT = r"<|://|www\.|@"
 Backend = Literal["fasttext", "cld2", "ensemble"]
 
 
@@ -234,7 +231,13 @@ class Language(Filter):
             return [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         sample = pc.utf8_slice_codeunits(text, 0, self.sample_chars)
         sample = pc.replace_substring(sample, "\n", " ")
-        letters, outside = _letter_counts(_without_markup(sample), scripts)
+        prose = pc.replace_substring_regex(sample, _MARKUP_RE, " ")
+        # letters: the length left after removing _LETTERS_RE, counted byte-wise (utf8.py)
+        letters = count_in_class(prose, _LETTER)
+        if scripts is None:
+            return sample.to_pylist(), letters, np.zeros(n, dtype=np.int64)
+        covered = "".join(f"\\p{{{s}}}" for s in scripts)
+        outside = count_in_class(prose, _LETTER, unless=f"[{covered}]")
         return sample.to_pylist(), letters, outside
 
     def predict(self, docs: Docs) -> tuple[list[str | None], np.ndarray, np.ndarray]:
@@ -364,37 +367,6 @@ class Language(Filter):
             score[low] = lang_scores[low]
             threshold[low] = limit[low]
         return Outcome(keep=keep, reason=reason, score=score, threshold=threshold)
-
-
-def _without_markup(sample: pa.Array) -> pa.Array:
-    """`sample` with each match of `_MARKUP_RE` replaced by a space: the strings of
-    ``pc.replace_substring_regex(sample, _MARKUP_RE, " ")``, with the regex run only on the
-    samples that hold one of `_MARKUP_HINT`'s literals (every match holds one)."""
-    if isinstance(sample, pa.ChunkedArray):
-        sample = sample.combine_chunks()
-    maybe = pc.fill_null(pc.match_substring_regex(sample, _MARKUP_HINT), False)
-    n_maybe = pc.sum(maybe).as_py() or 0
-    if n_maybe == 0:
-        return sample
-    if n_maybe == len(sample):
-        return pc.replace_substring_regex(sample, _MARKUP_RE, " ")
-    rows = pc.indices_nonzero(maybe)
-    replaced = pc.replace_substring_regex(sample.take(rows), _MARKUP_RE, " ")
-    # the replaced samples put back in their rows: the rest keep the original text
-    out = np.arange(len(sample), dtype=np.int64)
-    out[rows.to_numpy()] = len(sample) + np.arange(len(rows), dtype=np.int64)
-    return pa.concat_arrays([sample, replaced.cast(sample.type)]).take(pa.array(out))
-
-
-def _letter_counts(prose: pa.Array, scripts: tuple[str, ...] | None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Per document: letters (`_LETTER`), and letters outside `scripts` (zeros when None),
-    counted byte-wise over the whole batch (`utf8.count_in_class`)."""
-    letters = count_in_class(prose, _LETTER)
-    if scripts is None:
-        return letters, np.zeros(len(prose), dtype=np.int64)
-    covered = "".join(f"\\p{{{s}}}" for s in scripts)
-    return letters, count_in_class(prose, _LETTER, unless=f"[{covered}]")
 
 
 def _detail(label: str | None, score: float, letters: int, model: str | None,
