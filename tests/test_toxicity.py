@@ -265,3 +265,17 @@ def test_gate_skips_most_real_text_and_keeps_every_hit() -> None:
     assert lex.candidates(["you f@ck off"], lex.symbol_gate).all()
     _same(_analyse(stage, [{"id": "s", "text": "you F@CK off", "lang": "en"}], True),
           _analyse(stage, [{"id": "s", "text": "you F@CK off", "lang": "en"}], False))
+
+
+def test_gate_non_word_class_is_every_character_but_ascii_word_ones() -> None:
+    """The gate writes [^0-9A-Za-z_] as RE2's \\W: the same set on every code point."""
+    import pyarrow.compute as pc
+
+    from corpusfilter.filters import toxicity
+
+    cps = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    chars = pa.array([chr(c) for c in cps], pa.string())
+    short = pc.match_substring_regex(chars, f"^{toxicity._GATE_NON_WORD}$")
+    long = pc.match_substring_regex(chars, f"^[^{toxicity._GATE_WORD}]$")
+    assert short.equals(long)
+    assert pc.sum(short).as_py() == len(cps) - 63
