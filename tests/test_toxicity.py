@@ -191,7 +191,7 @@ def test_normalize_lang() -> None:
 # Unicode spaces, newlines, upper case and the one character whose lower case grows (İ).
 GLUE = ["", " ", "  ", "\n", "\t", "\u00a0", "\u3000", "-", "'", "’", ".", ",", "(", ")", "«",
         "»", "…", "!", "?", "\"", "@", "$", "*", "+", "_", "x", "é", "ß", "İ", "Σ", "\u0301",
-        "性", "ก", "1", "/", ":", "&"]
+        "性", "ก", "1", "/", ":", "&", "ж", "ä", "ñ"]
 
 
 def _analyse(stage: Toxicity, rows: list[dict], gate: bool) -> tuple[dict, list]:
@@ -213,7 +213,7 @@ def _same(a: tuple[dict, list], b: tuple[dict, list]) -> None:
 def test_gate_gives_the_per_document_scores(data: st.DataObject) -> None:
     """Documents made of real words, list terms (in any case) and glue: the gated batch path
     and the per-document path give the same scores and details, row for row."""
-    langs = ["en", "de", "fr", "ja", "zh", "th", "es", None]
+    langs = ["en", "de", "fr", "ja", "zh", "th", "es", "ru", None]
     stage = Toxicity(allowlist={"en": ["xxx"]}) if data.draw(st.booleans()) else Toxicity()
     rows = []
     for k in range(data.draw(st.integers(1, 6))):

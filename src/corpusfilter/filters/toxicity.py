@@ -230,8 +230,8 @@ def _re2_literal(text: str) -> str:
 _SEP_UNIT = ""  # the gap between two tokens in `_re2_trie` (no character is "")
 
 
-def _re2_trie(seqs: Iterable[tuple[str, ...]]) -> str:
-    """An RE2 group matching any of the token sequences `seqs` (tokens literal, `_GATE_SEP`
+def _re2_trie(seqs: Iterable[tuple[str, ...]], sep: str = _GATE_SEP) -> str:
+    """An RE2 group matching any of the token sequences `seqs` (tokens literal, `sep`
     between two), written as a trie: shared beginnings once, which RE2 compiles in about
     half the time of the flat alternation (it is compiled once per batch)."""
     trie: dict[str, Any] = {}
@@ -243,7 +243,7 @@ def _re2_trie(seqs: Iterable[tuple[str, ...]]) -> str:
         node[None] = True  # type: ignore[index]
 
     def emit(node: dict[Any, Any]) -> str:
-        alts = [(_GATE_SEP if unit == _SEP_UNIT else _re2_literal(unit)) + emit(child)
+        alts = [(sep if unit == _SEP_UNIT else _re2_literal(unit)) + emit(child)
                 for unit, child in sorted((u, c) for u, c in node.items() if u is not None)]
         if not alts:
             return ""
@@ -322,15 +322,25 @@ class Lexicon:
         A word term (tokens t1 … tk) is counted only where those tokens follow each other in
         the text, i.e. t1, characters outside tokens, t2, …, with no word character right
         before t1 or after tk; a symbol term likewise with whitespace and `_STRIP` characters
-        between its stripped pieces. Written with `_GATE_SEP` (ASCII word characters only)
-        for the gaps and edges, the gate matches there too: it can say "maybe" where no term
-        is counted (a Unicode letter next to the term), never "no" where one is. Substring
+        between its stripped pieces. Written with "not an ASCII word character, nor a letter
+        of the terms that Python's tokeniser counts as a word character" for the gaps and
+        edges, the gate matches there too: it can say "maybe" where no term is counted (a
+        letter of another script next to the term), never "no" where one is. Substring
         terms (zh/ja/th) are searched as they are."""
         seqs = {seq for matcher in matchers for cands in matcher.first.values()
                 for seq, _ in cands}
         parts = []
         if seqs:
-            parts.append(f"(?:^|{_GATE_NON_WORD}){_re2_trie(seqs)}(?:{_GATE_NON_WORD}|$)")
+            # Letters of the terms beyond ASCII (Cyrillic, Greek, accented Latin ...) that
+            # Python's tokeniser counts as word characters join the boundary class: in text
+            # of those scripts an ASCII-only boundary is everywhere, and RE2 then tracks a
+            # term start at every letter (Russian text: slower than no gate at all).
+            extra = sorted({ch for seq in seqs for tok in seq for ch in tok
+                            if not ch.isascii() and token_re().fullmatch(ch)})
+            non_word = (f"[^{_GATE_WORD}{''.join(_re2_literal(ch) for ch in extra)}]"
+                        if extra else _GATE_NON_WORD)
+            parts.append(f"(?:^|{non_word}){_re2_trie(seqs, non_word + '+')}"
+                         f"(?:{non_word}|$)")
         if substrings:
             parts.append(_re2_trie((t,) for t in substrings))
         return "|".join(parts) if parts else None
