@@ -23,7 +23,15 @@ Run: .venv/bin/python benchmarks/language.py [--repeat N] [--skip-accuracy]
    sample, verdict ms / id / ?, the words it rests on); Latin-script Serbian; the cost of the
    ms/id marker step.
 
-Sections 1-4: --lid-only; section 5 only: --backends.
+6. ``--sample-sweep`` (only): an opt-in cheaper setting measured, never a default: the
+   label agreement of shorter (and longer) samples (``sample_chars`` 250, 500, 2,000) with
+   the default 1,000 characters and with whole-document labels, with Wilson 95% intervals, on
+   web_docs (whole pages, and their curated main text where the page has one: what a
+   content-language stage sees) and on langid.parquet's 2 KB documents (against the gold
+   label too); and the stage's CPU per document relative to 1,000 characters (interleaved
+   rounds, min/median/max).
+
+Sections 1-4: --lid-only; section 5 only: --backends; section 6 only: --sample-sweep.
 
 Reads ../shared/data in place (not shipped with the package).
 """
@@ -459,13 +467,71 @@ def backends(repeat: int) -> None:
     backend_speed("all-English 2 KB documents (web_docs declaring en)", web_2kb("en"), repeat)
 
 
+SWEEP = (250, 500, 1000, 2000)
+
+
+def labels_at(texts: list[str], chars: int) -> list[str | None]:
+    stage = Language(label_only=True, min_letters=0, sample_chars=chars)
+    outcome, _ = stage.process(batch_of(texts))
+    return outcome.annotations["lang"].to_pylist()
+
+
+def agreement(a: list[str | None], b: list[str | None]) -> str:
+    k = sum(x == y for x, y in zip(a, b, strict=True))
+    lo, hi = wilson(k, len(a))
+    return f"{k / len(a):.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def sample_sweep(model, repeat: int) -> None:
+    web = pq.read_table(DATA / "web_docs.parquet")
+    pages = [t for t in web["text"].to_pylist() if t and t.strip()]
+    main = [t for t in web["main_text"].to_pylist() if t and len(t.strip()) >= 200]
+    lid = pq.read_table(DATA / "langid.parquet")
+    docs2k, gold = documents_2kb(lid["text"].to_pylist(), lid["lang"].to_pylist())
+    sets = [("web_docs pages", pages, None), ("web_docs main text", main, None),
+            ("langid 2 KB documents", docs2k, [expected_code(g) for g in gold])]
+    print("\nsample_chars sweep: agreement [Wilson 95%] with the default 1,000 characters, "
+          "with whole-document labels, and (langid) with the gold label")
+    for title, texts, truth in sets:
+        whole = direct(model, texts)
+        at = {k: labels_at(texts, k) for k in SWEEP}
+        print(f"{title}: {len(texts):,} texts, mean {statistics.mean(map(len, texts)):,.0f} chars")
+        for k in SWEEP:
+            line = (f"  {k:5d} chars: vs 1,000 {agreement(at[k], at[1000])}; "
+                    f"vs whole {agreement(at[k], whole)}")
+            if truth is not None:
+                line += f"; vs gold {agreement(at[k], truth)}"
+            print(line)
+    texts = [t[:4000] for t in pages]
+    rel: dict[int, list[float]] = {k: [] for k in SWEEP}
+    for _ in range(repeat):
+        base = None
+        for k in (1000, *[x for x in SWEEP if x != 1000]):
+            stage = Language(label_only=True, min_letters=0, sample_chars=k)
+            stage.setup()
+            c0 = time.process_time()
+            stage.process(batch_of(texts))
+            cpu = time.process_time() - c0
+            base = cpu if k == 1000 else base
+            rel[k].append(cpu / base)
+    print("  CPU of the stage relative to 1,000 chars (web_docs pages cut to 4,000 chars; "
+          "min/median/max over rounds):")
+    for k in SWEEP:
+        print(f"  {k:5d} chars: {min(rel[k]):.2f} / {statistics.median(rel[k]):.2f} / "
+              f"{max(rel[k]):.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--lid-only", action="store_true", help="sections 1-4 only")
     ap.add_argument("--backends", action="store_true", help="section 5 only")
+    ap.add_argument("--sample-sweep", action="store_true", help="section 6 only")
     args = ap.parse_args()
+    if args.sample_sweep:
+        sample_sweep(load_model(shipped_model_path(), SHIPPED_SHA256), args.repeat)
+        return
     if not args.lid_only:
         backends(args.repeat)
     if args.backends:

@@ -239,3 +239,114 @@ def test_trailing_whitespace_after_non_ascii_words_does_not_make_new_words() -> 
     share, total = top_token_share(pa.array([text, text.strip()]), 50)
     assert total.tolist() == [60, 60]
     assert share.tolist() == pytest.approx([1 / 3, 1 / 3])
+
+
+# -- speed layers against the straightforward paths they replace -----------------------------
+
+def _boilerplate_lines_reference(text: pa.Array, max_line_chars: int
+                                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Every line searched by all three regexes (the path before short lines were picked)."""
+    import pyarrow.compute as pc
+
+    from corpusfilter.filters import spam
+
+    lines = pc.split_pattern(text, "\n")
+    flat = pc.utf8_trim_whitespace(pc.list_flatten(lines))
+    parent = pc.list_parent_indices(lines).to_numpy()
+    length = flat.to_numpy(zero_copy_only=False)
+    length = np.array([len(x) for x in length], dtype=np.float64)
+    nonempty = length > 0
+    short = nonempty & (length <= max_line_chars)
+    hit = np.zeros(len(flat), dtype=bool)
+    for pattern in (spam._PHRASE_RE, spam._LINE_RE, spam._NAV_LINE):
+        hit |= pc.match_substring_regex(flat, pattern).to_numpy(zero_copy_only=False)
+    n = len(text)
+    return (np.bincount(parent, weights=(short & hit).astype(np.float64), minlength=n),
+            np.bincount(parent, weights=nonempty.astype(np.float64), minlength=n))
+
+
+def _top_reference(text: pa.Array, min_words: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top word share by a Python dictionary per document over the same Arrow words."""
+    import pyarrow.compute as pc
+
+    from corpusfilter.filters import spam
+
+    cleaned = pc.replace_substring_regex(text, rf"[{spam._UNSPACED}]+|{spam._NON_WORD}", " ")
+    share, total = [], []
+    for doc in pc.utf8_lower(cleaned).to_pylist():
+        counts: dict[str, int] = {}
+        for w in doc.split(" "):
+            if w:
+                counts[w] = counts.get(w, 0) + 1
+        n = sum(counts.values())
+        total.append(float(n))
+        share.append(max(counts.values()) / n if n >= max(min_words, 1) else np.nan)
+    return np.array(share), np.array(total)
+
+
+LINE_BITS = ["Home", "Menu", "Read more", "Add to cart", "Lire la suite", "Facebook | Twitter | "
+             "Mail", "© 2024 All rights reserved", "A sentence of ordinary prose, long enough to "
+             "be more than a hundred characters when it is repeated twice over. " * 2,
+             "Tweet", "x", "", "   ", "日本語の文", "Kontakt", "you are here: a » b » c",
+             # boilerplate exactly at the two line-length limits drawn below, and one past
+             "Read more " + "x" * 10, "Read more " + "x" * 11, "Add to cart " + "y" * 88,
+             "Add to cart " + "y" * 89]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(LINE_BITS) | st.text(max_size=40), max_size=12)
+                .map("\n".join), min_size=1, max_size=8),
+       st.sampled_from([20, 100]))
+def test_boilerplate_lines_match_the_every_line_reference(texts: list[str], limit: int
+                                                          ) -> None:
+    from corpusfilter.filters.spam import boilerplate_lines
+
+    arr = pa.array(texts, pa.string())
+    got = boilerplate_lines(arr, limit)
+    want = _boilerplate_lines_reference(arr, limit)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["Preis", "preis", "PREIS", "günstig", "日本", "x",
+                                          "2024", "Σ", "ς", "σ", "İ", " ", ", ", "\n", "é",
+                                          "e\u0301"]) | st.text(max_size=6),
+                         max_size=60).map("".join), min_size=1, max_size=6),
+       st.sampled_from([0, 1, 5]))
+def test_top_token_share_matches_a_dictionary_count(texts: list[str], min_words: int) -> None:
+    arr = pa.array(texts, pa.string())
+    got = top_token_share(arr, min_words)
+    want = _top_reference(arr, min_words)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_allclose(got[0], want[0], equal_nan=True, rtol=0, atol=0)
+
+
+def test_speed_layers_on_real_pages(data: pa.Table) -> None:
+    text = data["text"].combine_chunks()
+    from corpusfilter.filters.spam import boilerplate_lines
+
+    for got, want in ((boilerplate_lines(text, 100), _boilerplate_lines_reference(text, 100)),
+                      (top_token_share(text, 50), _top_reference(text, 50))):
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_allclose(got[0], want[0], equal_nan=True, rtol=0, atol=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(LINE_BITS), max_size=14).map("\n".join),
+                min_size=1, max_size=6),
+       st.sampled_from([0, 1, 3, 10]))
+def test_boilerplate_density_skips_only_documents_without_enough_lines(
+        texts: list[str], min_lines: int) -> None:
+    """Lines of documents with fewer than `min_lines` lines are not searched: the stage's
+    density is still the every-line reference's, NaN for those documents."""
+    from corpusfilter.filters.spam import _ratio
+
+    stage = Spam(min_lines=min_lines, min_chars=0)
+    got = stage.score(docs_of(texts))["boilerplate_density"]
+    bp, lines = _boilerplate_lines_reference(pa.array(texts, pa.string()),
+                                             stage.max_boilerplate_line_chars)
+    want = _ratio(bp, lines, max(min_lines, 1))
+    small = np.array([len("".join(t.split())) < 1 for t in texts])
+    want[small] = np.nan
+    np.testing.assert_array_equal(got, want)

@@ -182,3 +182,100 @@ def test_normalize_lang() -> None:
     assert normalize_lang("nb") == "no"
     assert normalize_lang("zh_Hant") == "zh"
     assert normalize_lang("") is None
+
+
+# -- the batch gate (Lexicon.gate) against the per-document path ------------------------------
+
+# Glue put between real words and list terms: ASCII and Unicode letters right against a term
+# (where the gate may say "maybe" but no term counts), marks, symbols, _STRIP punctuation,
+# Unicode spaces, newlines, upper case and the one character whose lower case grows (İ).
+GLUE = ["", " ", "  ", "\n", "\t", "\u00a0", "\u3000", "-", "'", "’", ".", ",", "(", ")", "«",
+        "»", "…", "!", "?", "\"", "@", "$", "*", "+", "_", "x", "é", "ß", "İ", "Σ", "\u0301",
+        "性", "ก", "1", "/", ":", "&", "ж", "ä", "ñ"]
+
+
+def _analyse(stage: Toxicity, rows: list[dict], gate: bool) -> tuple[dict, list]:
+    stage._gate = gate
+    try:
+        return stage.measure(Docs(table(rows).to_batches()[0]))
+    finally:
+        stage._gate = True
+
+
+def _same(a: tuple[dict, list], b: tuple[dict, list]) -> None:
+    for k in a[0]:
+        np.testing.assert_array_equal(a[0][k], b[0][k], err_msg=k)
+    assert a[1] == b[1]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_gate_gives_the_per_document_scores(data: st.DataObject) -> None:
+    """Documents made of real words, list terms (in any case) and glue: the gated batch path
+    and the per-document path give the same scores and details, row for row."""
+    langs = ["en", "de", "fr", "ja", "zh", "th", "es", "ru", None]
+    stage = Toxicity(allowlist={"en": ["xxx"]}) if data.draw(st.booleans()) else Toxicity()
+    rows = []
+    for k in range(data.draw(st.integers(1, 6))):
+        lang = data.draw(st.sampled_from(langs))
+        pool_lang = lang or "en"
+        terms = list(ldnoobw_terms(pool_lang)) + (list(surge_terms()) if pool_lang == "en"
+                                                  else [])
+        # terms spelled with symbols (f@ck) and of several words, drawn as often as others
+        kinds = [[t for t in terms if not t.replace(" ", "").isalnum()],
+                 [t for t in terms if " " in t], terms]
+        words = data.draw(st.sampled_from(PARAS))["text"].split()[:40]
+        parts = []
+        for _ in range(data.draw(st.integers(0, 6))):
+            kind = data.draw(st.sampled_from(["word", "term", "glue"]))
+            if kind == "word":
+                parts.append(data.draw(st.sampled_from(words)))
+            elif kind == "term":
+                t = data.draw(st.sampled_from([x for x in data.draw(st.sampled_from(kinds))
+                                               if x] or terms))
+                t = data.draw(st.sampled_from([t, t.upper(), t.title()]))
+                # the spaces of a several-word term as another separator (or glue)
+                parts.append(t.replace(" ", data.draw(st.sampled_from(
+                    [" ", "-", "\n", " - ", "\u00a0", "'", "", "x"]))))
+            else:
+                parts.append(data.draw(st.sampled_from(GLUE)))
+        joiner = data.draw(st.sampled_from(["", " "]))  # glued, or apart as words
+        rows.append({"id": str(k), "text": joiner.join(parts), "lang": lang, "source": "t"})
+    _same(_analyse(stage, rows, True), _analyse(stage, rows, False))
+
+
+def test_gate_skips_most_real_text_and_keeps_every_hit() -> None:
+    """Real paragraphs with and without inserted terms: the gate rejects the clean ones in
+    space-separated languages, and every document with a match is scored as before."""
+    stage = Toxicity()
+    severe = severe_terms(3)
+    rows = [{**p, "source": "web"} for p in PARAS]
+    rows += [{**p, "id": f"{p['id']}-t", "source": "web",
+              "text": insert(p["text"], severe[i % 3], "en")}
+             for i, p in enumerate(BY_LANG["en"])]
+    _same(_analyse(stage, rows, True), _analyse(stage, rows, False))
+    lex = stage.lexicon("en")
+    assert lex is not None
+    clean = [p["text"].lower() for p in BY_LANG["en"]]
+    assert not lex.candidates(clean).any()
+    assert lex.candidates([insert(t, severe[0], "en") for t in clean]).all()
+    # a term glued to a non-ASCII letter: the gate may say maybe, the match says no
+    assert lex.match("the " + severe[0] + "é here")[0].sum() == 0
+    # a symbol term alone: the symbol gate finds it, so the symbol pass runs
+    assert lex.candidates(["you f@ck off"], lex.symbol_gate).all()
+    _same(_analyse(stage, [{"id": "s", "text": "you F@CK off", "lang": "en"}], True),
+          _analyse(stage, [{"id": "s", "text": "you F@CK off", "lang": "en"}], False))
+
+
+def test_gate_non_word_class_is_every_character_but_ascii_word_ones() -> None:
+    """The gate writes [^0-9A-Za-z_] as RE2's \\W: the same set on every code point."""
+    import pyarrow.compute as pc
+
+    from corpusfilter.filters import toxicity
+
+    cps = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    chars = pa.array([chr(c) for c in cps], pa.string())
+    short = pc.match_substring_regex(chars, f"^{toxicity._GATE_NON_WORD}$")
+    long = pc.match_substring_regex(chars, f"^[^{toxicity._GATE_WORD}]$")
+    assert short.equals(long)
+    assert pc.sum(short).as_py() == len(cps) - 63

@@ -247,7 +247,6 @@ def top_token_share(text: pa.Array, min_words: int) -> tuple[np.ndarray, np.ndar
     Khmer, Myanmar, Tibetan) are left out, as a character there is not a word. The share is
     NaN for documents with fewer than `min_words` words. Counting is one NumPy `unique` over
     all (document, word) pairs of the batch."""
-    n = len(text)
     cleaned = pc.replace_substring_regex(text, rf"[{_UNSPACED}]+|{_NON_WORD}", " ")
     # Split on the single ASCII space put between words above (utf8_split_whitespace can keep
     # a trailing space on the last word of a non-ASCII string in pyarrow 26).
@@ -256,12 +255,21 @@ def top_token_share(text: pa.Array, min_words: int) -> tuple[np.ndarray, np.ndar
     doc = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
     nonempty = pc.not_equal(flat, "").to_numpy(zero_copy_only=False)
     codes = pc.dictionary_encode(flat).indices.to_numpy().astype(np.int64)
-    doc, codes = doc[nonempty], codes[nonempty]
+    return _count_top(doc[nonempty], codes[nonempty], len(text), min_words)
+
+
+def _count_top(doc: np.ndarray, codes: np.ndarray, n: int, min_words: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(top word's share, words) per document from each word's document and code."""
     # (document, word) pairs counted with NumPy: deterministic, unlike a threaded group-by
-    keys, per_word = np.unique(doc * (int(codes.max(initial=0)) + 1) + codes,
-                               return_counts=True)
+    m = int(codes.max(initial=0)) + 1
+    keys, per_word = np.unique(doc * m + codes, return_counts=True)
     top = np.zeros(n)
-    np.maximum.at(top, keys // (int(codes.max(initial=0)) + 1), per_word)
+    if len(keys):
+        key_doc = keys // m
+        # keys are sorted, so each document's pairs are one run: its maximum by reduceat
+        first = np.flatnonzero(np.r_[True, key_doc[1:] != key_doc[:-1]])
+        top[key_doc[first]] = np.maximum.reduceat(per_word, first)
     total = np.bincount(doc, minlength=n).astype(np.float64)
     return _ratio(top, total, max(min_words, 1)), total
 
@@ -285,20 +293,27 @@ def title_repetition(texts: list[str], chars: np.ndarray, min_title: int = 12,
     return out
 
 
-def boilerplate_lines(text: pa.Array, max_line_chars: int) -> tuple[np.ndarray, np.ndarray]:
-    """(boilerplate lines, non-empty lines) per document."""
+def boilerplate_lines(text: pa.Array, max_line_chars: int, min_lines: int = 0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(boilerplate lines, non-empty lines) per document. Documents with fewer than
+    `min_lines` non-empty lines get no density, so their lines are not searched (0
+    boilerplate lines)."""
     n = len(text)
     lines = pc.split_pattern(text, "\n")
     flat = pc.utf8_trim_whitespace(pc.list_flatten(lines))
     parent = pc.list_parent_indices(lines).to_numpy()
     length = _np(pc.utf8_length(flat))
     nonempty = length > 0
-    short = nonempty & (length <= max_line_chars)
-    hit = (_np(pc.match_substring_regex(flat, _PHRASE_RE))
-           + _np(pc.match_substring_regex(flat, _LINE_RE))
-           + _np(pc.match_substring_regex(flat, _NAV_LINE))) > 0
-    bp = np.bincount(parent, weights=(short & hit).astype(np.float64), minlength=n)
     total = np.bincount(parent, weights=nonempty.astype(np.float64), minlength=n)
+    # only short lines of documents with enough lines can count, so only they are searched
+    short = nonempty & (length <= max_line_chars) & (total[parent] >= min_lines)
+    hit = np.zeros(len(flat), dtype=bool)
+    if short.any():
+        cand = flat.filter(pa.array(short))
+        hit[short] = (_np(pc.match_substring_regex(cand, _PHRASE_RE))
+                      + _np(pc.match_substring_regex(cand, _LINE_RE))
+                      + _np(pc.match_substring_regex(cand, _NAV_LINE))) > 0
+    bp = np.bincount(parent, weights=(short & hit).astype(np.float64), minlength=n)
     return bp, total
 
 
@@ -384,7 +399,8 @@ class Spam(Filter):
         if self._active("url_density"):
             scores["url_density"] = _ratio(url_chars(text), chars)
         if self._active("boilerplate_density"):
-            bp, lines = boilerplate_lines(text, self.max_boilerplate_line_chars)
+            bp, lines = boilerplate_lines(text, self.max_boilerplate_line_chars,
+                                          max(self.min_lines, 1))
             scores["boilerplate_density"] = _ratio(bp, lines, max(self.min_lines, 1))
         if self._active("top_token_share"):
             share, _ = top_token_share(text, self.min_words)

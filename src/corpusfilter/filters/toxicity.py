@@ -28,6 +28,12 @@ Decision (documents removed when a count exceeds its limit; equal is kept): seve
 characters / non-space characters), the number of matches. C4's rule is ``max_matches: 0``.
 The defaults and their precision/recall on the Davidson et al. (2017) tweets are in
 ``docs/toxicity.md`` (``benchmarks/toxicity_thresholds.py``).
+
+Speed: most documents hold no term. One RE2 search per language over the whole batch (Arrow),
+with the pattern `Lexicon.gate_pattern` builds, proves that for them, and only the rest are
+tokenised and matched in Python. The gate matches wherever a match can exist, so scores are
+those of the per-document path exactly (tests/test_toxicity.py checks both paths agree;
+docs/toxicity.md has the measurements).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from corpusfilter.core.docs import Docs
 from corpusfilter.core.params import Count, Fraction
@@ -60,6 +68,15 @@ DEFAULT_ALLOWLIST: dict[str, tuple[str, ...]] = {"ja": ("sm", "グロ", "女の�
 LANG_ALIASES = {"nb": "no", "nn": "no", "tl": "fil", "fr-ca-u-sd-caqc": "fr"}
 _STRIP = ".,;:!?\"'“”‘’«»()[]{}<>…"
 _ASCII_TERM = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
+# The gate's word boundary: ASCII word characters only. Every one of them is a word
+# character for Python's ``\w`` (token_re) and none is whitespace or in _STRIP, so wherever
+# a token (or a stripped whitespace token) starts or ends, the neighbouring character is
+# outside this class, whatever Unicode tables the two regex engines use.
+# RE2's Perl class \W is exactly [^0-9A-Za-z_] (any other code point included), and it
+# compiles to half the instructions of the bracket form: the gate is compiled once per batch.
+_GATE_WORD = "0-9A-Za-z_"
+_GATE_NON_WORD = r"\W"
+_GATE_SEP = _GATE_NON_WORD + "+"
 
 
 def _mark_class() -> str:
@@ -203,6 +220,39 @@ class _SeqMatcher:
         return out
 
 
+def _re2_literal(text: str) -> str:
+    """`text` as an RE2 literal: ASCII letters and digits as they are, every other character
+    as its code point (``\\x{...}``), so no character of a term is read as syntax."""
+    return "".join(ch if ch.isascii() and ch.isalnum() else f"\\x{{{ord(ch):x}}}"
+                   for ch in text)
+
+
+_SEP_UNIT = ""  # the gap between two tokens in `_re2_trie` (no character is "")
+
+
+def _re2_trie(seqs: Iterable[tuple[str, ...]], sep: str = _GATE_SEP) -> str:
+    """An RE2 group matching any of the token sequences `seqs` (tokens literal, `sep`
+    between two), written as a trie: shared beginnings once, which RE2 compiles in about
+    half the time of the flat alternation (it is compiled once per batch)."""
+    trie: dict[str, Any] = {}
+    for seq in seqs:
+        node = trie
+        for k, tok in enumerate(seq):
+            for unit in ([_SEP_UNIT] if k else []) + list(tok):
+                node = node.setdefault(unit, {})
+        node[None] = True  # type: ignore[index]
+
+    def emit(node: dict[Any, Any]) -> str:
+        alts = [(sep if unit == _SEP_UNIT else _re2_literal(unit)) + emit(child)
+                for unit, child in sorted((u, c) for u, c in node.items() if u is not None)]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else f"(?:{'|'.join(alts)})"
+        return f"(?:{body})?" if None in node else body
+
+    return f"(?:{emit(trie)})"
+
+
 def _trie_regex(words: Iterable[str]) -> str:
     """A regex matching any of `words`, longest first at each position (greedy trie)."""
     trie: dict[str, Any] = {}
@@ -234,6 +284,10 @@ class Lexicon:
     symbols: _SeqMatcher = field(default_factory=_SeqMatcher)
     pattern: re.Pattern[str] | None = None
     term_of: dict[str, int] = field(default_factory=dict)
+    # RE2 pattern found in every lower-cased text that `match` finds a term in (None: no
+    # terms); see `gate_pattern`. `symbol_gate`: the same for the symbol terms alone.
+    gate: str | None = None
+    symbol_gate: str | None = None
 
     @classmethod
     def build(cls, lang: str, terms: list[Term]) -> Lexicon:
@@ -257,17 +311,60 @@ class Lexicon:
         lex.symbols.finish()
         if substrings:
             lex.pattern = re.compile(_trie_regex(substrings))
+        lex.gate = lex.gate_pattern((lex.words, lex.symbols), substrings)
+        lex.symbol_gate = lex.gate_pattern((lex.symbols,), [])
         return lex
 
-    def match(self, lower: str) -> tuple[np.ndarray, int, int]:
-        """(match count per term, flagged units, total units) for lower-cased text."""
+    def gate_pattern(self, matchers: tuple[_SeqMatcher, ...], substrings: list[str]
+                     ) -> str | None:
+        """An RE2 pattern that matches every lower-cased text in which `match` counts a term.
+
+        A word term (tokens t1 … tk) is counted only where those tokens follow each other in
+        the text, i.e. t1, characters outside tokens, t2, …, with no word character right
+        before t1 or after tk; a symbol term likewise with whitespace and `_STRIP` characters
+        between its stripped pieces. Written with "not an ASCII word character, nor a letter
+        of the terms that Python's tokeniser counts as a word character" for the gaps and
+        edges, the gate matches there too: it can say "maybe" where no term is counted (a
+        letter of another script next to the term), never "no" where one is. Substring
+        terms (zh/ja/th) are searched as they are."""
+        seqs = {seq for matcher in matchers for cands in matcher.first.values()
+                for seq, _ in cands}
+        parts = []
+        if seqs:
+            # Letters of the terms beyond ASCII (Cyrillic, Greek, accented Latin ...) that
+            # Python's tokeniser counts as word characters join the boundary class: in text
+            # of those scripts an ASCII-only boundary is everywhere, and RE2 then tracks a
+            # term start at every letter (Russian text: slower than no gate at all).
+            extra = sorted({ch for seq in seqs for tok in seq for ch in tok
+                            if not ch.isascii() and token_re().fullmatch(ch)})
+            non_word = (f"[^{_GATE_WORD}{''.join(_re2_literal(ch) for ch in extra)}]"
+                        if extra else _GATE_NON_WORD)
+            parts.append(f"(?:^|{non_word}){_re2_trie(seqs, non_word + '+')}"
+                         f"(?:{non_word}|$)")
+        if substrings:
+            parts.append(_re2_trie((t,) for t in substrings))
+        return "|".join(parts) if parts else None
+
+    def candidates(self, lowered: list[str], gate: str | None = None) -> np.ndarray:
+        """Which lower-cased texts may hold a term (one RE2 pass over all of them with `gate`,
+        by default `self.gate`); the others certainly hold none (`gate_pattern`)."""
+        gate = self.gate if gate is None else gate
+        if gate is None or not lowered:
+            return np.zeros(len(lowered), dtype=bool)
+        hit = pc.match_substring_regex(pa.array(lowered, pa.large_string()), gate)
+        return hit.to_numpy(zero_copy_only=False).astype(bool)
+
+    def match(self, lower: str, symbols: bool = True) -> tuple[np.ndarray, int, int]:
+        """(match count per term, flagged units, total units) for lower-cased text; with
+        `symbols` False the symbol terms are not looked for (the caller knows, from
+        `symbol_gate`, that none is there)."""
         counts = np.zeros(len(self.terms), dtype=np.int64)
         toks = token_re().findall(lower)
         flagged = 0
         for tid, k in self.words.find(toks):
             counts[tid] += 1
             flagged += k
-        if self.symbols.first:
+        if symbols and self.symbols.first:
             ws = [w.strip(_STRIP) for w in lower.split()]
             for tid, k in self.symbols.find([w for w in ws if w]):
                 counts[tid] += 1
@@ -359,6 +456,9 @@ class Toxicity(Filter):
                 " ".join(str(t).lower().split()) for t in terms)
         self.allow = allow
         self._lexicons: dict[str, Lexicon | None] = {}
+        # False: every document takes the per-document path (the reference the gate is
+        # tested against)
+        self._gate = True
 
     def lexicon(self, lang: str | None) -> Lexicon | None:
         """The lexicon for a (normalised) language, or None when it has no list."""
@@ -387,41 +487,64 @@ class Toxicity(Filter):
         langs = docs.lang if docs.lang is not None else [None] * n
         texts = docs.texts
         no_list = no_lang = 0
+        rows_of: dict[str, list[int]] = {}
         for i in range(n):
             lang = normalize_lang(langs[i])
             if lang is None:
                 no_lang += 1
                 lang = self.default_lang
-            lex = self.lexicon(lang)
-            if lex is None:
+            if self.lexicon(lang) is None:
                 no_list += 1
                 continue
-            counts, flagged, units = lex.match(texts[i].lower())
-            total = int(counts.sum())
-            matches[i] = total
-            fraction[i] = flagged / units if units else 0.0
-            if not total:
-                severe[i] = 0.0
-                continue
-            by_sev = dict.fromkeys(SEVERITIES, 0)
-            by_list = dict.fromkeys(self.lists, 0)
-            best = math.nan
-            for tid in np.flatnonzero(counts):
-                term, c = lex.terms[tid], int(counts[tid])
-                by_sev[term.severity] += c
-                for src in term.lists:
-                    by_list[src] += c
-                if not math.isnan(term.rating) and not (term.rating <= best):
-                    best = term.rating
-            severe[i] = by_sev["severe"]
-            max_sev[i] = best
-            details[i] = {"lang": lang, "lists": by_list,
-                          "severity": {k: v for k, v in by_sev.items() if v}}
+            rows_of.setdefault(lang, []).append(i)  # type: ignore[arg-type]
+        for lang, rows in rows_of.items():
+            lex = self.lexicon(lang)
+            assert lex is not None
+            lowered = [texts[i].lower() for i in rows]
+            maybe = (lex.candidates(lowered) if self._gate
+                     else np.ones(len(rows), dtype=bool))
+            # of those, the ones that may hold a symbol term (f@ck): the others skip that pass
+            sym = np.zeros(len(rows), dtype=bool)
+            sym[maybe] = (lex.candidates([x for x, m in zip(lowered, maybe, strict=True) if m],
+                                         lex.symbol_gate)
+                          if self._gate and lex.symbol_gate else True)
+            for i, lower, may, may_sym in zip(rows, lowered, maybe, sym, strict=True):
+                if not may:  # what `match` gives for a text without a term
+                    matches[i], fraction[i], severe[i] = 0.0, 0.0, 0.0
+                    continue
+                self._score_one(i, lex, lex.match(lower, bool(may_sym)), matches, severe,
+                                fraction, max_sev, details)
         docs.count("no_list", no_list)
         docs.count("no_lang", no_lang)
         scores = {"matches": matches, "severe_matches": severe,
                   "flagged_fraction": fraction, "max_severity": max_sev}
         return scores, details
+
+    def _score_one(self, i: int, lex: Lexicon, matched: tuple[np.ndarray, int, int],
+                   matches: np.ndarray, severe: np.ndarray, fraction: np.ndarray,
+                   max_sev: np.ndarray, details: list[dict[str, Any] | None]) -> None:
+        """Scores and detail of document `i` from `Lexicon.match`'s answer, in place."""
+        counts, flagged, units = matched
+        total = int(counts.sum())
+        matches[i] = total
+        fraction[i] = flagged / units if units else 0.0
+        if not total:
+            severe[i] = 0.0
+            return
+        by_sev = dict.fromkeys(SEVERITIES, 0)
+        by_list = dict.fromkeys(self.lists, 0)
+        best = math.nan
+        for tid in np.flatnonzero(counts):
+            term, c = lex.terms[tid], int(counts[tid])
+            by_sev[term.severity] += c
+            for src in term.lists:
+                by_list[src] += c
+            if not math.isnan(term.rating) and not (term.rating <= best):
+                best = term.rating
+        severe[i] = by_sev["severe"]
+        max_sev[i] = best
+        details[i] = {"lang": lex.lang, "lists": by_list,
+                      "severity": {k: v for k, v in by_sev.items() if v}}
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:
         return self._analyse(docs)[0]
