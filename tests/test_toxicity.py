@@ -195,11 +195,11 @@ GLUE = ["", " ", "  ", "\n", "\t", "\u00a0", "\u3000", "-", "'", "’", ".", ","
 
 
 def _analyse(stage: Toxicity, rows: list[dict], gate: bool) -> tuple[dict, list]:
-    stage._gate = gate
+    stage.batch_gate = gate
     try:
         return stage.measure(Docs(table(rows).to_batches()[0]))
     finally:
-        stage._gate = True
+        stage.batch_gate = True
 
 
 def _same(a: tuple[dict, list], b: tuple[dict, list]) -> None:

@@ -456,9 +456,10 @@ class Toxicity(Filter):
                 " ".join(str(t).lower().split()) for t in terms)
         self.allow = allow
         self._lexicons: dict[str, Lexicon | None] = {}
-        # False: every document takes the per-document path (the reference the gate is
-        # tested against)
-        self._gate = True
+        #: The batch RE2 gate (on). False sends every document down the per-document
+        #: path, the reference the gate is tested against; not a parameter: it never
+        #: changes a score.
+        self.batch_gate = True
 
     def lexicon(self, lang: str | None) -> Lexicon | None:
         """The lexicon for a (normalised) language, or None when it has no list."""
@@ -501,13 +502,13 @@ class Toxicity(Filter):
             lex = self.lexicon(lang)
             assert lex is not None
             lowered = [texts[i].lower() for i in rows]
-            maybe = (lex.candidates(lowered) if self._gate
+            maybe = (lex.candidates(lowered) if self.batch_gate
                      else np.ones(len(rows), dtype=bool))
             # of those, the ones that may hold a symbol term (f@ck): the others skip that pass
             sym = np.zeros(len(rows), dtype=bool)
             sym[maybe] = (lex.candidates([x for x, m in zip(lowered, maybe, strict=True) if m],
                                          lex.symbol_gate)
-                          if self._gate and lex.symbol_gate else True)
+                          if self.batch_gate and lex.symbol_gate else True)
             for i, lower, may, may_sym in zip(rows, lowered, maybe, sym, strict=True):
                 if not may:  # what `match` gives for a text without a term
                     matches[i], fraction[i], severe[i] = 0.0, 0.0, 0.0
