@@ -340,13 +340,13 @@ def test_boilerplate_density_skips_only_documents_without_enough_lines(
         texts: list[str], min_lines: int) -> None:
     """Lines of documents with fewer than `min_lines` lines are not searched: the stage's
     density is still the every-line reference's, NaN for those documents."""
-    from corpusfilter.filters.spam import _ratio
+    from corpusfilter.filters.spam import ratio_or_nan
 
     stage = Spam(min_lines=min_lines, min_chars=0)
     got = stage.score(docs_of(texts))["boilerplate_density"]
     bp, lines = _boilerplate_lines_reference(pa.array(texts, pa.string()),
                                              stage.max_boilerplate_line_chars)
-    want = _ratio(bp, lines, max(min_lines, 1))
+    want = ratio_or_nan(bp, lines, max(min_lines, 1))
     small = np.array([len("".join(t.split())) < 1 for t in texts])
     want[small] = np.nan
     np.testing.assert_array_equal(got, want)

@@ -177,7 +177,8 @@ def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return arr.to_numpy(zero_copy_only=False).astype(np.float64)
 
 
-def _ratio(num: np.ndarray, den: np.ndarray, min_den: float = 1.0) -> np.ndarray:
+def ratio_or_nan(num: np.ndarray, den: np.ndarray, min_den: float = 1.0) -> np.ndarray:
+    """num / den per document; NaN where den < min_den (too little to measure)."""
     out = np.full(len(num), np.nan)
     ok = den >= min_den
     out[ok] = num[ok] / den[ok]
@@ -271,7 +272,7 @@ def _count_top(doc: np.ndarray, codes: np.ndarray, n: int, min_words: int
         first = np.flatnonzero(np.r_[True, key_doc[1:] != key_doc[:-1]])
         top[key_doc[first]] = np.maximum.reduceat(per_word, first)
     total = np.bincount(doc, minlength=n).astype(np.float64)
-    return _ratio(top, total, max(min_words, 1)), total
+    return ratio_or_nan(top, total, max(min_words, 1)), total
 
 
 def title_repetition(texts: list[str], chars: np.ndarray, min_title: int = 12,
@@ -397,11 +398,11 @@ class Spam(Filter):
         small = chars < max(self.min_chars, 1)
         scores: dict[str, np.ndarray] = {}
         if self._active("url_density"):
-            scores["url_density"] = _ratio(url_chars(text), chars)
+            scores["url_density"] = ratio_or_nan(url_chars(text), chars)
         if self._active("boilerplate_density"):
             bp, lines = boilerplate_lines(text, self.max_boilerplate_line_chars,
                                           max(self.min_lines, 1))
-            scores["boilerplate_density"] = _ratio(bp, lines, max(self.min_lines, 1))
+            scores["boilerplate_density"] = ratio_or_nan(bp, lines, max(self.min_lines, 1))
         if self._active("top_token_share"):
             share, _ = top_token_share(text, self.min_words)
             # Mostly Chinese/Japanese/Thai/...: no word boundaries, the rule does not apply.
@@ -413,12 +414,12 @@ class Spam(Filter):
             scores["title_repetition"] = title_repetition(docs.texts, counts[0])
         if self._active("caps_ratio"):
             cased = counts[CASED]
-            caps = _ratio(counts[UPPER], cased, max(self.min_cased_letters, 1))
+            caps = ratio_or_nan(counts[UPPER], cased, max(self.min_cased_letters, 1))
             # Latin words inside Japanese, Korean, Arabic ... text are mostly acronyms.
             caps[cased < MIN_CASED_SHARE * letters] = np.nan
             scores["caps_ratio"] = caps
         if self._active("digit_symbol_ratio"):
-            scores["digit_symbol_ratio"] = _ratio(counts[NUMBER] + counts[SYMBOL], chars)
+            scores["digit_symbol_ratio"] = ratio_or_nan(counts[NUMBER] + counts[SYMBOL], chars)
         for values in scores.values():
             values[small] = np.nan
         return scores
