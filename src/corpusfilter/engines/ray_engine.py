@@ -52,9 +52,10 @@ from corpusfilter.io.shards import Shard, read_ids, shard_rows
 
 log = logging.getLogger("corpusfilter")
 
-# Below this many input documents, id uniqueness is checked on the driver (8 bytes per id);
-# above it, with a groupby on the cluster.
-DRIVER_ID_CHECK_MAX = 10_000_000
+# Up to this many input documents, id uniqueness is checked on the driver; above it, with a
+# groupby on the cluster. The driver's check measured ~46 bytes per id (the hashes and
+# np.unique's copies: +88 MiB at 2M documents, docs/scale.md), so this keeps it under ~50 MB.
+DRIVER_ID_CHECK_MAX = 1_000_000
 # Records per partition of a distributed plan: what one planning task holds, whatever the
 # corpus size (docs/scale.md: ~0.7 GiB per task at this size with minhash_dedup). The number
 # of partitions grows with the corpus instead, from a floor of 2 per CPU for parallelism.
@@ -283,7 +284,7 @@ class RayEngine(LocalEngine):
 
         rows = sum(shard_rows(s, self.config.storage_options) for s in shards)
         if rows <= self.driver_id_check_max:
-            super()._check_ids_unique(shards, out)  # 8 bytes per id: at most 80 MB here
+            super()._check_ids_unique(shards, out)  # ~46 bytes per id: < 50 MB here
             return
         start = 0
         while True:  # more than one pass only past MAX_ID_COLLISIONS 64-bit hash collisions
