@@ -1,20 +1,29 @@
 """Largest process memory per phase of a Ray run on a two-node cluster, at growing corpus sizes.
 
-Run: ``.venv/bin/python benchmarks/ray_memory.py [--docs 100000 1000000] [--shard-docs 25000]``
+Run: ``.venv/bin/python benchmarks/ray_memory.py [--docs 100000 1000000] [--shard-docs 25000]
+[--pipeline dedup|minhash] [--partition-records N] [--compare]``
 
 For each size: short documents (~640 characters, three real lines of
 ``../shared/data/web_docs.parquet``, 5% exact and 5% near copies: `dedup_scale.write_corpus`)
 in shards of ``--shard-docs`` documents (the same shard size at every corpus size, so what
-grows with the corpus is told apart from what grows with a shard); a cluster of two ``ray start`` nodes of one CPU each on this machine
-(ports 6400-6499, `tests/ray_nodes.py`: not while its test runs); the pipeline ``doc_length``, ``exact_dedup``,
-``minhash_dedup`` (the global stages are where memory could grow with the corpus). A thread
-samples every 0.2 s the resident memory (RSS) of the driver and of every process of the two
-nodes, classified as driver, unit actor (batch-local work), Ray task worker (planning tasks:
-shuffles, per-partition plans, components), raylet (which maps the object store: its RSS
-includes the shared-memory pages it touched) and other Ray processes (GCS, agents); it prints
-the largest RSS of each kind in each phase, the wall time of each phase, and bytes per
-document for the kinds that grow. With ``--compare`` it also runs the local engine and checks
-the data and ledger files are byte-identical.
+grows with the corpus is told apart from what grows with a shard); a cluster of two
+``ray start`` nodes of one CPU each on this machine (ports 6400-6499, `tests/ray_nodes.py`:
+not while its test runs). Pipeline ``dedup``: ``doc_length``, ``exact_dedup``,
+``minhash_dedup`` (the global stages are where memory could grow with the corpus);
+``minhash``: ``minhash_dedup`` alone, the cheapest run through the MinHash plan.
+``--partition-records`` sets the engine's records per plan partition (default: its
+``PARTITION_RECORDS``), so that two corpus sizes can be compared at the same partition size.
+
+A thread samples every 0.2 s the resident memory of the driver and of every process of the
+two nodes, classified as driver, unit actor (batch-local work), shuffle aggregator (Ray Data's
+hash-shuffle actors, if any), Ray task worker (planning tasks: shuffles, per-partition plans,
+components; and idle workers, which keep the heap of their last task), raylet (which maps the
+object store: its RSS includes the shared-memory pages it touched) and other Ray processes
+(GCS, agents, Ray Data's helper actors). It prints, per phase, the wall time and the largest
+RSS of each kind with, in brackets, its private part (RssAnon: the process's own heap, without
+the object-store pages it read), then the task workers' largest private RSS by process title
+(which step). With ``--compare`` it also runs the local engine and checks the data and ledger
+files are byte-identical.
 """
 
 from __future__ import annotations
