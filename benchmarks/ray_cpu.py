@@ -7,11 +7,16 @@ Each round runs, in turn, ``corpusfilter run PIPELINE IN -o OUT --workers N`` wi
 ``--engine local`` and with ``--engine ray`` (which starts a local Ray cluster of N CPUs for the
 run and stops it after), and a bare Ray start and stop in a subprocess (``ray.init`` of N CPUs,
 one trivial task, ``ray.shutdown``: the fixed cost a one-machine Ray run pays whatever its
-size). CPU is user + system time of each subprocess and all its descendants, orphans included
-(this script becomes their subreaper and reaps them: `pipeline.become_subreaper`), so the Ray
-cluster's GCS, raylet and workers count. Ratios are taken round by round (the machine's speed
-drifts less within a round) and printed as min / median / max. The outputs of the two engines
-are compared byte for byte in every round.
+size). CPU is user + system time of each subprocess and all its descendants, read from
+``/proc/PID/stat`` every 0.1 s for every process carrying this run's marker in its
+environment (inherited by the Ray cluster's GCS, raylet, agents and workers), each process's
+last reading summed: `rusage` of waited-for children is not enough here, since Ray's workers
+are never accounted to their parent (a first version that used it printed Ray at 0.4× the
+local engine's CPU for the same filtering work). What a process spends after its last
+reading (< 0.1 s each) is missed, alike for both engines; the waited-for children's rusage is
+printed beside as a cross-check. Ratios are taken round by round (the machine's speed drifts
+less within a round) and printed as min / median / max. The outputs of the two engines are
+compared byte for byte in every round.
 
 ``--recipe default``: the default recipe on ``pipeline.write_corpus`` (2 KB chunks of the real
 pages of ``../shared/data/web_docs.parquet``, 5% exact and 10% near copies, shards of 5,000).
@@ -24,10 +29,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,10 +55,72 @@ RAY_START_STOP = ("import ray, sys\n"
                   "ray.shutdown()\n")
 
 
+MARK = "CORPUSFILTER_CPU_RUN"
+TICK = os.sysconf("SC_CLK_TCK")
+WALL: list[float] = []
+RUSAGE: list[float] = []  # CPU of waited-for descendants, per run (cross-check)
+
+
+def _marked(pid: str, want: bytes) -> bool:
+    try:
+        return want in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def timed(cmd: list[str]) -> float:
+    """CPU seconds of `cmd` and every process that inherited its marker, by sampling."""
+    marker = f"{os.getpid()}-{time.time_ns()}"
+    want = f"{MARK}={marker}".encode()
+    seen: dict[tuple[str, str], float] = {}  # (pid, start time) -> last user + system s
+    ours: set[tuple[str, str]] = set()
+
+    def processes() -> list[tuple[tuple[str, str], list[str]]]:
+        out = []
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    f = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                out.append(((d, f[19]), f))  # field 22: start time (a reused pid is new)
+        return out
+
+    older = {key for key, _ in processes()}  # running before the command: not ours
+    stop = threading.Event()
+
+    def sample() -> None:
+        while True:
+            for key, f in processes():
+                # checked again until marked: between fork and exec a child still has the
+                # environment of its parent
+                if key not in ours and key not in older and _marked(key[0], want):
+                    ours.add(key)
+                if key in ours:
+                    seen[key] = (int(f[11]) + int(f[12])) / TICK  # fields 14-15: utime, stime
+            if stop.is_set():
+                return
+            time.sleep(0.1)
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    thread = threading.Thread(target=sample, daemon=True)
+    t0 = time.perf_counter()
+    thread.start()
+    subprocess.run(cmd, check=True, env={**pb.ENV, MARK: marker}, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    pb.reap_orphans()
+    stop.set()
+    thread.join()
+    WALL.append(time.perf_counter() - t0)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    RUSAGE.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return sum(seen.values())
+
+
 def run(recipe: str, inp: Path, out: Path, engine: str, workers: int) -> float:
     shutil.rmtree(out, ignore_errors=True)
-    return pb.timed([pb.PY, "-m", "corpusfilter.cli", "run", recipe, str(inp), "-o", str(out),
-                     "--workers", str(workers), "--engine", engine, "--no-progress", "-q"])
+    return timed([pb.PY, "-m", "corpusfilter.cli", "run", recipe, str(inp), "-o", str(out),
+                  "--workers", str(workers), "--engine", engine, "--no-progress", "-q"])
 
 
 def same_outputs(a: Path, b: Path) -> bool:
@@ -84,19 +156,21 @@ def main() -> None:
         for _ in range(args.rounds):
             local.append(run(recipe, inp, tmp / "local", "local", args.workers))
             ray.append(run(recipe, inp, tmp / "ray", "ray", args.workers))
-            fixed.append(pb.timed([pb.PY, "-c", RAY_START_STOP, str(args.workers)]))
+            fixed.append(timed([pb.PY, "-c", RAY_START_STOP, str(args.workers)]))
             same.append(same_outputs(tmp / "local", tmp / "ray"))
-        walls = pb.WALL
+        walls, rus = WALL, RUSAGE
         print(f"\n## {args.recipe} recipe, {args.docs:,} documents in {shards} shards, "
               f"--workers {args.workers}, {args.rounds} interleaved rounds\n")
-        print("| run | CPU s (min / median / max) | wall s (median) | docs per CPU-second |")
-        print("|---|---|---:|---:|")
-        for name, xs, w in (("local engine", local, walls[0::3]),
-                            ("ray engine (cluster started and stopped by the run)", ray,
-                             walls[1::3]),
-                            ("ray start + stop alone", fixed, walls[2::3])):
+        print("| run | CPU s (min / median / max) | wall s (median) | docs per CPU-second | "
+              "rusage CPU s (median) |")
+        print("|---|---|---:|---:|---:|")
+        for k, (name, xs) in enumerate((
+                ("local engine", local),
+                ("ray engine (cluster started and stopped by the run)", ray),
+                ("ray start + stop alone", fixed))):
             per = f"{args.docs / statistics.median(xs):,.0f}" if xs is not fixed else "–"
-            print(f"| {name} | {pb.spread(xs)} | {statistics.median(w):.1f} | {per} |")
+            print(f"| {name} | {pb.spread(xs)} | {statistics.median(walls[k::3]):.1f} | "
+                  f"{per} | {statistics.median(rus[k::3]):.2f} |")
         ratio = [r / lo for r, lo in zip(ray, local, strict=True)]
         net = [(r - f) / lo for r, f, lo in zip(ray, fixed, local, strict=True)]
         print(f"\nray / local CPU (min / median / max): {pb.spread(ratio)}")
