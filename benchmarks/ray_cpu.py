@@ -59,6 +59,19 @@ MARK = "CORPUSFILTER_CPU_RUN"
 TICK = os.sysconf("SC_CLK_TCK")
 WALL: list[float] = []
 RUSAGE: list[float] = []  # CPU of waited-for descendants, per run (cross-check)
+BY_KIND: list[dict[str, float]] = []  # CPU per kind of process, per run
+
+
+def kind(cmd: str) -> str:
+    """What a process of a run is, from its command line (Ray workers retitle themselves)."""
+    for needle, name in (("UnitActor", "unit actors"), ("corpusfilter.cli", "driver"),
+                         ("gcs_server", "GCS"), ("raylet/raylet", "raylet"),
+                         ("Agent", "Ray agents"), ("dashboard", "Ray agents"),
+                         ("log_monitor", "Ray log monitor"), ("ray::", "other Ray workers"),
+                         ("multiprocessing", "local pool workers")):
+        if needle in cmd:
+            return name
+    return "other"
 
 
 def _marked(pid: str, want: bytes) -> bool:
@@ -73,6 +86,7 @@ def timed(cmd: list[str]) -> float:
     marker = f"{os.getpid()}-{time.time_ns()}"
     want = f"{MARK}={marker}".encode()
     seen: dict[tuple[str, str], float] = {}  # (pid, start time) -> last user + system s
+    kinds: dict[tuple[str, str], str] = {}
     ours: set[tuple[str, str]] = set()
 
     def processes() -> list[tuple[tuple[str, str], list[str]]]:
@@ -98,6 +112,12 @@ def timed(cmd: list[str]) -> float:
                     ours.add(key)
                 if key in ours:
                     seen[key] = (int(f[11]) + int(f[12])) / TICK  # fields 14-15: utime, stime
+                    try:
+                        cmd = Path(f"/proc/{key[0]}/cmdline").read_bytes().replace(b"\0", b" ")
+                    except OSError:
+                        continue
+                    if kinds.get(key) != "unit actors":  # once a unit actor, always one
+                        kinds[key] = kind(cmd.decode(errors="replace"))
             if stop.is_set():
                 return
             time.sleep(0.1)
@@ -114,6 +134,10 @@ def timed(cmd: list[str]) -> float:
     WALL.append(time.perf_counter() - t0)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     RUSAGE.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    by_kind: dict[str, float] = {}
+    for key, cpu in seen.items():
+        by_kind[kinds.get(key, "other")] = by_kind.get(kinds.get(key, "other"), 0.0) + cpu
+    BY_KIND.append(by_kind)
     return sum(seen.values())
 
 
@@ -176,6 +200,12 @@ def main() -> None:
         print(f"\nray / local CPU (min / median / max): {pb.spread(ratio)}")
         print(f"(ray - start/stop) / local CPU: {pb.spread(net)}")
         print(f"outputs byte-identical in every round: {all(same)}")
+        for k, name in ((0, "local engine"), (1, "ray engine")):
+            runs = BY_KIND[k::3]
+            names = sorted({n for r in runs for n in r}, key=lambda n: -sum(r.get(n, 0)
+                                                                          for r in runs))
+            print(f"{name}, CPU s per kind of process (median over rounds): " + ", ".join(
+                f"{n} {statistics.median([r.get(n, 0.0) for r in runs]):.2f}" for n in names))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
