@@ -67,7 +67,8 @@ def kind(cmd: str) -> str:
     for needle, name in (("UnitActor", "unit actors"), ("corpusfilter.cli", "driver"),
                          ("gcs_server", "GCS"), ("raylet/raylet", "raylet"),
                          ("Agent", "Ray agents"), ("dashboard", "Ray agents"),
-                         ("log_monitor", "Ray log monitor"), ("ray::", "other Ray workers"),
+                         ("log_monitor", "Ray monitors"), ("monitor.py", "Ray monitors"),
+                         ("ray::", "other Ray workers"), ("default_worker.py", "other Ray workers"),
                          ("multiprocessing", "local pool workers")):
         if needle in cmd:
             return name
@@ -116,7 +117,8 @@ def timed(cmd: list[str]) -> float:
                         cmd = Path(f"/proc/{key[0]}/cmdline").read_bytes().replace(b"\0", b" ")
                     except OSError:
                         continue
-                    if kinds.get(key) != "unit actors":  # once a unit actor, always one
+                    # a zombie's command line is empty; once a unit actor, always one
+                    if cmd and kinds.get(key) != "unit actors":
                         kinds[key] = kind(cmd.decode(errors="replace"))
             if stop.is_set():
                 return
