@@ -7,8 +7,9 @@ For each size: short documents (~640 characters, three real lines of
 ``../shared/data/web_docs.parquet``, 5% exact and 5% near copies: `dedup_scale.write_corpus`)
 in shards of ``--shard-docs`` documents (the same shard size at every corpus size, so what
 grows with the corpus is told apart from what grows with a shard); a cluster of two
-``ray start`` nodes of one CPU each on this machine (ports 6400-6499, `tests/ray_nodes.py`:
-not while its test runs). Pipeline ``dedup``: ``doc_length``, ``exact_dedup``,
+``ray start`` nodes of one CPU each on this machine (ports 6800-6899, `tests/ray_nodes.py`: not
+6400-6499, which tests/test_ray_two_nodes.py uses; two clusters on the same ports and temp
+directories break each other, which once made a run here wait forever for CPUs). Pipeline ``dedup``: ``doc_length``, ``exact_dedup``,
 ``minhash_dedup`` (the global stages are where memory could grow with the corpus);
 ``minhash``: ``minhash_dedup`` alone, the cheapest run through the MinHash plan.
 ``--partition-records`` sets the engine's records per plan partition (default: its
@@ -157,7 +158,7 @@ def measure(n: int, shard_docs: int, base: Path, compare: bool, pipeline: str,
     subprocess.run([sys.executable, "-c", f"import dedup_scale as d; d.SHARD_DOCS = "
                     f"{shard_docs}; d.write_corpus({n}, __import__('pathlib').Path("
                     f"{str(corpus)!r}))"], check=True, cwd=ROOT / "benchmarks")
-    nodes = LocalNodes(base, nodes=2, cpus=1, base_port=6400)
+    nodes = LocalNodes(base, nodes=2, cpus=1, base_port=6800)
     sampler = Sampler(nodes)
     times: dict[str, float] = {}
     parts: list[int] = []
