@@ -116,8 +116,11 @@ def memory_model(n: int) -> None:
     table = corpus(n, unique=True)
     print(f"\n== memory model (measured on {n:,} documents, no exact duplicates, every "
           f"document in a near-duplicate cluster; scaled to 1B) ==")
-    for stage in (ExactDedup(), MinHashDedup()):
+    # minhash_dedup's default (verify: exact) also collects every document's shingle hashes
+    for stage in (ExactDedup(), MinHashDedup(), MinHashDedup(verify="estimate")):
         stage.setup()
+        label = stage.name + ("" if getattr(stage, "verify", "exact") == "exact"
+                              else f" (verify: {stage.verify})")
         parts = [stage.collect(Docs(b, Columns("text", "id", "lang"), "bench"))
                  for b in table.to_batches(max_chunksize=1000)]
         records = pa.concat_tables(parts)
@@ -127,14 +130,36 @@ def memory_model(n: int) -> None:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         plan_per_doc = peak / n
-        print(f"{stage.name}: collect records {per_doc:6.1f} B/doc -> "
+        print(f"{label}: collect records {per_doc:6.1f} B/doc -> "
               f"{per_doc * BILLION / 2**30:7.1f} GiB at 1B docs (cluster object store / "
               f"spill, spread over partitions); plan() peak heap {plan_per_doc:6.1f} B/doc "
               f"-> {plan_per_doc * BILLION / 2**30:7.1f} GiB if planned in one process")
-        print(json.dumps({"stage": stage.name, "collect_bytes_per_doc": round(per_doc, 1),
+        print(json.dumps({"stage": label, "collect_bytes_per_doc": round(per_doc, 1),
                           "plan_peak_bytes_per_doc": round(plan_per_doc, 1)}))
-        if stage.name == "minhash_dedup":
+        if label == "minhash_dedup":
             components_step(records, [f"band_{j}" for j in range(stage.bands)])
+    chunk_records()
+
+
+def chunk_records(n: int = 3000) -> None:
+    """minhash_dedup's collected bytes per document on ~2 KB chunks of the same pages (the
+    documents of docs/scale.md's 1B plan), with and without shingles."""
+    import pipeline
+    from corpusfilter.core.docs import Columns, Docs
+    from corpusfilter.dedup.minhash import MinHashDedup
+
+    texts = pipeline.chunks()[:n]
+    table = pa.table({"id": [f"c{i}" for i in range(len(texts))], "text": texts})
+    chars = sum(len(t) for t in texts) / len(texts)
+    for verify in ("exact", "estimate"):
+        stage = MinHashDedup(verify=verify)
+        stage.setup()
+        records = pa.concat_tables([stage.collect(Docs(b, Columns("text", "id", None), "bench"))
+                                    for b in table.to_batches(max_chunksize=1000)])
+        per_doc = records.nbytes / len(texts)
+        print(f"minhash_dedup (verify: {verify}) on {len(texts):,} chunks of {chars:,.0f} "
+              f"characters: collect records {per_doc:6.1f} B/doc -> "
+              f"{per_doc * BILLION / 2**30:7.1f} GiB at 1B docs")
 
 
 class _PeakExchange:

@@ -52,9 +52,20 @@ from corpusfilter.io.shards import Shard, read_ids, shard_rows
 
 log = logging.getLogger("corpusfilter")
 
-# Below this many input documents, id uniqueness is checked on the driver (8 bytes per id);
-# above it, with a groupby on the cluster.
-DRIVER_ID_CHECK_MAX = 10_000_000
+# Up to this many input documents, id uniqueness is checked on the driver; above it, with a
+# groupby on the cluster. Measured at 2M documents (docs/scale.md): the driver's check costs
+# ~46 bytes per id (+88 MiB), the cluster's check +161 MiB on the driver (Ray Data's machinery,
+# which the plans start anyway and which then reuses that memory). Up to here the driver's
+# check stays below that fixed cost, so the driver's peak does not grow with the corpus.
+DRIVER_ID_CHECK_MAX = 2_000_000
+# Records per partition of a distributed plan: what one planning task holds, whatever the
+# corpus size (docs/scale.md: 0.86 GiB RSS, 0.54 GiB private, for the largest task of
+# minhash_dedup's plan at this size with 640-character documents). The number of partitions
+# grows with the corpus instead, from a floor of 2 per CPU for parallelism, up to
+# MAX_PARTITIONS (past 1.6B records the partitions grow again; the driver's bookkeeping of a
+# shuffle grows with the number of partitions, docs/scale.md).
+PARTITION_RECORDS = 200_000
+MAX_PARTITIONS = 8192
 # A unit whose worker dies this many times more (a kill, an out-of-memory kill, a lost node)
 # fails the run with a message naming the shard; Ray restarts the actor each time.
 MAX_UNIT_RETRIES = 3
@@ -134,6 +145,7 @@ class RayEngine(LocalEngine):
         self.on_unit = on_unit
         self._ray: Any = None
         self.driver_id_check_max = DRIVER_ID_CHECK_MAX
+        self.partition_records = PARTITION_RECORDS
 
     def run(self, inputs: Sequence[str | Path], out: str | Path,
             overwrite: bool = False) -> dict[str, Any]:
@@ -277,7 +289,7 @@ class RayEngine(LocalEngine):
 
         rows = sum(shard_rows(s, self.config.storage_options) for s in shards)
         if rows <= self.driver_id_check_max:
-            super()._check_ids_unique(shards, out)  # 8 bytes per id: at most 80 MB here
+            super()._check_ids_unique(shards, out)  # ~46 bytes per id: < 100 MB
             return
         start = 0
         while True:  # more than one pass only past MAX_ID_COLLISIONS 64-bit hash collisions
@@ -330,9 +342,17 @@ class RayEngine(LocalEngine):
                  seconds)
 
     def _partitions(self, shards: list[Shard], out: Path) -> int:
-        """Key partitions of a distributed plan: ~200k records each, at least 2 per CPU."""
+        """Key partitions of a distributed plan: at most `partition_records` records each
+        (input documents: collected records are at most one per document), at least 2 per
+        CPU, at most MAX_PARTITIONS."""
         rows = sum(shard_rows(s, self.config.storage_options) for s in shards)
-        return int(min(8192, max(2 * self.workers, rows // 200_000 + 1)))
+        return partitions(rows, self.workers, self.partition_records)
+
+
+def partitions(rows: int, cpus: int, per_partition: int = PARTITION_RECORDS) -> int:
+    """max(2 per CPU, ceil(rows / per_partition)), capped at MAX_PARTITIONS: so that past
+    2 × CPUs × per_partition records the partitions stop growing and their number grows."""
+    return int(min(MAX_PARTITIONS, max(2 * cpus, -(-rows // per_partition))))
 
 
 def actor_nodes(nodes: list[dict[str, Any]], n: int) -> list[str]:
