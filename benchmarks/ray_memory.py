@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from ray_nodes import LocalNodes, cmdline, rss  # noqa: E402
+from ray_nodes import LocalNodes, cmdline, free_base_port, rss  # noqa: E402
 
 PIPELINES = {
     "dedup": {"max_removal_rate": 1.0,
@@ -158,7 +158,7 @@ def measure(n: int, shard_docs: int, base: Path, compare: bool, pipeline: str,
     subprocess.run([sys.executable, "-c", f"import dedup_scale as d; d.SHARD_DOCS = "
                     f"{shard_docs}; d.write_corpus({n}, __import__('pathlib').Path("
                     f"{str(corpus)!r}))"], check=True, cwd=ROOT / "benchmarks")
-    nodes = LocalNodes(base, nodes=2, cpus=1, base_port=6800)
+    nodes = LocalNodes(base, nodes=2, cpus=1, base_port=free_base_port(2, first=6800))
     sampler = Sampler(nodes)
     times: dict[str, float] = {}
     parts: list[int] = []

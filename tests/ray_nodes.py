@@ -1,7 +1,8 @@
 """A Ray cluster of several nodes on this machine, for tests and benchmarks of the Ray engine.
 
 Each node is one ``ray start --block`` process with its own ``--temp-dir`` and its own ports
-(from ``base_port``: 50 per node, 40 of them for worker processes; 6400-6499 are this project's). Every
+(from ``base_port``: 50 per node, 40 of them for worker processes; `free_base_port` picks a
+range no other cluster on this machine holds). Every
 process of the cluster (GCS, raylet, workers, which rename themselves ``ray::...``) inherits an
 environment variable naming it, which is how `processes` finds them, so `stop` can check that
 nothing of the cluster is left running, and ``ray stop`` (which would stop every Ray cluster of
@@ -37,6 +38,29 @@ def marked_processes(marker: str) -> list[int]:
         except OSError:
             pass  # ended meanwhile, or another user's
     return found
+
+
+def free_base_port(nodes: int = 2, first: int = 6400, step: int = 1000, tries: int = 20) -> int:
+    """The first of ``first``, ``first + step``, ... whose whole port range for ``nodes`` nodes
+    is free on 127.0.0.1 now, so a cluster already running here (a benchmark, another test
+    run, a user's Ray) is not joined or broken."""
+    import socket
+
+    for k in range(tries):
+        base = first + k * step
+        socks = []
+        try:
+            for port in range(base, base + PORTS_PER_NODE * nodes):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no free range of {PORTS_PER_NODE * nodes} ports from {first}")
 
 
 class LocalNodes:

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import write_shards
 from corpusfilter.engines.local import LocalEngine
-from ray_nodes import MARKER, LocalNodes, cmdline, marked_processes
+from ray_nodes import MARKER, LocalNodes, cmdline, free_base_port, marked_processes
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -90,7 +90,7 @@ def test_two_nodes_same_bytes_balanced_written_by_workers_nothing_left(
         two_shards: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray")
     LocalEngine(RECIPE, workers=1, progress=False).run([two_shards], tmp_path / "local")
-    nodes = LocalNodes(tmp_path, nodes=2, cpus=1, base_port=6400)
+    nodes = LocalNodes(tmp_path, nodes=2, cpus=1, base_port=free_base_port(2))
     try:
         assert len(nodes.processes()) >= 4  # the check below can see the nodes' processes
         out = tmp_path / "ray"
