@@ -136,5 +136,15 @@ def test_language_of_the_content_judges_the_page() -> None:
                                       "html-9a7f01139596f5d3": "de"}
     removed = {r["doc_id"]: (r["reason"], r["lang"]) for r in first.ledger.to_pylist()
                if r["action"] == "removed"}
+    # the German blog behind PHP warnings: labelled en by both backends from its first
+    # characters, so only the second pass saves it
+    assert removed == {"html-9a7f01139596f5d3": ("gopher_quality.stop_words", "en")}
+    # the English article under a German menu: the recipe's ensemble labels it en from the
+    # page's start; lid.176 alone (the recipe's backend before) said de, and the page was lost
+    assert {e.get("backend") for e in stages if e["stage"] == "language"} == {"ensemble"}
+    lid = [{**e, "backend": "fasttext"} if e["stage"] == "language" else e for e in once]
+    removed = {r["doc_id"]: (r["reason"], r["lang"])
+               for r in Pipeline({"stages": lid}).run(pages).ledger.to_pylist()
+               if r["action"] == "removed"}
     assert removed == {"html-2e78e951fd77af54": ("gopher_quality.stop_words", "de"),
                        "html-9a7f01139596f5d3": ("gopher_quality.stop_words", "en")}
