@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from conftest import TEST_DATA
 from corpusfilter import Pipeline
-from corpusfilter.dedup.lines import BoilerplateLines, normalize_lines, site_of
+from corpusfilter.core.docs import Docs
+from corpusfilter.core.stage import Collected
+from corpusfilter.dedup.lines import BoilerplateLines, normalize_lines, plan_lines, site_of
 
 PAGES = TEST_DATA / "defaults" / "pages.parquet"
 
@@ -178,3 +180,43 @@ def test_widgets_repeated_within_a_page_keep_one_copy(pages: pa.Table) -> None:
     for batch_size in (1, 7):
         out = Pipeline([stage]).run(pages, batch_size=batch_size)
         assert out.kept.equals(result.kept) and out.ledger.equals(result.ledger)
+
+
+def _collected_of(pages: pa.Table, shards: int, tmp_path=None) -> Collected:
+    """What the engines hand `plan()`: one collected table per shard, in memory or as files."""
+    stage = BoilerplateLines()
+    size = -(-pages.num_rows // shards)
+    tables = [stage.collect(Docs(b)) for i in range(shards)
+              for b in pages.slice(i * size, size).combine_chunks().to_batches()]
+    if tmp_path is None:
+        return Collected(tables=tables)
+    paths = []
+    for i, t in enumerate(tables):
+        paths.append(str(tmp_path / f"collected-{i}.parquet"))
+        pq.write_table(t, paths[-1])
+    return Collected(paths=paths)
+
+
+@pytest.mark.parametrize("plan_rows", [1, 500, 5_000])
+def test_spilled_plan_equals_the_one_pass_plan(pages: pa.Table, tmp_path, plan_rows: int) -> None:
+    limits = {"corpus": 5, "site": 3}
+    one_pass = plan_lines(_collected_of(pages, 4), limits, plan_rows=10**12)
+    assert one_pass["corpus"].num_rows > 0 and one_pass["site"].num_rows > 0
+    for collected in (_collected_of(pages, 4), _collected_of(pages, 4, tmp_path)):
+        spilled = plan_lines(collected, limits, plan_rows=plan_rows)
+        for scope in ("corpus", "site"):
+            assert spilled[scope].equals(one_pass[scope]), scope
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # the spill is removed
+
+
+@given(st.lists(st.lists(st.sampled_from(_LINES), min_size=1, max_size=6), min_size=1,
+                max_size=12), st.integers(1, 40))
+def test_plan_does_not_depend_on_its_partitions(docs: list[list[str]], plan_rows: int) -> None:
+    texts = ["\n".join(d) for d in docs]
+    table = pa.table({"id": [f"d{i}" for i in range(len(texts))], "text": texts,
+                      "url": [f"https://s{i % 2}.example/{i}" for i in range(len(texts))]})
+    collected = _collected_of(table, 3)
+    limits = {"corpus": 2, "site": 2}
+    want = plan_lines(collected, limits, plan_rows=10**12)
+    got = plan_lines(collected, limits, plan_rows=plan_rows)
+    assert all(got[s].equals(want[s]) for s in want)

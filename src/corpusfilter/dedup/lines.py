@@ -26,7 +26,7 @@ Three phases, each independent of order, batching and worker count:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, NamedTuple
 
 import numpy as np
@@ -182,23 +182,7 @@ class BoilerplateLines(GlobalStage):
     # -- once: which lines are boilerplate, and who keeps them ------------------------------
 
     def plan(self, collected: Collected) -> dict[str, pa.Table]:
-        table = collected.read(["line", "site_line", "has_site", "doc"])
-        empty = pa.table({"key": pa.array([], pa.uint64()), "owner": pa.array([], pa.uint64()),
-                          "docs": pa.array([], pa.int64())})
-        out = {"corpus": empty, "site": empty}
-        if table is None or table.num_rows == 0:
-            return out
-        table = table.group_by(["line", "site_line", "has_site", "doc"]).aggregate([])
-        for scope, key, limit in (("corpus", "line", self.min_docs),
-                                  ("site", "site_line", self.min_site_docs)):
-            if limit is None:
-                continue
-            rows = table if scope == "corpus" else table.filter(table["has_site"])
-            agg = rows.group_by(key).aggregate([("doc", "count"), ("doc", "min")])
-            agg = agg.filter(pc.greater_equal(agg["doc_count"], limit))
-            out[scope] = pa.table({"key": agg[key], "owner": agg["doc_min"],
-                                   "docs": agg["doc_count"]}).sort_by("key")
-        return out
+        return plan_lines(collected, {"corpus": self.min_docs, "site": self.min_site_docs})
 
     # -- per batch again: drop the boilerplate lines ----------------------------------------
 
@@ -266,3 +250,110 @@ class BoilerplateLines(GlobalStage):
         docs.count("chars_removed", int(chars[keep].sum()))
         return Outcome(keep=keep, reason=reason, score=np.where(changed, removed, np.nan),
                        detail=detail, text=new_text, modified=changed & keep)
+
+
+# Rows (one per distinct line of a distinct document) the plan aggregates at once. Above it
+# the rows are spilled, split by the line's hash, and aggregated one partition at a time
+# (two passes over the collected records), so the plan's memory stays flat as the corpus
+# grows (issue #22: one pass held ~6 KB per 2 KB document). Measured with
+# benchmarks/boilerplate_plan_memory.py: 250,000 rows per partition peaked lowest and ran
+# fastest of the sizes tried (docs/scale.md).
+PLAN_ROWS = 250_000
+_COLUMNS = ["line", "site_line", "has_site", "doc"]
+_SCHEMA = pa.schema([("line", pa.uint64()), ("site_line", pa.uint64()),
+                     ("has_site", pa.bool_()), ("doc", pa.uint64())])
+
+
+def plan_lines(collected: Collected, limits: Mapping[str, int | None],
+               plan_rows: int | None = None) -> dict[str, pa.Table]:
+    """Per scope (``corpus``: by line, ``site``: by site line), the lines held by at least
+    ``limits[scope]`` distinct documents, with their owner (smallest document hash) and count.
+
+    The same result for any `plan_rows`: rows are split by the line's hash, and every row of
+    one line (hence of one site line, a hash of the line and its site) lands in one partition.
+    """
+    empty = pa.table({"key": pa.array([], pa.uint64()), "owner": pa.array([], pa.uint64()),
+                      "docs": pa.array([], pa.int64())})
+    plan_rows = plan_rows or PLAN_ROWS  # read at call time, so a run can lower it
+    total = _row_count(collected)
+    parts = 1
+    while parts * plan_rows < total and parts < 2**20:
+        parts *= 2
+    found: dict[str, list[pa.Table]] = {"corpus": [], "site": []}
+    for table in _partitions(collected, parts):
+        for scope, repeated in _repeated_lines(table, limits).items():
+            found[scope].append(repeated)
+    out = {}
+    for scope in ("corpus", "site"):
+        tables = [t for t in found[scope] if t.num_rows]
+        out[scope] = (pa.concat_tables(tables).sort_by("key").combine_chunks() if tables
+                      else empty)
+    return out
+
+
+def _row_count(collected: Collected) -> int:
+    if collected.paths:
+        import pyarrow.parquet as pq
+
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in collected.paths)
+    return sum(t.num_rows for t in collected.tables(_COLUMNS[:1]))
+
+
+def _partitions(collected: Collected, parts: int) -> Iterator[pa.Table]:
+    """All collected rows, as `parts` tables split by the top bits of the line hash."""
+    if parts == 1:
+        table = collected.read(_COLUMNS)
+        if table is not None and table.num_rows:
+            yield table
+        return
+    import os
+    import tempfile
+
+    import pyarrow.ipc as ipc
+
+    shift = np.uint64(64 - parts.bit_length() + 1)  # parts is a power of two
+    # Spill next to the collected records (the run's work directory) when there are files:
+    # one file per collected table, its record batch i holding partition i.
+    where = os.path.dirname(collected.paths[0]) if collected.paths else None
+    where = where if where and os.path.isdir(where) else None  # else the system's temp dir
+    with tempfile.TemporaryDirectory(prefix="boilerplate-plan-", dir=where) as tmp:
+        spilled = []
+        for n, table in enumerate(collected.tables(_COLUMNS)):
+            table = table.select(_COLUMNS).cast(_SCHEMA)
+            bucket = (table["line"].to_numpy() >> shift).astype(np.int64)
+            order = np.argsort(bucket, kind="stable")
+            table = table.take(pa.array(order)).combine_chunks()
+            bounds = np.searchsorted(bucket[order], np.arange(parts + 1))
+            spilled.append(os.path.join(tmp, f"{n}.arrow"))
+            with ipc.new_file(spilled[-1], _SCHEMA) as writer:
+                for i in range(parts):
+                    part = table.slice(bounds[i], bounds[i + 1] - bounds[i])
+                    batches = part.to_batches()
+                    writer.write_batch(batches[0] if part.num_rows else
+                                       pa.RecordBatch.from_pylist([], _SCHEMA))
+        for i in range(parts):
+            # Read (not memory-mapped: mapped pages would stay resident as the partitions
+            # are visited), one partition of every spill file at a time.
+            rows = []
+            for path in spilled:
+                with pa.OSFile(path) as f:
+                    batch = ipc.open_file(f).get_batch(i)
+                if batch.num_rows:
+                    rows.append(batch)
+            if rows:
+                yield pa.Table.from_batches(rows, _SCHEMA)
+
+
+def _repeated_lines(table: pa.Table, limits: Mapping[str, int | None]) -> dict[str, pa.Table]:
+    out = {}
+    table = table.group_by(_COLUMNS).aggregate([])  # a document counts once per line
+    for scope, key in (("corpus", "line"), ("site", "site_line")):
+        limit = limits.get(scope)
+        if limit is None:
+            continue
+        rows = table if scope == "corpus" else table.filter(table["has_site"])
+        agg = rows.group_by(key).aggregate([("doc", "count"), ("doc", "min")])
+        agg = agg.filter(pc.greater_equal(agg["doc_count"], limit))
+        out[scope] = pa.table({"key": agg[key], "owner": agg["doc_min"],
+                               "docs": agg["doc_count"]})
+    return out
