@@ -44,6 +44,7 @@ import io
 import os
 import pstats
 import random
+import re
 import resource
 import shutil
 import signal
@@ -63,6 +64,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 SHARD_DOCS = 5000
 CHUNK = 2000
+# lines in this many chunks of the first lap are boilerplate there (boilerplate_lines'
+# min_docs); later laps keep them as they are
+SHARED = 5
 PY = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -84,22 +88,89 @@ def chunks() -> list[str]:
     return out
 
 
+# A word, or one character of a script written without spaces (CJK, kana, Thai, Lao, Khmer,
+# Myanmar): the unit a later lap replaces. Digits are not words here: boilerplate_lines reads
+# every digit as 0, so changing one would not make a line new.
+_SPACELESS = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff" \
+             "\uf900-\ufaff"
+UNIT = re.compile(rf"[{_SPACELESS}]|\b[^\W\d_{_SPACELESS}]+\b")
+
+
+def line_key(line: str) -> str:
+    """A line as `boilerplate_lines` compares lines (CCNet's normalisation: trimmed,
+    lower-cased, digits as 0, runs of whitespace as one space)."""
+    return re.sub(r"\s+", " ", re.sub(r"\d", "0", line.strip().lower()))
+
+
+def shared_lines(src: list[str]) -> set[str]:
+    """Lines (as `line_key`) found in two or more chunks of the first lap: menus, footers,
+    share buttons, one site's template. Later laps keep them verbatim, as a larger crawl
+    meets them again."""
+    seen: dict[str, int] = {}
+    for chunk in src:
+        for key in {line_key(line) for line in chunk.split("\n") if line.strip()}:
+            seen[key] = seen.get(key, 0) + 1
+    return {key for key, count in seen.items() if count >= SHARED}
+
+
+def new_lap(chunk: str, lap: int, shared: set[str]) -> str:
+    """The chunk for lap `lap` >= 1: every line found in this chunk only gets one word in 20
+    (at least one) replaced by another word of the same chunk, drawn with a RNG seeded by
+    (lap, line), so the line is new in every lap and a line repeated within the chunk stays
+    repeated. Lines, their order, lengths (to a word), languages and the shared lines stay
+    those of the real page."""
+    counts: dict[str, int] = {}
+    for m in UNIT.finditer(chunk):
+        counts[m.group()] = counts.get(m.group(), 0) + 1
+    vocab = sorted(counts)
+    # a one-word line takes a word found once in the chunk: common words ("the", "и") are in
+    # every page, and as lines of their own they would recur across documents
+    rare = sorted(w for w, c in counts.items() if c == 1)
+    out = []
+    for line in chunk.split("\n"):
+        spans = [m.span() for m in UNIT.finditer(line)]
+        if not spans or len(vocab) < 2 or line_key(line) in shared:
+            out.append(line)
+            continue
+        words = rare if len(spans) == 1 and len(rare) >= 2 else vocab
+        rng = random.Random(f"{lap}\n{line}")  # str seeds are hashed with SHA-512: stable
+        pieces, end = [], 0
+        for a, b in sorted(rng.sample(spans, max(1, len(spans) // 20))):
+            word = rng.choice(words)
+            for _ in range(8):  # line_key reads case as the same: another word, if any
+                if word.lower() != line[a:b].lower():
+                    break
+                word = rng.choice(words)
+            pieces += [line[end:a], word]
+            end = b
+        out.append("".join(pieces) + line[end:])
+    return "\n".join(out)
+
+
 def write_corpus(n: int, d: Path) -> None:
     src = chunks()
+    shared = shared_lines(src)
     rng = random.Random(0)
-    texts = []
+    texts: list[str] = []
     for i in range(n):
         r = rng.random()
+        # copies are of one of the last len(src) documents: drawn from all before them, the
+        # first documents gathered copies of copies as the corpus grew (~n ** 0.15 of them:
+        # 5 and more at 100k), so their lines crossed boilerplate_lines' min_docs
+        recent = max(0, len(texts) - len(src))
         if r < 0.05 and texts:
-            texts.append(texts[rng.randrange(len(texts))])
+            texts.append(texts[rng.randrange(recent, len(texts))])
         elif r < 0.15 and texts:
-            words = texts[rng.randrange(len(texts))].split(" ")
+            words = texts[rng.randrange(recent, len(texts))].split(" ")
+            # 1% of the words replaced by other words of the same text (three fixed words
+            # made the same short lines, "charlie Twitter", in more documents as n grew)
+            vocab = sorted(set(words))
             for k in rng.sample(range(len(words)), max(1, len(words) // 100)):
-                words[k] = rng.choice(["alpha", "bravo", "charlie"])
+                words[k] = rng.choice(vocab)
             texts.append(" ".join(words))
-        else:  # a chunk, made unique by a number in its first line after the first lap
+        else:  # a chunk as it is in the first lap, its own lines made new in later laps
             lap, j = divmod(i, len(src))
-            texts.append(src[j] if not lap else f"{lap} {src[j]}")
+            texts.append(src[j] if not lap else new_lap(src[j], lap, shared))
     d.mkdir(parents=True)
     for k, start in enumerate(range(0, n, SHARD_DOCS)):
         part = texts[start:start + SHARD_DOCS]
