@@ -1,11 +1,20 @@
 """The whole default recipe, end to end: CPU per document, workers 2 vs 1, and datatrove.
 
 Run: ``.venv/bin/python benchmarks/pipeline.py [--sizes 10000 100000] [--rounds 3]
-[--workers 2] [--datatrove-docs 10000] [--workers-check 10000] [--profile 2000]``
+[--workers 2] [--datatrove-docs 10000] [--workers-check 10000] [--profile 2000]
+[--lines-check 5640 100000]``
 
 Corpus: the real pages of ``../shared/data/web_docs.parquet`` cut into ~2 KB chunks at line
-breaks, cycled with new ids up to the size, plus 5% exact copies and 10% near copies (1% of
-words replaced), in shards of 5,000 documents. Every system runs as a subprocess on the same
+breaks (5,640 chunks: the first lap), cycled with new ids up to the size, plus 5% exact copies
+and 10% near copies (1% of words replaced by other words of the same text) of one of the
+last 5,640 documents, in shards of 5,000 documents. In every later lap a chunk's own lines
+(those in fewer than 5 chunks of the first lap) are new: one word in 20, at least one, is
+replaced by another word of the same chunk (seeded by lap and line), so the words, languages,
+line structure and the lines shared across pages stay those of the real pages while
+``boilerplate_lines`` does not see the laps as repeated lines (it reads digits as 0, so the
+lap number the corpus once put in front of a chunk made no line new: from ~28k documents on
+it removed most of them). ``--lines-check`` prints what ``boilerplate_lines`` takes at each
+size (documents, lines, characters). Every system runs as a subprocess on the same
 Parquet shards with the same worker count; CPU is user + system time of the subprocess and
 all its children (pool workers included). Rounds are interleaved (ours, peer, ours, peer...)
 and each ratio is printed as min / median / max over rounds.
@@ -390,6 +399,32 @@ def profile(n: int, tmp: Path, top: int = 25) -> None:
         print(f"  {name:20s} {st.get('seconds', 0):7.2f} s")
 
 
+def lines_check(sizes: list[int], tmp: Path) -> None:
+    """What `boilerplate_lines` (the default recipe's parameters) takes from the generated
+    corpus at each size: if later laps repeated lines of the first, these shares would grow
+    with the size (they did: 80% of documents removed at 100k)."""
+    from corpusfilter import Pipeline
+    from corpusfilter.dedup.lines import BoilerplateLines
+
+    print("\n## boilerplate_lines alone on the generated corpus (min_docs 5, "
+          "min_doc_repeats 2)\n")
+    print(f"{'docs':>9} {'docs removed':>13} {'lines stripped':>24} {'chars stripped':>15}")
+    for n in sizes:
+        inp = tmp / f"lines-{n}"
+        write_corpus(n, inp)
+        table = pq.read_table(sorted(inp.glob("*.parquet")))
+        res = Pipeline([BoilerplateLines(min_doc_repeats=2)], max_removal_rate=1.0).run(
+            table, batch_size=SHARD_DOCS)
+        st = res.stats.data["stages"]["boilerplate_lines"]
+        lines = sum(sum(1 for line in t.split("\n") if line.strip())
+                    for t in table["text"].to_pylist())
+        stripped = st["counters"].get("lines_removed", 0)
+        chars = st["chars_in"] - st["chars_out"]
+        print(f"{n:>9,} {st['removed'] / n:>13.2%} {stripped:>11,} / {lines:>9,} "
+              f"{stripped / lines:>6.1%} {chars / st['chars_in']:>14.1%}", flush=True)
+        shutil.rmtree(inp)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="*", default=[10_000])
@@ -398,6 +433,7 @@ def main() -> None:
     ap.add_argument("--datatrove-docs", type=int, default=0)
     ap.add_argument("--workers-check", type=int, default=0)
     ap.add_argument("--profile", type=int, default=0)
+    ap.add_argument("--lines-check", type=int, nargs="*", default=[])
     ap.add_argument("--before", help="another source tree to run in turn (before/after)")
     ap.add_argument("--_datatrove", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -411,6 +447,8 @@ def main() -> None:
     try:
         if args.profile:
             profile(args.profile, tmp)
+        if args.lines_check:
+            lines_check(args.lines_check, tmp)
         if args.sizes:
             print(f"\n## Default recipe, local engine, --workers {args.workers}, "
                   f"{args.rounds} rounds\n")
