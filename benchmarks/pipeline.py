@@ -403,6 +403,7 @@ def lines_check(sizes: list[int], tmp: Path) -> None:
     """What `boilerplate_lines` (the default recipe's parameters) takes from the generated
     corpus at each size: if later laps repeated lines of the first, these shares would grow
     with the size (they did: 80% of documents removed at 100k)."""
+    sys.path.insert(0, str(ROOT / "src"))  # this tree's corpusfilter, as the runs use
     from corpusfilter import Pipeline
     from corpusfilter.dedup.lines import BoilerplateLines
 
