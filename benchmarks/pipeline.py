@@ -1,11 +1,20 @@
 """The whole default recipe, end to end: CPU per document, workers 2 vs 1, and datatrove.
 
 Run: ``.venv/bin/python benchmarks/pipeline.py [--sizes 10000 100000] [--rounds 3]
-[--workers 2] [--datatrove-docs 10000] [--workers-check 10000] [--profile 2000]``
+[--workers 2] [--datatrove-docs 10000] [--workers-check 10000] [--profile 2000]
+[--lines-check 5640 100000]``
 
 Corpus: the real pages of ``../shared/data/web_docs.parquet`` cut into ~2 KB chunks at line
-breaks, cycled with new ids up to the size, plus 5% exact copies and 10% near copies (1% of
-words replaced), in shards of 5,000 documents. Every system runs as a subprocess on the same
+breaks (5,640 chunks: the first lap), cycled with new ids up to the size, plus 5% exact copies
+and 10% near copies (1% of words replaced by other words of the same text) of one of the
+last 5,640 documents, in shards of 5,000 documents. In every later lap a chunk's own lines
+(those in fewer than 5 chunks of the first lap) are new: one word in 20, at least one, is
+replaced by another word of the same chunk (seeded by lap and line), so the words, languages,
+line structure and the lines shared across pages stay those of the real pages while
+``boilerplate_lines`` does not see the laps as repeated lines (it reads digits as 0, so the
+lap number the corpus once put in front of a chunk made no line new: from ~28k documents on
+it removed most of them). ``--lines-check`` prints what ``boilerplate_lines`` takes at each
+size (documents, lines, characters). Every system runs as a subprocess on the same
 Parquet shards with the same worker count; CPU is user + system time of the subprocess and
 all its children (pool workers included). Rounds are interleaved (ours, peer, ours, peer...)
 and each ratio is printed as min / median / max over rounds.
@@ -44,6 +53,7 @@ import io
 import os
 import pstats
 import random
+import re
 import resource
 import shutil
 import signal
@@ -63,6 +73,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 SHARD_DOCS = 5000
 CHUNK = 2000
+# lines in this many chunks of the first lap are boilerplate there (boilerplate_lines'
+# min_docs); later laps keep them as they are
+SHARED = 5
 PY = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -84,22 +97,89 @@ def chunks() -> list[str]:
     return out
 
 
+# A word, or one character of a script written without spaces (CJK, kana, Thai, Lao, Khmer,
+# Myanmar): the unit a later lap replaces. Digits are not words here: boilerplate_lines reads
+# every digit as 0, so changing one would not make a line new.
+_SPACELESS = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff" \
+             "\uf900-\ufaff"
+UNIT = re.compile(rf"[{_SPACELESS}]|\b[^\W\d_{_SPACELESS}]+\b")
+
+
+def line_key(line: str) -> str:
+    """A line as `boilerplate_lines` compares lines (CCNet's normalisation: trimmed,
+    lower-cased, digits as 0, runs of whitespace as one space)."""
+    return re.sub(r"\s+", " ", re.sub(r"\d", "0", line.strip().lower()))
+
+
+def shared_lines(src: list[str]) -> set[str]:
+    """Lines (as `line_key`) found in two or more chunks of the first lap: menus, footers,
+    share buttons, one site's template. Later laps keep them verbatim, as a larger crawl
+    meets them again."""
+    seen: dict[str, int] = {}
+    for chunk in src:
+        for key in {line_key(line) for line in chunk.split("\n") if line.strip()}:
+            seen[key] = seen.get(key, 0) + 1
+    return {key for key, count in seen.items() if count >= SHARED}
+
+
+def new_lap(chunk: str, lap: int, shared: set[str]) -> str:
+    """The chunk for lap `lap` >= 1: every line found in this chunk only gets one word in 20
+    (at least one) replaced by another word of the same chunk, drawn with a RNG seeded by
+    (lap, line), so the line is new in every lap and a line repeated within the chunk stays
+    repeated. Lines, their order, lengths (to a word), languages and the shared lines stay
+    those of the real page."""
+    counts: dict[str, int] = {}
+    for m in UNIT.finditer(chunk):
+        counts[m.group()] = counts.get(m.group(), 0) + 1
+    vocab = sorted(counts)
+    # a one-word line takes a word found once in the chunk: common words ("the", "и") are in
+    # every page, and as lines of their own they would recur across documents
+    rare = sorted(w for w, c in counts.items() if c == 1)
+    out = []
+    for line in chunk.split("\n"):
+        spans = [m.span() for m in UNIT.finditer(line)]
+        if not spans or len(vocab) < 2 or line_key(line) in shared:
+            out.append(line)
+            continue
+        words = rare if len(spans) == 1 and len(rare) >= 2 else vocab
+        rng = random.Random(f"{lap}\n{line}")  # str seeds are hashed with SHA-512: stable
+        pieces, end = [], 0
+        for a, b in sorted(rng.sample(spans, max(1, len(spans) // 20))):
+            word = rng.choice(words)
+            for _ in range(8):  # line_key reads case as the same: another word, if any
+                if word.lower() != line[a:b].lower():
+                    break
+                word = rng.choice(words)
+            pieces += [line[end:a], word]
+            end = b
+        out.append("".join(pieces) + line[end:])
+    return "\n".join(out)
+
+
 def write_corpus(n: int, d: Path) -> None:
     src = chunks()
+    shared = shared_lines(src)
     rng = random.Random(0)
-    texts = []
+    texts: list[str] = []
     for i in range(n):
         r = rng.random()
+        # copies are of one of the last len(src) documents: drawn from all before them, the
+        # first documents gathered copies of copies as the corpus grew (~n ** 0.15 of them:
+        # 5 and more at 100k), so their lines crossed boilerplate_lines' min_docs
+        recent = max(0, len(texts) - len(src))
         if r < 0.05 and texts:
-            texts.append(texts[rng.randrange(len(texts))])
+            texts.append(texts[rng.randrange(recent, len(texts))])
         elif r < 0.15 and texts:
-            words = texts[rng.randrange(len(texts))].split(" ")
+            words = texts[rng.randrange(recent, len(texts))].split(" ")
+            # 1% of the words replaced by other words of the same text (three fixed words
+            # made the same short lines, "charlie Twitter", in more documents as n grew)
+            vocab = sorted(set(words))
             for k in rng.sample(range(len(words)), max(1, len(words) // 100)):
-                words[k] = rng.choice(["alpha", "bravo", "charlie"])
+                words[k] = rng.choice(vocab)
             texts.append(" ".join(words))
-        else:  # a chunk, made unique by a number in its first line after the first lap
+        else:  # a chunk as it is in the first lap, its own lines made new in later laps
             lap, j = divmod(i, len(src))
-            texts.append(src[j] if not lap else f"{lap} {src[j]}")
+            texts.append(src[j] if not lap else new_lap(src[j], lap, shared))
     d.mkdir(parents=True)
     for k, start in enumerate(range(0, n, SHARD_DOCS)):
         part = texts[start:start + SHARD_DOCS]
@@ -319,6 +399,33 @@ def profile(n: int, tmp: Path, top: int = 25) -> None:
         print(f"  {name:20s} {st.get('seconds', 0):7.2f} s")
 
 
+def lines_check(sizes: list[int], tmp: Path) -> None:
+    """What `boilerplate_lines` (the default recipe's parameters) takes from the generated
+    corpus at each size: if later laps repeated lines of the first, these shares would grow
+    with the size (they did: 80% of documents removed at 100k)."""
+    sys.path.insert(0, str(ROOT / "src"))  # this tree's corpusfilter, as the runs use
+    from corpusfilter import Pipeline
+    from corpusfilter.dedup.lines import BoilerplateLines
+
+    print("\n## boilerplate_lines alone on the generated corpus (min_docs 5, "
+          "min_doc_repeats 2)\n")
+    print(f"{'docs':>9} {'docs removed':>13} {'lines stripped':>24} {'chars stripped':>15}")
+    for n in sizes:
+        inp = tmp / f"lines-{n}"
+        write_corpus(n, inp)
+        table = pq.read_table(sorted(inp.glob("*.parquet")))
+        res = Pipeline([BoilerplateLines(min_doc_repeats=2)], max_removal_rate=1.0).run(
+            table, batch_size=SHARD_DOCS)
+        st = res.stats.data["stages"]["boilerplate_lines"]
+        lines = sum(sum(1 for line in t.split("\n") if line.strip())
+                    for t in table["text"].to_pylist())
+        stripped = st["counters"].get("lines_removed", 0)
+        chars = st["chars_in"] - st["chars_out"]
+        print(f"{n:>9,} {st['removed'] / n:>13.2%} {stripped:>11,} / {lines:>9,} "
+              f"{stripped / lines:>6.1%} {chars / st['chars_in']:>14.1%}", flush=True)
+        shutil.rmtree(inp)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="*", default=[10_000])
@@ -327,6 +434,7 @@ def main() -> None:
     ap.add_argument("--datatrove-docs", type=int, default=0)
     ap.add_argument("--workers-check", type=int, default=0)
     ap.add_argument("--profile", type=int, default=0)
+    ap.add_argument("--lines-check", type=int, nargs="*", default=[])
     ap.add_argument("--before", help="another source tree to run in turn (before/after)")
     ap.add_argument("--_datatrove", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -340,6 +448,8 @@ def main() -> None:
     try:
         if args.profile:
             profile(args.profile, tmp)
+        if args.lines_check:
+            lines_check(args.lines_check, tmp)
         if args.sizes:
             print(f"\n## Default recipe, local engine, --workers {args.workers}, "
                   f"{args.rounds} rounds\n")
