@@ -90,7 +90,7 @@ class CodePointTable:
 # inside a multi-byte UTF-8 character: digits can be rewritten byte by byte.
 
 
-def _string_array(like: pa.Array, offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+def string_array(like: pa.Array, offsets: np.ndarray, data: np.ndarray) -> pa.Array:
     """A string array of `like`'s type (string or large string) from offsets and bytes."""
     n = len(offsets) - 1
     if pa.types.is_large_string(like.type):
@@ -124,7 +124,7 @@ def zero_digits(text: pa.Array | pa.ChunkedArray) -> pa.Array:
     buf = utf8_buffer(text)
     out = buf.data.copy()
     out[(out >= 0x31) & (out <= 0x39)] = 0x30
-    return _string_array(text, buf.offsets, out)
+    return string_array(text, buf.offsets, out)
 
 
 def _re2_members(cls: str) -> Callable[[np.ndarray], np.ndarray]:

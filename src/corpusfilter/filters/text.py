@@ -43,7 +43,7 @@ from corpusfilter.core.scripts import (
     SPACELESS_LANGS,
     SPACELESS_SCRIPTS,
 )
-from corpusfilter.utf8 import CodePointTable, _string_array, decode_non_ascii, utf8_buffer
+from corpusfilter.utf8 import CodePointTable, decode_non_ascii, string_array, utf8_buffer
 
 # -- character classes (RE2 syntax, used by Arrow's regex kernels) ------------------------
 
@@ -289,7 +289,7 @@ def split_words(text: pa.Array) -> Pieces:
     starts, sizes, inside = _word_spans(buf.data, buf.offsets)
     offsets = np.searchsorted(starts, buf.offsets).astype(np.int64)
     value_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    return Pieces(_string_array(text, value_offsets, buf.data[inside]), offsets)
+    return Pieces(string_array(text, value_offsets, buf.data[inside]), offsets)
 
 
 # Per-byte classes of `_word_spans` and `whitespace_word_counts` (continuation bytes carry
