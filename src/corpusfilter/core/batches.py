@@ -292,9 +292,3 @@ class Derived:
             else:
                 out.values[name] = v.select_docs(keep)
         return out
-
-    def rebind(self, text: pa.Array) -> Derived:
-        """The same values, bound to `text` (the same rows and strings in a new array)."""
-        if self._key is not None and not isinstance(text, pa.ChunkedArray):
-            self._text, self._key = text, self._key_of(text)
-        return self
