@@ -299,16 +299,25 @@ class Ensemble:
                     labels[i], scores[i], model[i] = side, self._mean_p(s, side, raw), self.both
         return out
 
+    def _shares(self, sample: str, raw: tuple[bool, tuple[tuple[Any, ...], ...]] | None
+                ) -> tuple[dict[str, float], dict[str, float]]:
+        """lid.176's probabilities (its top `LID_TOP_K`) and CLD2's text shares (its three
+        languages) by label."""
+        top = self.lid.predict_top(sample, LID_TOP_K)
+        cld: dict[str, float] = {}
+        if raw is not None:
+            for _, code, percent, *_ in raw[1]:
+                lab = lang_codes.from_cld2(code)
+                if lab is not None:
+                    cld[lab] = cld.get(lab, 0.0) + percent / 100.0
+        return top, cld
+
     def _mean_p(self, sample: str, label: str,
                 raw: tuple[bool, tuple[tuple[Any, ...], ...]] | None) -> float:
         """Mean of lid.176's probability and CLD2's share of `label` (0 where not among
         lid.176's top `LID_TOP_K` or CLD2's three)."""
-        p_lid = self.lid.predict_top(sample, LID_TOP_K).get(label, 0.0)
-        p_cld = 0.0
-        if raw is not None:
-            p_cld = sum(percent / 100.0 for _, code, percent, *_ in raw[1]
-                        if lang_codes.from_cld2(code) == label)
-        return (p_lid + p_cld) / 2
+        top, cld = self._shares(sample, raw)
+        return (top.get(label, 0.0) + cld.get(label, 0.0)) / 2
 
     def _bcs(self, sample: str, label: str, raw: tuple[bool, tuple[tuple[Any, ...], ...]] | None
              ) -> tuple[str, float] | None:
@@ -330,13 +339,7 @@ class Ensemble:
                                                 lang_markers.IJEKAVIAN)
         if ekavian > ijekavian:
             return None if label == "sr" else ("sr", self._mean_p(sample, "sr", raw))
-        top = self.lid.predict_top(sample, LID_TOP_K)
-        cld: dict[str, float] = {}
-        if raw is not None:
-            for _, code, percent, *_ in raw[1]:
-                lab = lang_codes.from_cld2(code)
-                if lab is not None:
-                    cld[lab] = cld.get(lab, 0.0) + percent / 100.0
+        top, cld = self._shares(sample, raw)
         p_bs = (top.get("bs", 0.0) + top.get("sh", 0.0) + cld.get("bs", 0.0)) / 2
         p_hr = (top.get("hr", 0.0) + cld.get("hr", 0.0)) / 2
         bosnian, croatian = lang_markers.count(sample, lang_markers.BOSNIAN,
