@@ -350,3 +350,38 @@ def test_boilerplate_density_skips_only_documents_without_enough_lines(
     small = np.array([len("".join(t.split())) < 1 for t in texts])
     want[small] = np.nan
     np.testing.assert_array_equal(got, want)
+
+
+# Pieces where the byte-level word cut can go wrong: unspaced scripts next to Latin letters,
+# combining marks, digits of other scripts, case pairs that change byte length when
+# lower-cased (İ, Ⱥ), symbols, emoji, and words touching a document's edge.
+WORD_BITS = ["Preis", "ÖL", "e\u0301", "\u0301", "İ", "Ⱥ", "ΣΑΣ", "日本", "ไทย", "ກາ", "123",
+             "٣", "a'b", "—", " ", "\n", "🙂", "x", "Straße", "ß", "ǅ", "\u200d", "ﬁ"]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(WORD_BITS) | st.text(max_size=4), max_size=30)
+                .map("".join), min_size=0, max_size=7),
+       st.sampled_from([0, 1, 3]), st.booleans(), st.integers(0, 2))
+def test_top_token_share_byte_words_match_the_regex_definition(
+        texts: list[str], min_words: int, large: bool, offset: int) -> None:
+    """The NumPy word cut gives the words (and so the scores) of the RE2 replacement it
+    replaced, for string and large string arrays and for a slice not starting at 0."""
+    from corpusfilter.filters.spam import top_token_share_regex
+
+    arr = pa.array(["pad"] * offset + texts, pa.large_string() if large else pa.string())
+    arr = arr.slice(offset)
+    got = top_token_share(arr, min_words)
+    want = top_token_share_regex(arr, min_words)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_top_token_share_regex_definition_on_real_pages(data: pa.Table) -> None:
+    from corpusfilter.filters.spam import top_token_share_regex
+
+    text = data["text"].combine_chunks()
+    got, want = top_token_share(text, 50), top_token_share_regex(text, 50)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])
+    assert np.isfinite(got[0]).sum() > 10  # the pages have enough words to be judged

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from corpusfilter.filters import lang_codes, lang_markers
 
@@ -84,6 +86,17 @@ MALAY_INDONESIAN = frozenset({"ms", "id"})
 _CONTROL_CODES = [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)]
 _CONTROL = str.maketrans({c: " " for c in _CONTROL_CODES})
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# The same class for RE2, searched over a whole batch of samples at once (`has_control`).
+_CONTROL_RE2 = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x{9f}]"
+
+
+def has_control(samples: list[str]) -> np.ndarray:
+    """Per sample, whether it holds a C0/C1 control character (`_CONTROL_RE`): one RE2
+    search over the batch instead of a Python regex search per sample."""
+    if not samples:
+        return np.zeros(0, dtype=bool)
+    hit = pc.match_substring_regex(pa.array(samples, pa.large_string()), _CONTROL_RE2)
+    return hit.to_numpy(zero_copy_only=False).astype(bool)
 
 
 @dataclass
@@ -192,11 +205,13 @@ class Cld2Backend:
         self.labels = frozenset(x for x in (lang_codes.from_cld2(code)
                                             for _, code in pycld2.LANGUAGES) if x)
 
-    def details(self, sample: str) -> tuple[bool, tuple[tuple[Any, ...], ...]] | None:
+    def details(self, sample: str, control: bool | None = None
+                ) -> tuple[bool, tuple[tuple[Any, ...], ...]] | None:
         """CLD2's raw answer: (reliable, up to 3 (name, code, percent, normalised score));
-        None for text CLD2 cannot read even after removing control characters."""
+        None for text CLD2 cannot read even after removing control characters. `control`:
+        whether the sample has control characters, when the caller knows (`has_control`)."""
         try:
-            if _CONTROL_RE.search(sample):
+            if control if control is not None else _CONTROL_RE.search(sample):
                 sample = sample.translate(_CONTROL)
             reliable, _, details = self._detect(sample)
         except self._error:
@@ -225,10 +240,11 @@ class Cld2Backend:
     def predict(self, samples: list[str]) -> Predictions:
         out = Predictions.none(len(samples))
         labels, scores, model, und = out.labels, out.scores, out.model, out.und_reason
+        control = has_control(samples)
         for i, s in enumerate(samples):
             if not s:
                 continue
-            label, share, _, why = self.detect(s)
+            label, share, _, why = self.read(self.details(s, bool(control[i])))
             if label is None or label == lang_codes.UND:
                 labels[i], und[i] = lang_codes.UND, why
             else:
@@ -267,10 +283,11 @@ class Ensemble:
         out = Predictions.none(len(samples))
         labels, scores, model, und = out.labels, out.scores, out.model, out.und_reason
         lid_labels = self.lid.labels
+        control = has_control(samples)
         for i, s in enumerate(samples):
             if not s:
                 continue
-            raw = self.cld2.details(s)
+            raw = self.cld2.details(s, bool(control[i]))
             c, share, reliable, why = self.cld2.read(raw)
             if why == "unsupported_script":
                 labels[i], und[i] = lang_codes.UND, why
