@@ -385,3 +385,34 @@ def test_top_token_share_regex_definition_on_real_pages(data: pa.Table) -> None:
     np.testing.assert_array_equal(got[1], want[1])
     np.testing.assert_array_equal(got[0], want[0])
     assert np.isfinite(got[0]).sum() > 10  # the pages have enough words to be judged
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([*WORD_BITS, "\t", "\u3000", "€", "½", "Ⅻ", "\x85"])
+                         | st.text(max_size=4), max_size=30).map("".join),
+                min_size=0, max_size=7),
+       st.integers(0, 2))
+def test_char_counts_from_utf8_bytes_match_the_per_string_counts(texts: list[str],
+                                                                 offset: int) -> None:
+    from corpusfilter.filters.spam import char_counts_utf8
+    from corpusfilter.utf8 import decode_non_ascii, utf8_buffer
+
+    arr = pa.array(["pad"] * offset + texts, pa.string()).slice(offset)
+    buf = utf8_buffer(arr)
+    got = char_counts_utf8(buf, decode_non_ascii(buf.data))
+    want = char_counts(texts)
+    assert sorted(got) == sorted(want)
+    for bit in want:
+        np.testing.assert_array_equal(got[bit], want[bit])
+
+
+def test_char_counts_from_utf8_bytes_on_real_pages(data: pa.Table) -> None:
+    from corpusfilter.filters.spam import char_counts_utf8
+    from corpusfilter.utf8 import decode_non_ascii, utf8_buffer
+
+    text = data["text"].combine_chunks()
+    buf = utf8_buffer(text)
+    got = char_counts_utf8(buf, decode_non_ascii(buf.data))
+    want = char_counts(text.to_pylist())
+    for bit in want:
+        np.testing.assert_array_equal(got[bit], want[bit])

@@ -54,7 +54,13 @@ from corpusfilter.core.params import Count, Fraction, check_entries
 from corpusfilter.core.registry import register
 from corpusfilter.core.scripts import SPACELESS_CLASS, SPACELESS_RANGES
 from corpusfilter.core.stage import Filter, Outcome, Rule
-from corpusfilter.utf8 import CodePointTable, decode_non_ascii, string_array, utf8_buffer
+from corpusfilter.utf8 import (
+    CodePointTable,
+    Utf8Buffer,
+    decode_non_ascii,
+    string_array,
+    utf8_buffer,
+)
 
 # Scripts written without spaces between words: each character is one token.
 _UNSPACED = SPACELESS_CLASS
@@ -210,6 +216,11 @@ def _classify(cp: int) -> int:
     return bits
 
 
+_NOT_A_CHAR = 128  # continuation bytes (and lead bytes before their class is set)
+_BYTE_CLASS = np.full(256, _NOT_A_CHAR, dtype=np.uint8)
+_BYTE_CLASS[:128] = [_classify(b) for b in range(128)]
+
+
 def char_counts(texts: list[str]) -> dict[int, np.ndarray]:
     """Per document, how many characters fall in each class (SPACE, LETTER, ...).
 
@@ -235,13 +246,42 @@ def char_counts(texts: list[str]) -> dict[int, np.ndarray]:
     return out
 
 
+def char_counts_utf8(buf: Utf8Buffer, decoded: tuple[np.ndarray, np.ndarray, np.ndarray]
+                     ) -> dict[int, np.ndarray]:
+    """`char_counts` of the documents in `buf` (`utf8.utf8_buffer`), from their non-ASCII
+    characters as `utf8.decode_non_ascii` gives them: the same table, looked up per
+    character's first byte, without Python strings."""
+    data, offsets = buf.data, buf.offsets
+    n = len(offsets) - 1
+    classes = _BYTE_CLASS.take(data)  # ASCII: its class; other bytes: _NOT_A_CHAR
+    lead, _size, cps = decoded
+    if len(lead):
+        got = _CLASS[cps]
+        unknown = got == 255
+        if unknown.any():
+            for cp in np.unique(cps[unknown]).tolist():
+                _CLASS[cp] = _classify(cp)
+            got = _CLASS[cps]
+        classes[lead] = got
+    doc = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
+    hist = np.bincount(doc * 129 + classes, minlength=n * 129).reshape(n, 129)[:, :128]
+    out = {}
+    members = np.arange(128)
+    for bit in (SPACE, LETTER, UPPER, CASED, NUMBER, SYMBOL, UNSPACED):
+        out[bit] = hist[:, (members & bit) > 0].sum(axis=1).astype(np.float64)
+    out[0] = hist.sum(axis=1).astype(np.float64)
+    return out
+
+
 def url_chars(text: pa.Array) -> np.ndarray:
     """Characters inside URLs, hosts and e-mail addresses, per document."""
     stripped = pc.replace_substring_regex(text, _URL, "")
     return _np(pc.utf8_length(text)) - _np(pc.utf8_length(stripped))
 
 
-def top_token_share(text: pa.Array, min_words: int) -> tuple[np.ndarray, np.ndarray]:
+def top_token_share(text: pa.Array, min_words: int,
+                    decoded: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """(share of the most frequent word, number of words), words of space-delimited scripts.
 
     A word is a lower-cased run of letters, digits and combining marks; punctuation and
@@ -251,13 +291,14 @@ def top_token_share(text: pa.Array, min_words: int) -> tuple[np.ndarray, np.ndar
     the UTF-8 bytes (`word_spans`), lower-cased and dictionary-encoded by Arrow; counting is
     one NumPy pass over all (document, word) pairs of the batch. `top_token_share_regex` is
     the definition (one RE2 replacement per gap between words, 3x slower), which the tests
-    compare this with."""
+    compare this with. `decoded`: `utf8.decode_non_ascii` of the text's bytes, if the
+    caller has it."""
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
     if text.null_count:
         text = text.fill_null("")
     buf = utf8_buffer(text)
-    word = word_bytes(buf.data)
+    word = word_bytes(buf.data, decoded)
     starts, ends = word_spans(word, buf.offsets)
     offsets = np.zeros(len(starts) + 1, dtype=np.int64)
     np.cumsum(ends - starts, out=offsets[1:])
@@ -298,12 +339,13 @@ _ASCII_WORD_BYTE = np.zeros(256, dtype=bool)
 _ASCII_WORD_BYTE[:128] = _word_members(np.arange(128)).astype(bool)
 
 
-def word_bytes(data: np.ndarray) -> np.ndarray:
+def word_bytes(data: np.ndarray,
+               decoded: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Which bytes of UTF-8 `data` belong to a word character of `top_token_share` (every
     byte of a character takes its class), each distinct character classified by RE2 once
     per process."""
     word = _ASCII_WORD_BYTE.take(data)
-    lead, size, cp = decode_non_ascii(data)
+    lead, size, cp = decode_non_ascii(data) if decoded is None else decoded
     if len(lead):
         member = _WORD_CHAR(cp).astype(bool)
         for k in range(4):
@@ -460,7 +502,12 @@ class Spam(Filter):
         text = docs.text
         if docs.num_rows == 0:
             return {m: np.zeros(0) for m in METRICS}
-        counts = char_counts(docs.texts)
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        # the text's bytes and non-ASCII characters, decoded once for two metrics
+        buf = utf8_buffer(text)
+        decoded = decode_non_ascii(buf.data)
+        counts = char_counts_utf8(buf, decoded)
         chars = counts[0] - counts[SPACE]  # non-whitespace characters
         letters = counts[LETTER]
         small = chars < max(self.min_chars, 1)
@@ -472,7 +519,7 @@ class Spam(Filter):
                                           max(self.min_lines, 1))
             scores["boilerplate_density"] = ratio_or_nan(bp, lines, max(self.min_lines, 1))
         if self._active("top_token_share"):
-            share, _ = top_token_share(text, self.min_words)
+            share, _ = top_token_share(text, self.min_words, decoded)
             # Mostly Chinese/Japanese/Thai/...: no word boundaries, the rule does not apply.
             unsupported = ~small & (counts[UNSPACED] > MAX_UNSPACED_SHARE * letters)
             docs.count("top_token_share.skipped_unsupported_script", int(unsupported.sum()))
