@@ -300,7 +300,10 @@ class Language(Filter):
             col = docs.column(name) if name else None
             if col is not None and (pa.types.is_string(col.type)
                                     or pa.types.is_large_string(col.type)):
-                return [lang_codes.declared(v) for v in col.to_pylist()]
+                values = col.to_pylist()
+                # a batch holds few distinct values: each is normalised once
+                code = {v: lang_codes.declared(v) for v in set(values)}
+                return [code[v] for v in values]
         return None
 
     def score(self, docs: Docs) -> dict[str, np.ndarray]:

@@ -483,8 +483,9 @@ class Toxicity(Filter):
         texts = docs.texts
         no_list = no_lang = 0
         rows_of: dict[str, list[int]] = {}
+        normal = {v: normalize_lang(v) for v in set(langs)}  # few distinct values per batch
         for i in range(n):
-            lang = normalize_lang(langs[i])
+            lang = normal[langs[i]]
             if lang is None:
                 no_lang += 1
                 lang = self.default_lang
