@@ -568,32 +568,6 @@ def test_letters_outside_the_model_scripts_counted_as_per_character(text):
 
 # -- batch passes against the per-sample definitions they replace ------------------------------
 
-MARKUP_BITS = ["<b>", "<a href='x'>", "</p>", "<", ">", "http://x.org/a", "https://", "://",
-               "ftp://h", "www.", "www.example.com", "a@b.c", "@", "x@y", "mail@host.de",
-               " ", "\n", "Wort", "日本", "é"]
-
-
-@settings(max_examples=150, deadline=None)
-@given(texts=st.lists(st.lists(st.sampled_from(MARKUP_BITS) | st.text(max_size=5),
-                               max_size=20).map("".join), max_size=8),
-       large=st.booleans())
-def test_markup_removal_on_flagged_samples_is_the_regex_replacement(texts, large):
-    """Only samples containing <, ://, www. or @ are rewritten; every sample comes out as
-    the regex replacement over all samples gives it."""
-    arr = pa.array(texts, pa.large_string() if large else pa.string())
-    want = pc.replace_substring_regex(arr, language_module._MARKUP_RE, " ")
-    assert language_module.without_markup(arr).to_pylist() == want.to_pylist()
-
-
-def test_markup_removal_on_real_pages(web):
-    sample = pc.replace_substring(pc.utf8_slice_codeunits(web["text"].combine_chunks(), 0, 1000),
-                                  "\n", " ")
-    got = language_module.without_markup(sample)
-    assert got.to_pylist() == pc.replace_substring_regex(
-        sample, language_module._MARKUP_RE, " ").to_pylist()
-    assert got.to_pylist() != sample.to_pylist()  # the pages do have markup
-
-
 @settings(max_examples=150, deadline=None)
 @given(samples=st.lists(st.text(alphabet=st.sampled_from(
     [chr(c) for c in (*range(0x00, 0x22), *range(0x7E, 0xA2))] + ["a", "é", "日", "🙂"]),

@@ -64,9 +64,6 @@ _LETTER = r"[\p{L}\p{M}]"  # what counts as a letter (RE2 syntax, Arrow)
 _LETTERS_RE = r"[^\p{L}\p{M}]+"  # everything else
 # Markup that is not language: HTML/XML tags, URLs, e-mail addresses (not counted as letters).
 _MARKUP_RE = r"<[^<>]{0,300}>|[A-Za-z][A-Za-z0-9+.-]*://\S*|www\.\S+|\S+@\S+\.\w+"
-# What every match of _MARKUP_RE contains ("<", "://", "www.", "@"): samples without any of
-# them have no markup, and only the others (13% of 2 KB web chunks) are rewritten.
-_MARKUP_HINT = r"<|://|www\.|@"
 Backend = Literal["fasttext", "cld2", "ensemble"]
 
 
@@ -84,22 +81,6 @@ def predict_samples(model: Any, samples: list[str]) -> tuple[list[str | None], n
     """Top label and probability for each sample (one line each; None/NaN for empty)."""
     pred = FastTextBackend(model, "fasttext", None).predict(samples)
     return pred.labels, pred.scores
-
-
-def without_markup(sample: pa.Array) -> pa.Array:
-    """`sample` with every match of `_MARKUP_RE` replaced by a space: the strings of
-    ``pc.replace_substring_regex(sample, _MARKUP_RE, " ")``, with the replacement run only on
-    the samples that contain `_MARKUP_HINT` (one cheap RE2 search over all of them)."""
-    if isinstance(sample, pa.ChunkedArray):
-        sample = sample.combine_chunks()
-    hint = pc.fill_null(pc.match_substring_regex(sample, _MARKUP_HINT), False)
-    flagged = pc.sum(hint).as_py() or 0
-    if flagged == 0:
-        return sample
-    if flagged == len(sample):
-        return pc.replace_substring_regex(sample, _MARKUP_RE, " ")
-    rewritten = pc.replace_substring_regex(sample.filter(hint), _MARKUP_RE, " ")
-    return pc.replace_with_mask(sample, hint, rewritten)
 
 
 @register
@@ -251,7 +232,10 @@ class Language(Filter):
             return [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         sample = pc.utf8_slice_codeunits(text, 0, self.sample_chars)
         sample = pc.replace_substring(sample, "\n", " ")
-        prose = without_markup(sample)
+        # one RE2 call over the whole batch: measured faster than replacing only in samples
+        # that hold "<", "://", "www." or "@" (RE2 builds its automaton anew per call, and
+        # most of the time goes there once one sample has a tag)
+        prose = pc.replace_substring_regex(sample, _MARKUP_RE, " ")
         # letters: the length left after removing _LETTERS_RE, counted byte-wise (utf8.py)
         letters = count_in_class(prose, _LETTER)
         if scripts is None:
