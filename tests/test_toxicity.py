@@ -279,3 +279,58 @@ def test_gate_non_word_class_is_every_character_but_ascii_word_ones() -> None:
     long = pc.match_substring_regex(chars, f"^[^{toxicity._GATE_WORD}]$")
     assert short.equals(long)
     assert pc.sum(short).as_py() == len(cps) - 63
+
+
+def _trie_reference(seqs, unit) -> str:
+    """The trie regex written the plain way: every node's children sorted, each unit written
+    where it occurs (what `_trie_pattern` writes with its per-unit memo)."""
+    trie: dict = {}
+    for seq in seqs:
+        node = trie
+        for u in seq:
+            node = node.setdefault(u, {})
+        node[None] = True
+
+    def emit(node: dict) -> str:
+        alts = [unit(u) + emit(c) for u, c in sorted((u, c) for u, c in node.items()
+                                                     if u is not None)]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else f"(?:{'|'.join(alts)})"
+        return f"(?:{body})?" if None in node else body
+
+    return emit(trie)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(alphabet="abcé日 -", max_size=6), max_size=25))
+def test_trie_pattern_is_written_as_the_plain_trie(words: list[str]) -> None:
+    import re
+
+    from corpusfilter.filters.toxicity import _re2_literal, _trie_pattern
+
+    for unit in (re.escape, _re2_literal):
+        assert _trie_pattern(words, unit) == _trie_reference(words, unit)
+    pattern = _trie_pattern([w for w in words if w], re.escape)
+    for w in words:  # and it matches every word it was built from
+        if w:
+            assert re.fullmatch(pattern, w)
+
+
+def test_gate_patterns_of_every_shipped_language_are_the_plain_tries() -> None:
+    from corpusfilter.filters import toxicity as tox
+
+    stage = Toxicity()
+    for lang in tox.ldnoobw_languages():
+        lex = stage.lexicon(lang)
+        if lex is None:
+            continue
+        original = tox._trie_pattern
+        tox._trie_pattern = _trie_reference
+        try:
+            plain = tox.Lexicon.build(lang, lex.terms)
+        finally:
+            tox._trie_pattern = original
+        assert (lex.gate, lex.symbol_gate) == (plain.gate, plain.symbol_gate)
+        assert (lex.pattern.pattern if lex.pattern else None) == (
+            plain.pattern.pattern if plain.pattern else None)

@@ -241,11 +241,18 @@ def _trie_pattern(seqs: Iterable[Sequence[str]], unit: Callable[[str], str]) -> 
             node = node.setdefault(u, {})
         node[None] = True
 
+    written: dict[str, str] = {}  # each unit written once (a lexicon repeats its letters)
+
     def emit(node: dict[str | None, Any]) -> str:
-        alts = [unit(u) + emit(child)
-                for u, child in sorted((u, c) for u, c in node.items() if u is not None)]
-        if not alts:
+        keys = sorted(u for u in node if u is not None)
+        if not keys:
             return ""
+        alts = []
+        for u in keys:
+            w = written.get(u)
+            if w is None:
+                w = written[u] = unit(u)
+            alts.append(w + emit(node[u]))
         body = alts[0] if len(alts) == 1 else f"(?:{'|'.join(alts)})"
         return f"(?:{body})?" if None in node else body
 
