@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import UNSHARE
@@ -567,6 +567,53 @@ def test_letters_outside_the_model_scripts_counted_as_per_character(text):
 
 
 # -- batch passes against the per-sample definitions they replace ------------------------------
+
+# tags at and around the 300-character bound, in ASCII and in 2- and 3-byte characters (the
+# bound counts characters, the prefilter bytes), next to URLs and addresses
+MARKUP_BITS = ["<", ">", "<b>", "</p>", "x" * 299, "x" * 300, "x" * 301, "é" * 150, "é" * 151,
+               "日" * 100, "日" * 101, "http://x.org/a", "https://", "://", "www.", "www.a.de",
+               "a@b.c", "@", "x@y.z", " ", "\t", "\r", "\x0b", "Wort", "日本", "é", "<a href=x>"]
+
+
+# a "<", a run of 295-305 one-, two- or three-byte characters (with a space or "@" in it
+# sometimes), and a ">" or not: tags at the bound
+TAGS = st.builds(lambda ch, n, mid, end: "<" + ch * (n // 2) + mid + ch * (n - n // 2) + end,
+                 st.sampled_from(["x", "é", "日"]), st.integers(295, 305),
+                 st.sampled_from(["", " ", "@", "a@b.c", "<", "://"]), st.sampled_from([">", ""]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.lists(st.sampled_from(MARKUP_BITS) | st.text(max_size=4) | TAGS,
+                               max_size=12).map("".join), max_size=6),
+       large=st.booleans(), offset=st.integers(0, 2))
+@example(texts=["<" + "x" * 301 + ">", "<" + "é" * 301 + ">", "<" + "x" * 300 + ">"],
+         large=False, offset=0)
+def test_markup_removal_with_the_unbounded_tag_is_the_bounded_regex(texts, large, offset):
+    """Every sample comes out as the bounded regex gives it, whether or not it has a tag
+    longer than the bound (sliced and large-string arrays too)."""
+    arr = pa.array(["<" + "y" * 400 + ">"] * offset + texts,
+                   pa.large_string() if large else pa.string()).slice(offset)
+    want = pc.replace_substring_regex(arr, language_module._MARKUP_RE, " ")
+    assert language_module.without_markup(arr).to_pylist() == want.to_pylist()
+
+
+def test_markup_removal_on_real_pages(web):
+    text = web["text"].combine_chunks()
+    for chars in (1000, 100_000):  # the stage's samples, and whole pages (longer tags)
+        sample = pc.replace_substring(pc.utf8_slice_codeunits(text, 0, chars), "\n", " ")
+        got = language_module.without_markup(sample)
+        assert got.to_pylist() == pc.replace_substring_regex(
+            sample, language_module._MARKUP_RE, " ").to_pylist()
+        assert got.to_pylist() != sample.to_pylist()  # the pages do have markup
+
+
+def test_only_tags_longer_than_the_bound_are_flagged():
+    texts = ["<" + "x" * 300 + ">", "<" + "x" * 301 + ">", "<" + "é" * 300 + ">",
+             "<" + "é" * 301 + ">", "<" + "x" * 500 + "<b>", "<" + "x" * 400, "a>" + "x" * 400,
+             "<" + "x" * 400]
+    texts.append(">")  # a ">" in the next sample does not close the one before
+    got = language_module._long_tags(pa.array(texts)).tolist()
+    assert got == [False, True, False, True, False, False, False, False, False]
 
 @settings(max_examples=150, deadline=None)
 @given(samples=st.lists(st.text(alphabet=st.sampled_from(
