@@ -26,6 +26,7 @@ from corpusfilter.core.docs import Docs
 from corpusfilter.core.stage import Collected
 from corpusfilter.dedup import lines
 from corpusfilter.dedup.lines import BoilerplateLines, plan_lines
+from ray_nodes import LocalNodes, free_base_port
 
 LIMITS = {"corpus": 5, "site": 3}
 
@@ -201,3 +202,49 @@ def test_ray_plan_in_partitions_gives_the_local_engines_bytes(
         _strip(json.loads((tmp_path / "local" / "stats.json").read_text()))
     ledger = pq.read_table(tmp_path / "ray" / "ledger")
     assert pc.sum(pc.equal(ledger["stage"], "boilerplate_lines")).as_py() > 20
+
+
+def _drive_two_nodes(address: str, inputs: str, out: str) -> str:
+    """The Ray run's driver, in a fresh process with token authentication off like the nodes
+    (see tests/test_ray_two_nodes.py) and the plan's partition size lowered; returns the
+    plan's log line."""
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    from corpusfilter.engines.ray_engine import RayEngine
+
+    lines.PLAN_ROWS = 1_000
+    said: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda r: said.append(r.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("corpusfilter").addHandler(handler)
+    logging.getLogger("corpusfilter").setLevel(logging.INFO)
+    RayEngine(RECIPE, progress=False, address=address).run([Path(inputs)], Path(out))
+    return next(m for m in said if "partitions counted" in m)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_two_nodes_plan_in_partitions_same_bytes_nothing_left(sample_table: pa.Table,
+                                                              tmp_path: Path) -> None:
+    import concurrent.futures
+    import multiprocessing
+
+    pytest.importorskip("ray")
+    from corpusfilter.engines.local import LocalEngine
+
+    inputs = tmp_path / "in"
+    write_shards(sample_table, inputs, 4)
+    LocalEngine(RECIPE, workers=1, progress=False).run([inputs], tmp_path / "local")
+    nodes = LocalNodes(tmp_path, nodes=2, cpus=1, base_port=free_base_port(2))
+    try:
+        with concurrent.futures.ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            said = pool.submit(_drive_two_nodes, nodes.address, str(inputs),
+                               str(tmp_path / "ray")).result(timeout=900)
+    finally:
+        left = nodes.stop()
+    assert left == [], left
+    m = re.search(r"spilled by (\d+) tasks.* (\d+) partitions counted", said)
+    assert m is not None and int(m.group(1)) == 4 and int(m.group(2)) >= 16, said
+    for sub in ("data", "ledger"):
+        for p in sorted((tmp_path / "local" / sub).iterdir()):
+            assert p.read_bytes() == (tmp_path / "ray" / sub / p.name).read_bytes(), p.name
