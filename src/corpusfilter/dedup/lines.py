@@ -307,85 +307,106 @@ def _row_count(collected: Collected) -> int:
     return sum(t.num_rows for t in collected.tables(_COLUMNS[:1]))
 
 
-# -- the spill: one Arrow IPC file per collected shard, record batch i = partition i ---------
+# -- the spill: one file per collected shard, holding its rows by line-hash partition ---------
 # The local engine writes and reads it in one process (`_partitions`); the Ray engine runs the
 # same steps as tasks (`spill_shard`, `count_partition`, `gather_shard`; see
 # engines/ray_plans.py), so that no task holds more than one shard or one partition.
+#
+# A bucket file: int64 B (buckets), int64 bounds[B + 1] (rows of bucket i: bounds[i] to
+# bounds[i + 1]), then each column of its schema as bounds[B] fixed-width values. Reading
+# bucket i costs two small reads and one per column, whatever B: an Arrow IPC file would read
+# its footer, one entry per record batch (B), at every open, i.e. shards x partitions^2 bytes
+# over a plan (40 GB at 10M documents in shards of 25,000).
 
-# Spill files a reader keeps open while it visits the partitions one after another (each
-# partition reads one record batch of every file: reopening them cost partitions x shards
-# opens); the rest are opened per partition, so a run never nears the descriptor limit.
+# Files a reader keeps open while it visits the buckets one after another (every partition
+# reads one bucket of every spill file: reopening cost partitions x shards opens); the rest
+# are opened per read, so a run never nears the descriptor limit.
 MAX_OPEN_FILES = 256
 
 
-def _write_ipc(path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
-    """Write record batches to an Arrow IPC file, under a temporary name renamed at the end
-    (a task retried by Ray, or a rerun, never reads a partial file). Scratch data: no fsync."""
+def _write_buckets(path: str, table: pa.Table, bucket: np.ndarray, buckets: int) -> None:
+    """Write `table` (fixed-width columns, no nulls) as a bucket file, bucket i holding its
+    rows with ``bucket == i`` in their order. Under a temporary name renamed at the end (a
+    task retried by Ray, or a rerun, never reads a partial file); scratch data: no fsync."""
     import os
 
-    import pyarrow.ipc as ipc
-
+    order = np.argsort(bucket, kind="stable")
+    bounds = np.searchsorted(bucket[order], np.arange(buckets + 1)).astype("<i8")
     tmp = f"{path}.{os.getpid()}.tmp"
-    with ipc.new_file(tmp, schema) as writer:
-        for batch in batches:
-            writer.write_batch(batch)
+    with open(tmp, "wb") as f:
+        f.write(np.array([buckets], "<i8").tobytes())
+        f.write(bounds.tobytes())
+        for column in table.columns:
+            values = column.to_numpy()
+            f.write(values[order].astype(values.dtype.newbyteorder("<")).tobytes())
     os.replace(tmp, path)
 
 
-def _split(table: pa.Table, bucket: np.ndarray, parts: int) -> Iterator[pa.RecordBatch]:
-    """The rows of `table` as `parts` record batches, batch i holding the rows of bucket i
-    (in their order within `table`), empty batches included."""
-    order = np.argsort(bucket, kind="stable")
-    batches = table.take(pa.array(order)).combine_chunks().to_batches()
-    whole = batches[0] if batches else pa.RecordBatch.from_pylist([], table.schema)
-    bounds = np.searchsorted(bucket[order], np.arange(parts + 1))
-    for i in range(parts):
-        yield whole.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
+class _BucketFiles:
+    """Bucket i of each of several bucket files of one schema; the first `MAX_OPEN_FILES`
+    stay open between calls. Read (pread), not memory-mapped: mapped pages would stay
+    resident as the partitions are visited (docs/scale.md)."""
 
-
-def spill(table: pa.Table, parts: int, path: str) -> int:
-    """Write one shard's collected rows to `path`, record batch i holding the rows whose line
-    hash has top bits i (`parts` is a power of two); returns the rows written."""
-    table = table.select(_COLUMNS).cast(_SCHEMA)
-    shift = np.uint64(64 - parts.bit_length() + 1)
-    bucket = (table["line"].to_numpy() >> shift).astype(np.int64) if parts > 1 else \
-        np.zeros(table.num_rows, np.int64)
-    _write_ipc(path, _SCHEMA, _split(table, bucket, parts))
-    return table.num_rows
-
-
-class _BatchFiles:
-    """Record batch i of each of several Arrow IPC files; the first `MAX_OPEN_FILES` stay
-    open between calls. Read, not memory-mapped: mapped pages would stay resident as the
-    partitions are visited (docs/scale.md)."""
-
-    def __init__(self, paths: list[str]):
+    def __init__(self, paths: list[str], schema: pa.Schema):
         self.paths = paths
-        self._open: dict[int, tuple[Any, Any]] = {}
+        self.schema = schema
+        self._dtypes = [np.dtype(f.type.to_pandas_dtype()).newbyteorder("<") for f in schema]
+        self._open: dict[int, tuple[int, int, int]] = {}  # file: (descriptor, buckets, rows)
+
+    def _header(self, fd: int) -> tuple[int, int]:
+        import os
+
+        buckets = int(np.frombuffer(os.pread(fd, 8, 0), "<i8")[0])
+        rows = int(np.frombuffer(os.pread(fd, 8, 8 + 8 * buckets), "<i8")[0])
+        return buckets, rows
 
     def batch(self, j: int, i: int) -> pa.RecordBatch:
-        import pyarrow.ipc as ipc
+        import os
 
         if j in self._open:
-            return self._open[j][1].get_batch(i)
-        f = pa.OSFile(self.paths[j])
-        reader = ipc.open_file(f)
+            return self._read(*self._open[j], i)
+        fd = os.open(self.paths[j], os.O_RDONLY)
         if len(self._open) < MAX_OPEN_FILES:
-            self._open[j] = (f, reader)
-            return reader.get_batch(i)
+            self._open[j] = (fd, *self._header(fd))
+            return self._read(*self._open[j], i)
         try:
-            return reader.get_batch(i)
+            return self._read(fd, *self._header(fd), i)
         finally:
-            f.close()
+            os.close(fd)
+
+    def _read(self, fd: int, buckets: int, rows: int, i: int) -> pa.RecordBatch:
+        import os
+
+        a, b = (int(x) for x in np.frombuffer(os.pread(fd, 16, 8 + 8 * i), "<i8"))
+        at = 8 * (buckets + 2)
+        columns = []
+        for dtype in self._dtypes:
+            raw = os.pread(fd, (b - a) * dtype.itemsize, at + a * dtype.itemsize)
+            columns.append(pa.array(np.frombuffer(raw, dtype)))
+            at += rows * dtype.itemsize
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
     def close(self) -> None:
-        for f, _ in self._open.values():
-            f.close()
+        import os
+
+        for fd, _, _ in self._open.values():
+            os.close(fd)
         self._open.clear()
 
 
-def _partition(files: _BatchFiles, i: int, shard_column: bool = False) -> pa.Table | None:
-    """Partition i: batch i of every file (with the file's number as column ``shard``)."""
+def spill(table: pa.Table, parts: int, path: str) -> int:
+    """Write one shard's collected rows to `path` as a bucket file, bucket i holding the rows
+    whose line hash has top bits i (`parts` is a power of two); returns the rows written."""
+    table = table.select(_COLUMNS).cast(_SCHEMA).combine_chunks()
+    shift = np.uint64(64 - parts.bit_length() + 1)
+    bucket = (table["line"].to_numpy() >> shift).astype(np.int64) if parts > 1 else \
+        np.zeros(table.num_rows, np.int64)
+    _write_buckets(path, table, bucket, parts)
+    return table.num_rows
+
+
+def _partition(files: _BucketFiles, i: int, shard_column: bool = False) -> pa.Table | None:
+    """Partition i: bucket i of every file (with the file's number as column ``shard``)."""
     rows = []
     for j in range(len(files.paths)):
         batch = files.batch(j, i)
@@ -408,15 +429,15 @@ def _partitions(collected: Collected, parts: int) -> Iterator[pa.Table]:
     import tempfile
 
     # Spill next to the collected records (the run's work directory) when there are files:
-    # one file per collected table, its record batch i holding partition i.
+    # one file per collected table, its bucket i holding partition i.
     where = os.path.dirname(collected.paths[0]) if collected.paths else None
     where = where if where and os.path.isdir(where) else None  # else the system's temp dir
     with tempfile.TemporaryDirectory(prefix="boilerplate-plan-", dir=where) as tmp:
         spilled = []
         for n, table in enumerate(collected.tables(_COLUMNS)):
-            spilled.append(os.path.join(tmp, f"{n}.arrow"))
+            spilled.append(os.path.join(tmp, f"{n}.spill"))
             spill(table, parts, spilled[-1])
-        files = _BatchFiles(spilled)
+        files = _BucketFiles(spilled, _SCHEMA)
         try:
             for i in range(parts):
                 table = _partition(files, i)
@@ -428,18 +449,18 @@ def _partitions(collected: Collected, parts: int) -> Iterator[pa.Table]:
 
 # -- the Ray engine's tasks (engines/ray_plans.py): paths in, counts out ----------------------
 
-# One partition's plan rows, split by the shard whose rows hold the key (record batch j =
-# shard j): ``site`` tells the scope (false: corpus, true: site).
+# One partition's plan rows, split by the shard whose rows hold the key (bucket j = shard j);
+# ``site`` tells the scope (false: corpus, true: site).
 _SLICE_SCHEMA = pa.schema([("site", pa.bool_()), ("key", pa.uint64()),
                            ("owner", pa.uint64()), ("docs", pa.int64())])
 
 
 def spill_path(directory: str, j: int) -> str:
-    return f"{directory}/spill-{j}.arrow"
+    return f"{directory}/spill-{j}.bin"
 
 
 def part_path(directory: str, i: int) -> str:
-    return f"{directory}/part-{i}.arrow"
+    return f"{directory}/part-{i}.bin"
 
 
 def spill_shard(collect_file: str, parts: int, directory: str, j: int) -> int:
@@ -451,10 +472,10 @@ def spill_shard(collect_file: str, parts: int, directory: str, j: int) -> int:
 
 def count_partition(directory: str, shards: int, i: int,
                     limits: Mapping[str, int | None]) -> int:
-    """Task: the plan rows of line-hash partition i (batch i of every shard's spill file),
-    written to its part file with record batch j = the rows whose key occurs in shard j's
+    """Task: the plan rows of line-hash partition i (bucket i of every shard's spill file),
+    written to its part file with bucket j = the rows whose key occurs in shard j's
     collected rows (what shard j's documents can look up); returns the rows written."""
-    files = _BatchFiles([spill_path(directory, j) for j in range(shards)])
+    files = _BucketFiles([spill_path(directory, j) for j in range(shards)], _SCHEMA)
     try:
         table = _partition(files, i, shard_column=True)
     finally:
@@ -480,15 +501,15 @@ def count_partition(directory: str, shards: int, i: int,
                 "docs": plan["docs"].take(at)}))
     out = pa.concat_tables(slices).combine_chunks()
     shard = out["shard"].to_numpy()
-    _write_ipc(part_path(directory, i), _SLICE_SCHEMA,
-               _split(out.drop_columns(["shard"]), shard.astype(np.int64), shards))
+    _write_buckets(part_path(directory, i), out.drop_columns(["shard"]), shard.astype(np.int64),
+                   shards)
     return out.num_rows
 
 
 def gather_shard(directory: str, parts: int, j: int) -> dict[str, pa.Table]:
-    """Task: shard j's slice of the plan (batch j of every partition's part file): the plan
+    """Task: shard j's slice of the plan (bucket j of every partition's part file): the plan
     `apply()` needs for the documents of shard j, as `plan_lines` returns it (sorted by key)."""
-    files = _BatchFiles([part_path(directory, i) for i in range(parts)])
+    files = _BucketFiles([part_path(directory, i) for i in range(parts)], _SLICE_SCHEMA)
     try:
         table = _partition(files, j)
     finally:

@@ -255,10 +255,10 @@ def _gather_lines_shard(scratch: str, parts: int, j: int, path: str) -> int:
 def _plan_lines(ray: Any, stage: GlobalStage, files: list[str], keys: list[str], records: int,
                 directory: Path, empty: Any, path: Path) -> None:
     """`boilerplate_lines`' plan as tasks (`dedup/lines.py`), none holding the corpus: M
-    tasks spill one collect file each, split by line hash into P partitions (record batch i
-    of its file = partition i); P tasks count one partition each (batch i of every spill
-    file) and write its plan rows split by the shard holding them (batch j = shard j); M
-    tasks gather shard j's slice (batch j of every part file) into the shard's plan file. P
+    tasks spill one collect file each, split by line hash into P partitions (bucket i of its
+    file = partition i); P tasks count one partition each (bucket i of every spill file) and
+    write its plan rows split by the shard holding them (bucket j = shard j); M tasks gather
+    shard j's slice (bucket j of every part file) into the shard's plan file. P
     is the local engine's (`partition_count`: at most `PLAN_ROWS` rows per partition), so a
     task holds one shard's records or about `PLAN_ROWS` rows; the driver only paths and
     counts. The plan rows are the local plan's, restricted per shard to the lines of its
