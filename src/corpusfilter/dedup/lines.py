@@ -338,7 +338,7 @@ def _write_buckets(path: str, table: pa.Table, bucket: np.ndarray, buckets: int)
         f.write(bounds.tobytes())
         for column in table.columns:
             values = column.to_numpy()
-            f.write(values[order].astype(values.dtype.newbyteorder("<")).tobytes())
+            f.write(memoryview(np.asarray(values[order], values.dtype.newbyteorder("<"))))
     os.replace(tmp, path)
 
 
