@@ -1,7 +1,7 @@
 """Largest process memory per phase of a Ray run on a two-node cluster, at growing corpus sizes.
 
 Run: ``.venv/bin/python benchmarks/ray_memory.py [--docs 100000 1000000] [--shard-docs 25000]
-[--pipeline dedup|minhash] [--partition-records N] [--compare]``
+[--pipeline dedup|minhash|boilerplate] [--partition-records N] [--compare]``
 
 For each size: short documents (~640 characters, three real lines of
 ``../shared/data/web_docs.parquet``, 5% exact and 5% near copies: `dedup_scale.write_corpus`)
@@ -11,7 +11,9 @@ grows with the corpus is told apart from what grows with a shard); a cluster of 
 6400-6499, which tests/test_ray_two_nodes.py uses; two clusters on the same ports and temp
 directories break each other, which once made a run here wait forever for CPUs). Pipeline ``dedup``: ``doc_length``, ``exact_dedup``,
 ``minhash_dedup`` (the global stages are where memory could grow with the corpus);
-``minhash``: ``minhash_dedup`` alone, the cheapest run through the MinHash plan.
+``minhash``: ``minhash_dedup`` alone, the cheapest run through the MinHash plan;
+``boilerplate``: ``boilerplate_lines`` alone (its plan's spill, count and gather tasks,
+`dedup/lines.py`).
 ``--partition-records`` sets the engine's records per plan partition (default: its
 ``PARTITION_RECORDS``), so that two corpus sizes can be compared at the same partition size.
 
@@ -55,6 +57,7 @@ PIPELINES = {
                          {"stage": "minhash_dedup"}]},
     # the cheapest run through the MinHash plan (collect, components, per-partition plans)
     "minhash": {"max_removal_rate": 1.0, "stages": [{"stage": "minhash_dedup"}]},
+    "boilerplate": {"max_removal_rate": 1.0, "stages": [{"stage": "boilerplate_lines"}]},
 }
 MiB = 1 << 20
 KINDS = ["driver", "unit actor", "shuffle aggregator", "ray task worker", "raylet",

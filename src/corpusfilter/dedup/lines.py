@@ -264,6 +264,17 @@ _SCHEMA = pa.schema([("line", pa.uint64()), ("site_line", pa.uint64()),
                      ("has_site", pa.bool_()), ("doc", pa.uint64())])
 
 
+def partition_count(rows: int, plan_rows: int | None = None) -> int:
+    """How many line-hash partitions the plan splits `rows` collected rows into: the
+    smallest power of two with at most `plan_rows` (default `PLAN_ROWS`) rows per partition
+    on average (at most 2**20)."""
+    plan_rows = plan_rows or PLAN_ROWS  # read at call time, so a run can lower it
+    parts = 1
+    while parts * plan_rows < rows and parts < 2**20:
+        parts *= 2
+    return parts
+
+
 def plan_lines(collected: Collected, limits: Mapping[str, int | None],
                plan_rows: int | None = None) -> dict[str, pa.Table]:
     """Per scope (``corpus``: by line, ``site``: by site line), the lines held by at least
@@ -272,23 +283,20 @@ def plan_lines(collected: Collected, limits: Mapping[str, int | None],
     The same result for any `plan_rows`: rows are split by the line's hash, and every row of
     one line (hence of one site line, a hash of the line and its site) lands in one partition.
     """
-    empty = pa.table({"key": pa.array([], pa.uint64()), "owner": pa.array([], pa.uint64()),
-                      "docs": pa.array([], pa.int64())})
-    plan_rows = plan_rows or PLAN_ROWS  # read at call time, so a run can lower it
-    total = _row_count(collected)
-    parts = 1
-    while parts * plan_rows < total and parts < 2**20:
-        parts *= 2
+    parts = partition_count(_row_count(collected), plan_rows)
     found: dict[str, list[pa.Table]] = {"corpus": [], "site": []}
     for table in _partitions(collected, parts):
         for scope, repeated in _repeated_lines(table, limits).items():
             found[scope].append(repeated)
-    out = {}
-    for scope in ("corpus", "site"):
-        tables = [t for t in found[scope] if t.num_rows]
-        out[scope] = (pa.concat_tables(tables).sort_by("key").combine_chunks() if tables
-                      else empty)
-    return out
+    return {scope: _sorted_plan(found[scope]) for scope in ("corpus", "site")}
+
+
+def _sorted_plan(tables: list[pa.Table]) -> pa.Table:
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return pa.table({"key": pa.array([], pa.uint64()), "owner": pa.array([], pa.uint64()),
+                         "docs": pa.array([], pa.int64())})
+    return pa.concat_tables(tables).sort_by("key").combine_chunks()
 
 
 def _row_count(collected: Collected) -> int:
@@ -297,6 +305,117 @@ def _row_count(collected: Collected) -> int:
 
         return sum(pq.ParquetFile(p).metadata.num_rows for p in collected.paths)
     return sum(t.num_rows for t in collected.tables(_COLUMNS[:1]))
+
+
+# -- the spill: one file per collected shard, holding its rows by line-hash partition ---------
+# The local engine writes and reads it in one process (`_partitions`); the Ray engine runs the
+# same steps as tasks (`spill_shard`, `count_partition`, `gather_shard`; see
+# engines/ray_plans.py), so that no task holds more than one shard or one partition.
+#
+# A bucket file: int64 B (buckets), int64 bounds[B + 1] (rows of bucket i: bounds[i] to
+# bounds[i + 1]), then each column of its schema as bounds[B] fixed-width values. Reading
+# bucket i costs two small reads and one per column, whatever B: an Arrow IPC file would read
+# its footer, one entry per record batch (B), at every open, i.e. shards x partitions^2 bytes
+# over a plan (40 GB at 10M documents in shards of 25,000).
+
+# Files a reader keeps open while it visits the buckets one after another (every partition
+# reads one bucket of every spill file: reopening cost partitions x shards opens); the rest
+# are opened per read, so a run never nears the descriptor limit.
+MAX_OPEN_FILES = 256
+
+
+def _write_buckets(path: str, table: pa.Table, bucket: np.ndarray, buckets: int) -> None:
+    """Write `table` (fixed-width columns, no nulls) as a bucket file, bucket i holding its
+    rows with ``bucket == i`` in their order. Under a temporary name renamed at the end (a
+    task retried by Ray, or a rerun, never reads a partial file); scratch data: no fsync."""
+    import os
+
+    order = np.argsort(bucket, kind="stable")
+    bounds = np.searchsorted(bucket[order], np.arange(buckets + 1)).astype("<i8")
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(np.array([buckets], "<i8").tobytes())
+        f.write(bounds.tobytes())
+        for column in table.columns:
+            values = column.to_numpy()
+            f.write(memoryview(np.asarray(values[order], values.dtype.newbyteorder("<"))))
+    os.replace(tmp, path)
+
+
+class _BucketFiles:
+    """Bucket i of each of several bucket files of one schema; the first `MAX_OPEN_FILES`
+    stay open between calls. Read (pread), not memory-mapped: mapped pages would stay
+    resident as the partitions are visited (docs/scale.md)."""
+
+    def __init__(self, paths: list[str], schema: pa.Schema):
+        self.paths = paths
+        self.schema = schema
+        self._dtypes = [np.dtype(f.type.to_pandas_dtype()).newbyteorder("<") for f in schema]
+        self._open: dict[int, tuple[int, int, int]] = {}  # file: (descriptor, buckets, rows)
+
+    def _header(self, fd: int) -> tuple[int, int]:
+        import os
+
+        buckets = int(np.frombuffer(os.pread(fd, 8, 0), "<i8")[0])
+        rows = int(np.frombuffer(os.pread(fd, 8, 8 + 8 * buckets), "<i8")[0])
+        return buckets, rows
+
+    def batch(self, j: int, i: int) -> pa.RecordBatch:
+        import os
+
+        if j in self._open:
+            return self._read(*self._open[j], i)
+        fd = os.open(self.paths[j], os.O_RDONLY)
+        if len(self._open) < MAX_OPEN_FILES:
+            self._open[j] = (fd, *self._header(fd))
+            return self._read(*self._open[j], i)
+        try:
+            return self._read(fd, *self._header(fd), i)
+        finally:
+            os.close(fd)
+
+    def _read(self, fd: int, buckets: int, rows: int, i: int) -> pa.RecordBatch:
+        import os
+
+        a, b = (int(x) for x in np.frombuffer(os.pread(fd, 16, 8 + 8 * i), "<i8"))
+        at = 8 * (buckets + 2)
+        columns = []
+        for dtype in self._dtypes:
+            raw = os.pread(fd, (b - a) * dtype.itemsize, at + a * dtype.itemsize)
+            columns.append(pa.array(np.frombuffer(raw, dtype)))
+            at += rows * dtype.itemsize
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+    def close(self) -> None:
+        import os
+
+        for fd, _, _ in self._open.values():
+            os.close(fd)
+        self._open.clear()
+
+
+def spill(table: pa.Table, parts: int, path: str) -> int:
+    """Write one shard's collected rows to `path` as a bucket file, bucket i holding the rows
+    whose line hash has top bits i (`parts` is a power of two); returns the rows written."""
+    table = table.select(_COLUMNS).cast(_SCHEMA).combine_chunks()
+    shift = np.uint64(64 - parts.bit_length() + 1)
+    bucket = (table["line"].to_numpy() >> shift).astype(np.int64) if parts > 1 else \
+        np.zeros(table.num_rows, np.int64)
+    _write_buckets(path, table, bucket, parts)
+    return table.num_rows
+
+
+def _partition(files: _BucketFiles, i: int, shard_column: bool = False) -> pa.Table | None:
+    """Partition i: bucket i of every file (with the file's number as column ``shard``)."""
+    rows = []
+    for j in range(len(files.paths)):
+        batch = files.batch(j, i)
+        if batch.num_rows:
+            if shard_column:
+                batch = batch.append_column("shard", pa.array(np.full(batch.num_rows, j,
+                                                                      np.int32)))
+            rows.append(batch)
+    return pa.Table.from_batches(rows) if rows else None
 
 
 def _partitions(collected: Collected, parts: int) -> Iterator[pa.Table]:
@@ -309,39 +428,97 @@ def _partitions(collected: Collected, parts: int) -> Iterator[pa.Table]:
     import os
     import tempfile
 
-    import pyarrow.ipc as ipc
-
-    shift = np.uint64(64 - parts.bit_length() + 1)  # parts is a power of two
     # Spill next to the collected records (the run's work directory) when there are files:
-    # one file per collected table, its record batch i holding partition i.
+    # one file per collected table, its bucket i holding partition i.
     where = os.path.dirname(collected.paths[0]) if collected.paths else None
     where = where if where and os.path.isdir(where) else None  # else the system's temp dir
     with tempfile.TemporaryDirectory(prefix="boilerplate-plan-", dir=where) as tmp:
         spilled = []
         for n, table in enumerate(collected.tables(_COLUMNS)):
-            table = table.select(_COLUMNS).cast(_SCHEMA)
-            bucket = (table["line"].to_numpy() >> shift).astype(np.int64)
-            order = np.argsort(bucket, kind="stable")
-            table = table.take(pa.array(order)).combine_chunks()
-            bounds = np.searchsorted(bucket[order], np.arange(parts + 1))
-            spilled.append(os.path.join(tmp, f"{n}.arrow"))
-            with ipc.new_file(spilled[-1], _SCHEMA) as writer:
-                for i in range(parts):
-                    part = table.slice(bounds[i], bounds[i + 1] - bounds[i])
-                    batches = part.to_batches()
-                    writer.write_batch(batches[0] if part.num_rows else
-                                       pa.RecordBatch.from_pylist([], _SCHEMA))
-        for i in range(parts):
-            # Read (not memory-mapped: mapped pages would stay resident as the partitions
-            # are visited), one partition of every spill file at a time.
-            rows = []
-            for path in spilled:
-                with pa.OSFile(path) as f:
-                    batch = ipc.open_file(f).get_batch(i)
-                if batch.num_rows:
-                    rows.append(batch)
-            if rows:
-                yield pa.Table.from_batches(rows, _SCHEMA)
+            spilled.append(os.path.join(tmp, f"{n}.spill"))
+            spill(table, parts, spilled[-1])
+        files = _BucketFiles(spilled, _SCHEMA)
+        try:
+            for i in range(parts):
+                table = _partition(files, i)
+                if table is not None:
+                    yield table
+        finally:
+            files.close()
+
+
+# -- the Ray engine's tasks (engines/ray_plans.py): paths in, counts out ----------------------
+
+# One partition's plan rows, split by the shard whose rows hold the key (bucket j = shard j);
+# ``site`` tells the scope (false: corpus, true: site).
+_SLICE_SCHEMA = pa.schema([("site", pa.bool_()), ("key", pa.uint64()),
+                           ("owner", pa.uint64()), ("docs", pa.int64())])
+
+
+def spill_path(directory: str, j: int) -> str:
+    return f"{directory}/spill-{j}.bin"
+
+
+def part_path(directory: str, i: int) -> str:
+    return f"{directory}/part-{i}.bin"
+
+
+def spill_shard(collect_file: str, parts: int, directory: str, j: int) -> int:
+    """Task: spill the collected rows of shard j (its collect file) into `directory`."""
+    import pyarrow.parquet as pq
+
+    return spill(pq.read_table(collect_file, columns=_COLUMNS), parts, spill_path(directory, j))
+
+
+def count_partition(directory: str, shards: int, i: int,
+                    limits: Mapping[str, int | None]) -> int:
+    """Task: the plan rows of line-hash partition i (bucket i of every shard's spill file),
+    written to its part file with bucket j = the rows whose key occurs in shard j's
+    collected rows (what shard j's documents can look up); returns the rows written."""
+    files = _BucketFiles([spill_path(directory, j) for j in range(shards)], _SCHEMA)
+    try:
+        table = _partition(files, i, shard_column=True)
+    finally:
+        files.close()
+    slices = [pa.table({"shard": pa.array([], pa.int32()),
+                        **{f.name: pa.array([], f.type) for f in _SLICE_SCHEMA}})]
+    if table is not None:
+        repeated = _repeated_lines(table.drop_columns(["shard"]), limits)
+        for scope, col in (("corpus", "line"), ("site", "site_line")):
+            if scope not in repeated or repeated[scope].num_rows == 0:
+                continue
+            plan = repeated[scope]
+            rows = table if scope == "corpus" else table.filter(table["has_site"])
+            pos = pc.index_in(rows[col], value_set=plan["key"])
+            hit = pos.is_valid()
+            pairs = pa.table({"shard": rows["shard"].filter(hit), "pos": pos.filter(hit)})
+            pairs = pairs.group_by(["shard", "pos"]).aggregate([])  # a key once per shard
+            at = pairs["pos"]
+            slices.append(pa.table({
+                "shard": pairs["shard"],
+                "site": pa.array(np.full(pairs.num_rows, scope == "site")),
+                "key": plan["key"].take(at), "owner": plan["owner"].take(at),
+                "docs": plan["docs"].take(at)}))
+    out = pa.concat_tables(slices).combine_chunks()
+    shard = out["shard"].to_numpy()
+    _write_buckets(part_path(directory, i), out.drop_columns(["shard"]), shard.astype(np.int64),
+                   shards)
+    return out.num_rows
+
+
+def gather_shard(directory: str, parts: int, j: int) -> dict[str, pa.Table]:
+    """Task: shard j's slice of the plan (bucket j of every partition's part file): the plan
+    `apply()` needs for the documents of shard j, as `plan_lines` returns it (sorted by key)."""
+    files = _BucketFiles([part_path(directory, i) for i in range(parts)], _SLICE_SCHEMA)
+    try:
+        table = _partition(files, j)
+    finally:
+        files.close()
+    if table is None:
+        return {"corpus": _sorted_plan([]), "site": _sorted_plan([])}
+    site = table["site"]
+    return {scope: _sorted_plan([table.filter(mask).drop_columns(["site"])])
+            for scope, mask in (("corpus", pc.invert(site)), ("site", site))}
 
 
 def _repeated_lines(table: pa.Table, limits: Mapping[str, int | None]) -> dict[str, pa.Table]:

@@ -233,6 +233,61 @@ def _plan_in_task(config: dict[str, Any], segment: int, files: list[str], path: 
     return 0
 
 
+def _plans_lines(stage: GlobalStage) -> bool:
+    """`boilerplate_lines` (its own plan, not a subclass's): planned by `_plan_lines`."""
+    from corpusfilter.dedup.lines import BoilerplateLines
+
+    return isinstance(stage, BoilerplateLines) and type(stage).plan is BoilerplateLines.plan
+
+
+def _gather_lines_shard(scratch: str, parts: int, j: int, path: str) -> int:
+    """Task: write shard j's slice of the `boilerplate_lines` plan (none when it is empty:
+    `ShardedPlan` serves the empty plan then)."""
+    from corpusfilter.dedup.lines import gather_shard
+
+    plan = gather_shard(scratch, parts, j)
+    rows = sum(t.num_rows for t in plan.values())
+    if rows:
+        write_pickle_atomic(plan, Path(path))
+    return rows
+
+
+def _plan_lines(ray: Any, stage: GlobalStage, files: list[str], keys: list[str], records: int,
+                directory: Path, empty: Any, path: Path) -> None:
+    """`boilerplate_lines`' plan as tasks (`dedup/lines.py`), none holding the corpus: M
+    tasks spill one collect file each, split by line hash into P partitions (bucket i of its
+    file = partition i); P tasks count one partition each (bucket i of every spill file) and
+    write its plan rows split by the shard holding them (bucket j = shard j); M tasks gather
+    shard j's slice (bucket j of every part file) into the shard's plan file. P
+    is the local engine's (`partition_count`: at most `PLAN_ROWS` rows per partition), so a
+    task holds one shard's records or about `PLAN_ROWS` rows; the driver only paths and
+    counts. The plan rows are the local plan's, restricted per shard to the lines of its
+    documents: `apply()` gives the same result."""
+    from corpusfilter.dedup import lines
+
+    shutil.rmtree(directory, ignore_errors=True)  # an interrupted earlier attempt
+    scratch = directory / "spill"
+    scratch.mkdir(parents=True)
+    parts = lines.partition_count(records)
+    task = ray.remote(num_cpus=1)
+    t0 = time.perf_counter()
+    spilled = ray.get([task(lines.spill_shard).remote(f, parts, str(scratch), j)
+                       for j, f in enumerate(files)])
+    t1 = time.perf_counter()
+    limits = {"corpus": stage.min_docs, "site": stage.min_site_docs}  # type: ignore[attr-defined]
+    counted = ray.get([task(lines.count_partition).remote(str(scratch), len(files), i, limits)
+                       for i in range(parts)])
+    t2 = time.perf_counter()
+    gathered = ray.get([task(_gather_lines_shard).remote(
+        str(scratch), parts, j, str(directory / f"{key}.pkl")) for j, key in enumerate(keys)])
+    shutil.rmtree(scratch)
+    log.info("plan of %s: %d rows spilled by %d tasks in %.1fs, %d partitions counted in "
+             "%.1fs (%d plan rows), %d shard plans (%d rows) in %.1fs", stage.label,
+             sum(spilled), len(files), t1 - t0, parts, t2 - t1, sum(counted),
+             sum(r > 0 for r in gathered), sum(gathered), time.perf_counter() - t2)
+    write_pickle_atomic(ShardedPlan(str(directory), empty), path)
+
+
 # -- driver side -----------------------------------------------------------------------------
 
 def _files_ds(ray: Any, files: list[str]) -> Any:
@@ -259,6 +314,12 @@ def make_plan(ray: Any, config: dict[str, Any], segment: int, shards: list[Shard
         ds = _files_ds(ray, files).map_batches(_read_records, fn_kwargs={
             "key": None, "parts": parts}, batch_format="pyarrow", batch_size=1)
         write_pickle_atomic(hook(ds), path)
+        return
+    if records and _plans_lines(stage):
+        _plan_lines(ray, stage, files, [s.key for s in shards
+                                        if (udir / f"{s.key}.collect.parquet").exists()],
+                    records, out / "_work" / f"plan-{segment}",
+                    pipeline.make_plan(seg, Collected(tables=[])), path)
         return
     if (key is None and links is None) or not records:
         ray.get(ray.remote(num_cpus=1)(_plan_in_task).remote(config, segment, files,
