@@ -252,7 +252,6 @@ class C4Quality(Transform):
             text = _replace_where(text, per_line("remove_citations")
                                   & only(_has_byte(text, b"[")), CITATION, "")
         cleaned = Pieces(text, lines.offsets)
-        counts = whitespace_word_counts(lines.values)
         code = code_lines(lines) if self.keep_code_lines else np.zeros(n_lines, dtype=bool)
         edges = _Edges(cleaned.values, self._reference)
         ends = edges.ends(self.closing_quotes)
@@ -261,12 +260,15 @@ class C4Quality(Transform):
             if self.join_wrapped_lines else np.arange(n_lines, dtype=np.int64)
         last = group_last(group)  # per line: the last line of its paragraph
         single = np.bincount(group)[group] == 1 if n_lines else np.zeros(0, dtype=bool)
-        counts = np.bincount(group, weights=counts)[group] if n_lines else counts
+        # words (of a wrapped paragraph: of all its lines) only where a rule looks at them:
+        # in a paragraph, a line ending like a sentence or in ":", and (below) a line the
+        # terminal-punctuation rule kept
+        words = _LineWords(lines.values, group, only(~single | ends | edges.colon()))
         ends = ends[last]
         colon = np.zeros(n_lines, dtype=bool)
         if self.colon_line_words is not None:
             # a sentence ending in ":" introduces a quotation, a list or code
-            colon = (edges.colon() & (counts >= self.colon_line_words))[last]
+            colon = (edges.colon() & (words.counts >= self.colon_line_words))[last]
             ends |= colon
         heading = np.zeros(n_lines, dtype=bool)
         items = np.zeros(n_lines, dtype=bool)
@@ -277,10 +279,12 @@ class C4Quality(Transform):
                     zero_copy_only=False).astype(np.float64)
                 prose = np.bincount(group, weights=sentences)[group] >= _UNENDED_SENTENCES
                 ends |= prose & ~cleaned.matches(ANY_ELLIPSIS_END)[last]
+                words.need(ends)
             unended = ~ends
             if self.keep_headings:
                 # a line cut off with an ellipsis is a teaser, not a heading
-                heading = _introduces_prose(lines, ends & ~colon & (counts >= _PROSE_WORDS))
+                heading = _introduces_prose(lines, ends & ~colon
+                                            & (words.counts >= _PROSE_WORDS))
                 heading &= ~_matches_where(cleaned.values, only(heading), ANY_ELLIPSIS_END,
                                            last)
                 unended &= ~heading
@@ -299,6 +303,8 @@ class C4Quality(Transform):
         min_words = self.lang_params.values("min_words_per_line", docs)
         few = np.zeros(n_lines, dtype=bool)
         if min_words is not None:
+            words.need(~drop)
+            counts = words.counts
             limit = np.broadcast_to(np.asarray(min_words, dtype=np.float64), (n,))[line_doc]
             with np.errstate(invalid="ignore"):
                 few = counts < limit
@@ -396,9 +402,11 @@ class C4Quality(Transform):
         """Lines with a whitespace-separated token longer than `max_word_length`."""
         assert self.max_word_length is not None
         out = np.zeros(len(lines.values), dtype=bool)
-        for i in np.flatnonzero(lines.lengths > self.max_word_length):
-            line = lines.values[int(i)].as_py()
-            out[i] = any(len(w) > self.max_word_length for w in line.split())
+        long_ = np.flatnonzero(lines.lengths > self.max_word_length)
+        if len(long_):
+            texts = lines.values.take(pa.array(long_)).to_pylist()
+            out[long_] = [max(map(len, t.split()), default=0) > self.max_word_length
+                          for t in texts]
         return out
 
 
@@ -600,6 +608,29 @@ class _Edges:
         if self.reference:
             return self._matches(_LOWER_START)
         return (self.first_class & _LOWER) != 0
+
+
+class _LineWords:
+    """Words per line (`whitespace_word_counts`), counted only for the lines asked for, and
+    per paragraph of `group` (a wrapped paragraph's lines all hold its words; the lines of
+    a paragraph are asked for together). `counts` is 0 where not asked for."""
+
+    def __init__(self, values: pa.Array, group: np.ndarray, rows: np.ndarray):
+        self.values = values
+        self.group = group
+        self.have = np.zeros(len(values), dtype=bool)
+        self.raw = np.zeros(len(values), dtype=np.float64)
+        self.counts = self.raw
+        self.need(rows)
+
+    def need(self, rows: np.ndarray) -> None:
+        """Count the words of the lines where `rows` is True."""
+        new = rows & ~self.have
+        if not new.any():
+            return
+        self.raw[new] = whitespace_word_counts(self.values.filter(pa.array(new)))
+        self.have |= new
+        self.counts = np.bincount(self.group, weights=self.raw)[self.group]
 
 
 def _matches_where(values: pa.Array, rows: np.ndarray, pattern: str,
