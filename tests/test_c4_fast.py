@@ -154,9 +154,12 @@ BREAKS = ["\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", 
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.text(alphabet=st.sampled_from(BREAKS), max_size=6), max_size=6))
+@given(st.lists(st.text(alphabet=st.sampled_from(BREAKS), max_size=6), max_size=8))
 def test_other_line_breaks_by_bytes_equal_re2(texts: list[str]) -> None:
     values = pa.array(texts, pa.string())
-    want = bool(len(texts)) and bool(
-        pc.match_substring_regex(values, T._OTHER_BREAKS).to_numpy(zero_copy_only=False).any())
-    assert T._other_line_breaks(values) == want
+    want = pc.match_substring_regex(values, T._OTHER_BREAKS).to_numpy(zero_copy_only=False)
+    assert T._other_line_break_docs(values).tolist() == want.tolist()
+    # and split as RE2 splits
+    got, ref = T.split_lines(values), T.split_pieces_regex(values, T.LINE_BREAK)
+    assert got.values.to_pylist() == ref.values.to_pylist()
+    assert got.offsets.tolist() == ref.offsets.tolist()
