@@ -289,7 +289,7 @@ class C4Quality(Transform):
                                            last)
                 unended &= ~heading
             if self.keep_list_items:
-                items = _introduced_list(raw, lines, colon)
+                items = _introduced_list(raw, lines, colon, self._reference)
                 unended &= ~items
             if self.cut_unended_lines and n_lines:
                 # only a single line without a terminal mark can be cut, and only where a
@@ -401,12 +401,18 @@ class C4Quality(Transform):
     def _too_long(self, lines: Pieces) -> np.ndarray:
         """Lines with a whitespace-separated token longer than `max_word_length`."""
         assert self.max_word_length is not None
+        limit = self.max_word_length
         out = np.zeros(len(lines.values), dtype=bool)
-        long_ = np.flatnonzero(lines.lengths > self.max_word_length)
-        if len(long_):
-            texts = lines.values.take(pa.array(long_)).to_pylist()
-            out[long_] = [max(map(len, t.split()), default=0) > self.max_word_length
-                          for t in texts]
+        long_ = np.flatnonzero(lines.lengths > limit)
+        if self._reference or not len(long_):
+            look = long_
+        else:
+            # a token of more than `limit` characters lies in a run of more than `limit`
+            # bytes without an ASCII space (every one of them splits for str.split())
+            look = long_[_longest_unspaced(lines.values.take(pa.array(long_))) > limit]
+        if len(look):
+            texts = lines.values.take(pa.array(look)).to_pylist()
+            out[look] = [max(map(len, t.split()), default=0) > limit for t in texts]
         return out
 
 
@@ -467,7 +473,8 @@ def _sentence_heads(lines: Pieces, group: np.ndarray, rows: np.ndarray
     return out & single, head
 
 
-def _introduced_list(raw: Pieces, lines: Pieces, colon: np.ndarray) -> np.ndarray:
+def _introduced_list(raw: Pieces, lines: Pieces, colon: np.ndarray, reference: bool = False
+                     ) -> np.ndarray:
     """Per line: an item of a list that the text introduces. A list is a run of consecutive
     non-blank list-item lines (`LIST_ITEM` on the untrimmed line) of one document; it is
     introduced when the non-blank line just before it is a sentence ending in ":"
@@ -477,16 +484,22 @@ def _introduced_list(raw: Pieces, lines: Pieces, colon: np.ndarray) -> np.ndarra
     nonblank = np.flatnonzero(lines.lengths > 0)
     if not len(nonblank):
         return out
-    item = raw.matches(LIST_ITEM)[nonblank]
     doc = lines.doc[nonblank]
     same_prev = np.zeros(len(nonblank), dtype=bool)
     same_prev[1:] = doc[1:] == doc[:-1]
+    intro = np.zeros(len(nonblank), dtype=bool)
+    intro[1:] = colon[nonblank[:-1]]
+    # a list a line introduces starts after that line: `LIST_ITEM` only matters from the
+    # line before a document's first introduced line on (`reference`: everywhere)
+    first = np.full(lines.num_docs + 1, len(nonblank))
+    np.minimum.at(first, doc[intro & same_prev], np.flatnonzero(intro & same_prev))
+    look = np.ones(len(nonblank), dtype=bool) if reference \
+        else np.arange(len(nonblank)) >= first[doc] - 1
+    item = _matches_where(raw.values, look, LIST_ITEM, nonblank)
     prev_item = np.zeros(len(nonblank), dtype=bool)
     prev_item[1:] = item[:-1]
     start = item & ~(same_prev & prev_item)
     run = np.cumsum(start)  # run number of each item line (0: lines before the first run)
-    intro = np.zeros(len(nonblank), dtype=bool)
-    intro[1:] = colon[nonblank[:-1]]
     ok = np.zeros(int(run[-1]) + 1, dtype=bool)
     ok[run[start & same_prev & intro]] = True
     out[nonblank] = item & ok[run]
@@ -631,6 +644,28 @@ class _LineWords:
         self.raw[new] = whitespace_word_counts(self.values.filter(pa.array(new)))
         self.have |= new
         self.counts = np.bincount(self.group, weights=self.raw)[self.group]
+
+
+_ASCII_SPACES = np.zeros(256, dtype=bool)
+_ASCII_SPACES[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20]] = True
+
+
+def _longest_unspaced(values: pa.Array) -> np.ndarray:
+    """Per string: its longest run of bytes without an ASCII whitespace byte."""
+    buf = utf8_buffer(values)
+    n = len(values)
+    space = np.flatnonzero(_ASCII_SPACES[buf.data])
+    # each string's bounds (one before its first byte, its end) and its spaces, in order
+    at = np.concatenate([buf.offsets[:-1] - 1, space, buf.offsets[1:]])
+    key = np.concatenate([np.arange(n), np.searchsorted(buf.offsets, space, side="right") - 1,
+                          np.arange(n)])
+    order = np.lexsort((at, key))
+    at, key = at[order], key[order]
+    gap = np.diff(at) - 1
+    gap[key[1:] != key[:-1]] = 0
+    out = np.zeros(n, dtype=np.int64)
+    np.maximum.at(out, key[:-1], gap)
+    return out
 
 
 def _matches_where(values: pa.Array, rows: np.ndarray, pattern: str,
