@@ -221,11 +221,16 @@ class C4Quality(Transform):
         if n == 0:
             return Outcome.keep_all(0)
 
+        switches: dict[str, np.ndarray] = {}
+
         def per_line(name: str) -> np.ndarray:
             """A switch of this stage per line (by its document's language and source)."""
-            value = self.lang_params.values(name, docs)
-            on = np.broadcast_to(np.asarray(value if value is not None else 0.0), (n,)) == 1
-            return on[line_doc]
+            if name not in switches:
+                value = self.lang_params.values(name, docs)
+                on = np.broadcast_to(np.asarray(value if value is not None else 0.0),
+                                     (n,)) == 1
+                switches[name] = on[line_doc]
+            return switches[name]
 
         def only(mask: np.ndarray) -> np.ndarray:
             """The lines a costly test must run on: those where its result can still
@@ -389,9 +394,14 @@ class C4Quality(Transform):
         if changed.any():
             per_rule = {r: lines.sum(why == i) for i, r in enumerate(_LINE_RULES)}
             per_rule["lines_cut"] = lines.sum(cut)
-            for i in np.flatnonzero(changed):
-                detail[i] = {"lines_removed": int(removed_lines[i]),
-                             **{r: int(c[i]) for r, c in per_rule.items() if c[i]}}
+            # the counts of all changed documents as Python ints in one call
+            rows = np.flatnonzero(changed)
+            table = np.column_stack([c[rows] for c in per_rule.values()]).tolist()
+            removed = removed_lines[rows].tolist()
+            names = list(per_rule)
+            for i, r, counts_i in zip(rows.tolist(), removed, table, strict=True):
+                detail[i] = {"lines_removed": r,
+                             **{k: c for k, c in zip(names, counts_i, strict=True) if c}}
             reason[changed] = self.reason("lines_removed")
             score[changed] = removed_lines[changed]
         docs.count("lines_removed", int(removed_lines[keep].sum()))
@@ -463,7 +473,9 @@ def _sentence_heads(lines: Pieces, group: np.ndarray, rows: np.ndarray
     text = lines.values.filter(pa.array(rows, pa.bool_()))
     head = pc.replace_substring_regex(text, _CUT_TAIL, r"\1")
     same = pc.equal(head, text)
-    head = pc.if_else(same, pc.replace_substring_regex(text, _CUT_TAIL_CJK, r"\1"), head)
+    if pc.any(same).as_py():  # the Chinese/Japanese sentence end, where no other was found
+        head = pc.replace_with_mask(head, same, pc.replace_substring_regex(
+            text.filter(same), _CUT_TAIL_CJK, r"\1"))
     has_head = ~pc.equal(head, text).to_numpy(zero_copy_only=False).astype(bool)
     single = np.bincount(group)[group] == 1
     out = np.zeros(len(rows), dtype=bool)
@@ -549,13 +561,17 @@ _CHAR_CLASS = CodePointTable(_classify_chars)
 
 def _code_points(data: np.ndarray, lead: np.ndarray) -> np.ndarray:
     """The code points of the characters whose first byte is at `lead` (valid UTF-8)."""
-    last = len(data) - 1
-    b0 = data[lead].astype(np.uint32)
-    b1, b2, b3 = (data[np.minimum(lead + k, last)].astype(np.uint32) & 0x3F for k in (1, 2, 3))
-    return np.where(b0 < 0x80, b0,
-                    np.where(b0 < 0xE0, ((b0 & 0x1F) << 6) | b1,
-                             np.where(b0 < 0xF0, ((b0 & 0x0F) << 12) | (b1 << 6) | b2,
-                                      ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3)))
+    out = data[lead].astype(np.uint32)
+    multi = np.flatnonzero(out >= 0x80)  # most are ASCII
+    if len(multi):
+        at, last = lead[multi], len(data) - 1
+        b0 = out[multi]
+        b1, b2, b3 = (data[np.minimum(at + k, last)].astype(np.uint32) & 0x3F
+                      for k in (1, 2, 3))
+        out[multi] = np.where(b0 < 0xE0, ((b0 & 0x1F) << 6) | b1,
+                              np.where(b0 < 0xF0, ((b0 & 0x0F) << 12) | (b1 << 6) | b2,
+                                       ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3))
+    return out
 
 
 class _Edges:
