@@ -163,3 +163,27 @@ def test_other_line_breaks_by_bytes_equal_re2(texts: list[str]) -> None:
     got, ref = T.split_lines(values), T.split_pieces_regex(values, T.LINE_BREAK)
     assert got.values.to_pylist() == ref.values.to_pylist()
     assert got.offsets.tolist() == ref.offsets.tolist()
+
+
+def test_only_two_characters_besides_a_to_z_lower_case_to_ascii_letters() -> None:
+    """`caseless` needs every character whose `utf8_lower` is an ASCII letter."""
+    cps = [c for c in range(0x80, 0x110000) if not 0xD800 <= c < 0xE000]
+    low = pc.utf8_lower(pa.array([chr(c) for c in cps])).to_pylist()
+    found = {chr(c): x for c, x in zip(cps, low, strict=True) if len(x) == 1 and x.isascii()
+             and x.isalpha()}
+    assert found == {v: k for k, v in c4._LOWERS_TO.items()}
+
+
+CASES = ["i", "I", "\u0130", "\u0131", "k", "K", "\u212a", "s", "S", "\u017f", "a", "A", "x",
+         " ", "\u00a0", "j"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(CASES), max_size=12), min_size=1, max_size=10),
+       st.sampled_from(["ik", "kis", "a sik", "j", "|".join(c4.POLICY_PHRASES), "javascript"]))
+@example(["J\u0130K\u212a", "ss", "\u017fs"], "sik|ss")
+def test_caseless_phrases_equal_the_lower_cased_match(lines: list[str], phrases: str) -> None:
+    values = pa.array(lines)
+    want = pc.match_substring_regex(pc.utf8_lower(values), phrases)
+    assert pc.match_substring_regex(values, c4.caseless(phrases)).to_pylist() == \
+        want.to_pylist()

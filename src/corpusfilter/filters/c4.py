@@ -317,7 +317,9 @@ class C4Quality(Transform):
             apply("too_few_words", few & ~code & ~(heading & (counts > 0)))
         # the page and phrase rules below only concern lines no rule has removed yet
         alive = ~drop
-        phrases = _Phrases(text, only(alive))
+        phrases = _Phrases(text, only(alive),
+                           ["lorem ipsum", "javascript", "|".join(POLICY_PHRASES)], [r"\{"],
+                           self._reference)
         lorem = (alive & phrases.matches("lorem ipsum")) if self.filter_lorem_ipsum \
             else np.zeros(n_lines, dtype=bool)
         if self.lang_params.is_set("filter_javascript"):
@@ -726,14 +728,38 @@ def _may_have_head(values: pa.Array, rows: np.ndarray) -> np.ndarray:
     return _matches_where(values, rows, _HEAD_END)
 
 
-class _Phrases:
-    """The lines where `rows` is True, and their lower-cased text, for the page and phrase
-    rules (lorem ipsum, javascript, policy phrases, "{"): both taken once, lazily."""
+# Characters other than A-Z whose lower case (Arrow's `utf8_lower`, one code point for one)
+# is an ASCII letter (tests/test_c4_fast.py checks every code point).
+_LOWERS_TO = {"i": "\u0130", "k": "\u212a"}
 
-    def __init__(self, text: pa.Array, rows: np.ndarray):
+
+def caseless(phrases: str) -> str:
+    """An RE2 pattern that matches a text where the lower-cased text holds one of the
+    `|`-separated `phrases` (lower-case ASCII letters and spaces): each letter as a class of
+    every character that lower-cases to it, so no lower-cased copy is needed."""
+    out = []
+    for c in phrases:
+        assert c in "| " or "a" <= c <= "z", phrases
+        out.append(f"[{c}{c.upper()}{_LOWERS_TO.get(c, '')}]" if c.isalpha() else c)
+    return "".join(out)
+
+
+class _Phrases:
+    """The page and phrase rules' tests (lorem ipsum, javascript, policy phrases: in the
+    lower-cased text; "{": in the text) on the lines where `rows` is True. One RE2 pass of
+    all of them together (`caseless` phrases) finds the few lines any can match; each test
+    then runs on those only. `reference`: each test on the lower-cased lines, as defined."""
+
+    def __init__(self, text: pa.Array, rows: np.ndarray, phrases: list[str],
+                 patterns: list[str], reference: bool = False):
         self.rows = rows
-        self.which = np.flatnonzero(rows)
+        self.reference = reference
         self._text = text
+        if reference:
+            self.which = np.flatnonzero(rows)
+            return
+        union = "|".join([caseless(p) for p in phrases] + patterns)
+        self.which = np.flatnonzero(_matches_where(text, rows, union))
 
     def _result(self, values: pa.Array, pattern: str) -> np.ndarray:
         out = np.zeros(len(self.rows), dtype=bool)
@@ -746,13 +772,12 @@ class _Phrases:
     def text(self) -> pa.Array:
         return self._text.take(pa.array(self.which))
 
-    @cached_property
-    def lower(self) -> pa.Array:
-        return pc.utf8_lower(self.text)
-
-    def matches(self, pattern: str) -> np.ndarray:
-        """Per line: its lower-cased text holds a match of `pattern` (only `rows`)."""
-        return self._result(self.lower, pattern)
+    def matches(self, phrases: str) -> np.ndarray:
+        """Per line: its lower-cased text holds one of the `|`-separated `phrases` (only
+        `rows`)."""
+        if self.reference:
+            return self._result(pc.utf8_lower(self.text), phrases)
+        return self._result(self.text, caseless(phrases))
 
     def matches_text(self, pattern: str) -> np.ndarray:
         """Per line: its text holds a match of `pattern` (only `rows`)."""
