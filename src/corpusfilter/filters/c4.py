@@ -589,7 +589,6 @@ class _Edges:
         self.data, self.end = data, end
         self.size = end - start
         full = np.flatnonzero(self.size > 0)
-        self.full = full
         # the last character's first byte: back over at most three continuation bytes
         lead = end[full] - 1
         for _ in range(3):
