@@ -16,6 +16,10 @@ stage's own CPU seconds (its ``process``/``apply``/``collect``/``plan`` calls, t
 
 The CLI (``--workers``, Parquet in and out) of two trees: ``benchmarks/pipeline.py --before SRC``.
 
+``X@default`` times the step named X of the default recipe alone, with the recipe's options
+(``c4_quality@default``: closing_quotes, keep_headings, ..., source_overrides), where ``X``
+alone builds the stage with its own defaults.
+
 Single stages see the chunks without a ``lang`` column (``toxicity`` then uses its
 ``default_lang``, English); inside ``default`` they see the labels of ``language``.
 """
@@ -40,7 +44,11 @@ from corpusfilter import Pipeline
 texts = bp.chunks()[:int(sys.argv[3])]
 t = pa.table({"id": [str(i) for i in range(len(texts))], "text": texts})
 stage = sys.argv[1]
-spec = "default" if stage == "default" else {"stages": [{"stage": stage}]}
+if stage.endswith("@default"):  # the step of the default recipe, with its options
+    spec = {"stages": [s for s in Pipeline("default").config.stages
+                       if s.get("name", s["stage"]) == stage[:-len("@default")]]}
+else:
+    spec = "default" if stage == "default" else {"stages": [{"stage": stage}]}
 Pipeline.load(spec, max_removal_rate=1.0).run(t.slice(0, 100))
 p = Pipeline.load(spec, max_removal_rate=1.0)
 stages = {}

@@ -12,6 +12,7 @@ whole batch with Arrow kernels.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from corpusfilter.filters.text import (
     split_pieces,
     whitespace_word_counts,
 )
+from corpusfilter.utf8 import CodePointTable, utf8_buffer
 
 # Wikipedia-style citation markers C4 strips: [1], [], [edit], [citation needed].
 CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
@@ -77,6 +79,8 @@ POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cooki
 # A list item: a line indented in the page text (HTML-to-text extractors such as Resiliparse
 # indent <li> items) or starting with a bullet or an item number ("- ", "• ", "1. ", "a) ").
 LIST_ITEM = r"^(\s+\S|[-–—•‣◦∙·●○▪▫■□►▶⁃*]\s+\S|(\d{1,2}|[a-z])[.)]\s+\S)"
+# A hard-wrapped paragraph continues on a line starting with a lower-case letter.
+_LOWER_START = r"^\p{Ll}"
 _LINE_RULES = ("too_long_word", "no_terminal_punct", "too_few_words", "javascript", "policy",
                "curly_bracket")
 
@@ -173,6 +177,9 @@ class C4Quality(Transform):
     # headings, join_wrapped_lines, keep_code_lines, colon_line_words
     # 3: keep_list_items, cut_unended_lines
     version = 3
+    # True: every per-line pattern runs over every line, as the rules define them (the fast
+    # path runs them only where they can change a line's fate; tests/test_c4_fast.py)
+    _reference = False
 
     def __init__(self, remove_citations: bool = True, filter_no_terminal_punct: bool = True,
                  closing_quotes: bool = False, keep_unended_prose: bool = False,
@@ -214,11 +221,21 @@ class C4Quality(Transform):
         if n == 0:
             return Outcome.keep_all(0)
 
+        switches: dict[str, np.ndarray] = {}
+
         def per_line(name: str) -> np.ndarray:
             """A switch of this stage per line (by its document's language and source)."""
-            value = self.lang_params.values(name, docs)
-            on = np.broadcast_to(np.asarray(value if value is not None else 0.0), (n,)) == 1
-            return on[line_doc]
+            if name not in switches:
+                value = self.lang_params.values(name, docs)
+                on = np.broadcast_to(np.asarray(value if value is not None else 0.0),
+                                     (n,)) == 1
+                switches[name] = on[line_doc]
+            return switches[name]
+
+        def only(mask: np.ndarray) -> np.ndarray:
+            """The lines a costly test must run on: those where its result can still
+            change something (`_reference`: every line)."""
+            return np.ones(len(mask), dtype=bool) if self._reference else mask
 
         raw = split_lines(docs.text)
         lines = Pieces(pc.utf8_trim_whitespace(raw.values), raw.offsets)
@@ -236,25 +253,27 @@ class C4Quality(Transform):
             apply("too_long_word", self._too_long(lines))
         text = lines.values
         if self.lang_params.is_set("remove_citations") and n_lines:
-            text = pc.if_else(pa.array(per_line("remove_citations")),
-                              pc.replace_substring_regex(text, CITATION, ""), text)
+            # only lines holding a "[" can hold a citation marker
+            text = _replace_where(text, per_line("remove_citations")
+                                  & only(_has_byte(text, b"[")), CITATION, "")
         cleaned = Pieces(text, lines.offsets)
-        counts = whitespace_word_counts(lines.values)
         code = code_lines(lines) if self.keep_code_lines else np.zeros(n_lines, dtype=bool)
-        ends = cleaned.matches(_LINE_END)
-        if self.closing_quotes:
-            ends |= cleaned.matches(_TYPOGRAPHIC_END)
-        ends &= ~cleaned.matches(_ELLIPSIS_END)
+        edges = _Edges(cleaned.values, self._reference)
+        ends = edges.ends(self.closing_quotes)
         # a hard-wrapped paragraph is judged as one line: its last line's end, all its words
-        group = wrapped_paragraphs(cleaned, ends) if self.join_wrapped_lines \
-            else np.arange(n_lines, dtype=np.int64)
+        group = wrapped_paragraphs(cleaned, ends, edges.lower_start()) \
+            if self.join_wrapped_lines else np.arange(n_lines, dtype=np.int64)
         last = group_last(group)  # per line: the last line of its paragraph
-        counts = np.bincount(group, weights=counts)[group] if n_lines else counts
+        single = np.bincount(group)[group] == 1 if n_lines else np.zeros(0, dtype=bool)
+        # words (of a wrapped paragraph: of all its lines) only where a rule looks at them:
+        # in a paragraph, a line ending like a sentence or in ":", and (below) a line the
+        # terminal-punctuation rule kept
+        words = _LineWords(lines.values, group, only(~single | ends | edges.colon()))
         ends = ends[last]
         colon = np.zeros(n_lines, dtype=bool)
         if self.colon_line_words is not None:
             # a sentence ending in ":" introduces a quotation, a list or code
-            colon = (cleaned.matches(r":$") & (counts >= self.colon_line_words))[last]
+            colon = (edges.colon() & (words.counts >= self.colon_line_words))[last]
             ends |= colon
         heading = np.zeros(n_lines, dtype=bool)
         items = np.zeros(n_lines, dtype=bool)
@@ -265,45 +284,58 @@ class C4Quality(Transform):
                     zero_copy_only=False).astype(np.float64)
                 prose = np.bincount(group, weights=sentences)[group] >= _UNENDED_SENTENCES
                 ends |= prose & ~cleaned.matches(ANY_ELLIPSIS_END)[last]
+                words.need(ends)
             unended = ~ends
             if self.keep_headings:
                 # a line cut off with an ellipsis is a teaser, not a heading
-                heading = _introduces_prose(lines, ends & ~colon & (counts >= _PROSE_WORDS)) \
-                    & ~cleaned.matches(ANY_ELLIPSIS_END)[last]
+                heading = _introduces_prose(lines, ends & ~colon
+                                            & (words.counts >= _PROSE_WORDS))
+                heading &= ~_matches_where(cleaned.values, only(heading), ANY_ELLIPSIS_END,
+                                           last)
                 unended &= ~heading
             if self.keep_list_items:
-                items = _introduced_list(raw, lines, colon)
+                items = _introduced_list(raw, lines, colon, self._reference)
                 unended &= ~items
             if self.cut_unended_lines and n_lines:
-                cut, head_text = _sentence_heads(cleaned, group)
-                cut &= unended & ~code & per_line("filter_no_terminal_punct")
+                # only a single line without a terminal mark can be cut, and only where a
+                # sentence ends before its tail
+                may_cut = unended & ~code & per_line("filter_no_terminal_punct") & single
+                cut_rows = only(may_cut & _may_have_head(cleaned.values, may_cut))
+                cut, heads = _sentence_heads(cleaned, group, cut_rows)
+                cut &= may_cut
                 unended &= ~cut
             apply("no_terminal_punct", unended & ~code & per_line("filter_no_terminal_punct"))
         min_words = self.lang_params.values("min_words_per_line", docs)
         few = np.zeros(n_lines, dtype=bool)
         if min_words is not None:
+            words.need(~drop)
+            counts = words.counts
             limit = np.broadcast_to(np.asarray(min_words, dtype=np.float64), (n,))[line_doc]
             with np.errstate(invalid="ignore"):
                 few = counts < limit
             # a heading of one or two words ("Fazit") is a heading all the same
             apply("too_few_words", few & ~code & ~(heading & (counts > 0)))
-        lower = pc.utf8_lower(text) if n_lines else text
-        lowered = Pieces(lower, lines.offsets)
+        # the page and phrase rules below only concern lines no rule has removed yet
         alive = ~drop
-        lorem = (alive & lowered.matches("lorem ipsum")) if self.filter_lorem_ipsum \
+        phrases = _Phrases(text, only(alive),
+                           ["lorem ipsum", "javascript", "|".join(POLICY_PHRASES)], [r"\{"],
+                           self._reference)
+        lorem = (alive & phrases.matches("lorem ipsum")) if self.filter_lorem_ipsum \
             else np.zeros(n_lines, dtype=bool)
         if self.lang_params.is_set("filter_javascript"):
-            apply("javascript", lowered.matches("javascript") & per_line("filter_javascript"))
-        curly = (~drop & ~code & cleaned.matches(r"\{") & per_line("filter_curly_bracket")) \
+            apply("javascript", phrases.matches("javascript") & per_line("filter_javascript"))
+        curly = (~drop & ~code & phrases.matches_text(r"\{")
+                 & per_line("filter_curly_bracket")) \
             if self.lang_params.is_set("filter_curly_bracket") else np.zeros(n_lines, dtype=bool)
         if self.curly_bracket_lines:
             apply("curly_bracket", curly)
             curly = np.zeros(n_lines, dtype=bool)
         if self.filter_policy:
-            apply("policy", lowered.matches("|".join(POLICY_PHRASES)))
+            apply("policy", phrases.matches("|".join(POLICY_PHRASES)))
         kept = ~drop & ~curly & ~lorem
         cut &= kept
-        out_text = pc.if_else(pa.array(cut), head_text, text) if cut.any() else text
+        out_text = pc.replace_with_mask(text, pa.array(cut), heads.filter(pa.array(cut[cut_rows]))
+                                        ) if cut.any() else text
         kept_lines = Pieces(out_text, lines.offsets).select(kept)
 
         # sentences in the kept lines
@@ -364,9 +396,14 @@ class C4Quality(Transform):
         if changed.any():
             per_rule = {r: lines.sum(why == i) for i, r in enumerate(_LINE_RULES)}
             per_rule["lines_cut"] = lines.sum(cut)
-            for i in np.flatnonzero(changed):
-                detail[i] = {"lines_removed": int(removed_lines[i]),
-                             **{r: int(c[i]) for r, c in per_rule.items() if c[i]}}
+            # the counts of all changed documents as Python ints in one call
+            rows = np.flatnonzero(changed)
+            table = np.column_stack([c[rows] for c in per_rule.values()]).tolist()
+            removed = removed_lines[rows].tolist()
+            names = list(per_rule)
+            for i, r, counts_i in zip(rows.tolist(), removed, table, strict=True):
+                detail[i] = {"lines_removed": r,
+                             **{k: c for k, c in zip(names, counts_i, strict=True) if c}}
             reason[changed] = self.reason("lines_removed")
             score[changed] = removed_lines[changed]
         docs.count("lines_removed", int(removed_lines[keep].sum()))
@@ -376,23 +413,34 @@ class C4Quality(Transform):
     def _too_long(self, lines: Pieces) -> np.ndarray:
         """Lines with a whitespace-separated token longer than `max_word_length`."""
         assert self.max_word_length is not None
+        limit = self.max_word_length
         out = np.zeros(len(lines.values), dtype=bool)
-        for i in np.flatnonzero(lines.lengths > self.max_word_length):
-            line = lines.values[int(i)].as_py()
-            out[i] = any(len(w) > self.max_word_length for w in line.split())
+        long_ = np.flatnonzero(lines.lengths > limit)
+        if self._reference or not len(long_):
+            look = long_
+        else:
+            # a token of more than `limit` characters lies in a run of more than `limit`
+            # bytes without an ASCII space (every one of them splits for str.split())
+            look = long_[_longest_unspaced(lines.values.take(pa.array(long_))) > limit]
+        if len(look):
+            texts = lines.values.take(pa.array(look)).to_pylist()
+            out[look] = [max(map(len, t.split()), default=0) > limit for t in texts]
         return out
 
 
-def wrapped_paragraphs(lines: Pieces, ends: np.ndarray) -> np.ndarray:
+def wrapped_paragraphs(lines: Pieces, ends: np.ndarray, lower_start: np.ndarray | None = None
+                       ) -> np.ndarray:
     """A group number per line (trimmed lines, `ends`: the line ends like a sentence): the
     lines of one hard-wrapped paragraph share it. A line without a terminal mark, followed in
-    the same document by a line starting with a lower-case letter, continues on that line
-    when it is at least `_WRAP_CHARS` characters long or itself continues a line (the last
-    lines of a wrapped paragraph may be short)."""
+    the same document by a line starting with a lower-case letter (`lower_start`, if the
+    caller has it already), continues on that line when it is at least `_WRAP_CHARS`
+    characters long or itself continues a line (the last lines of a wrapped paragraph may be
+    short)."""
     n_lines = len(ends)
     if n_lines == 0:
         return np.zeros(0, dtype=np.int64)
-    lower_start = lines.matches(r"^\p{Ll}")
+    if lower_start is None:
+        lower_start = lines.matches(_LOWER_START)
     doc = lines.doc
     may = np.zeros(n_lines, dtype=bool)
     may[:-1] = ~ends[:-1] & lower_start[1:] & (doc[:-1] == doc[1:])
@@ -418,20 +466,29 @@ def group_last(group: np.ndarray) -> np.ndarray:
     return np.flatnonzero(is_last)[group]
 
 
-def _sentence_heads(lines: Pieces, group: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+def _sentence_heads(lines: Pieces, group: np.ndarray, rows: np.ndarray
+                    ) -> tuple[np.ndarray, pa.Array]:
     """Per line: whether it holds complete sentences of at least `_PROSE_WORDS` words before
-    an unfinished tail, and the line's text up to its last sentence end. Lines of a
-    hard-wrapped paragraph (`group` of more than one line) are left whole."""
-    text = lines.values
+    an unfinished tail; and for the lines where `rows` is True (the only ones looked at), in
+    order, the line's text up to its last sentence end. Lines of a hard-wrapped paragraph
+    (`group` of more than one line) are left whole."""
+    text = lines.values.filter(pa.array(rows, pa.bool_()))
     head = pc.replace_substring_regex(text, _CUT_TAIL, r"\1")
     same = pc.equal(head, text)
-    head = pc.if_else(same, pc.replace_substring_regex(text, _CUT_TAIL_CJK, r"\1"), head)
+    if pc.any(same).as_py():  # the Chinese/Japanese sentence end, where no other was found
+        head = pc.replace_with_mask(head, same, pc.replace_substring_regex(
+            text.filter(same), _CUT_TAIL_CJK, r"\1"))
     has_head = ~pc.equal(head, text).to_numpy(zero_copy_only=False).astype(bool)
     single = np.bincount(group)[group] == 1
-    return has_head & single & (whitespace_word_counts(head) >= _PROSE_WORDS), head
+    out = np.zeros(len(rows), dtype=bool)
+    idx = np.flatnonzero(rows)[has_head]
+    # words of the head only where there is one
+    out[idx] = whitespace_word_counts(head.filter(pa.array(has_head))) >= _PROSE_WORDS
+    return out & single, head
 
 
-def _introduced_list(raw: Pieces, lines: Pieces, colon: np.ndarray) -> np.ndarray:
+def _introduced_list(raw: Pieces, lines: Pieces, colon: np.ndarray, reference: bool = False
+                     ) -> np.ndarray:
     """Per line: an item of a list that the text introduces. A list is a run of consecutive
     non-blank list-item lines (`LIST_ITEM` on the untrimmed line) of one document; it is
     introduced when the non-blank line just before it is a sentence ending in ":"
@@ -441,16 +498,22 @@ def _introduced_list(raw: Pieces, lines: Pieces, colon: np.ndarray) -> np.ndarra
     nonblank = np.flatnonzero(lines.lengths > 0)
     if not len(nonblank):
         return out
-    item = raw.matches(LIST_ITEM)[nonblank]
     doc = lines.doc[nonblank]
     same_prev = np.zeros(len(nonblank), dtype=bool)
     same_prev[1:] = doc[1:] == doc[:-1]
+    intro = np.zeros(len(nonblank), dtype=bool)
+    intro[1:] = colon[nonblank[:-1]]
+    # a list a line introduces starts after that line: `LIST_ITEM` only matters from the
+    # line before a document's first introduced line on (`reference`: everywhere)
+    first = np.full(lines.num_docs + 1, len(nonblank))
+    np.minimum.at(first, doc[intro & same_prev], np.flatnonzero(intro & same_prev))
+    look = np.ones(len(nonblank), dtype=bool) if reference \
+        else np.arange(len(nonblank)) >= first[doc] - 1
+    item = _matches_where(raw.values, look, LIST_ITEM, nonblank)
     prev_item = np.zeros(len(nonblank), dtype=bool)
     prev_item[1:] = item[:-1]
     start = item & ~(same_prev & prev_item)
     run = np.cumsum(start)  # run number of each item line (0: lines before the first run)
-    intro = np.zeros(len(nonblank), dtype=bool)
-    intro[1:] = colon[nonblank[:-1]]
     ok = np.zeros(int(run[-1]) + 1, dtype=bool)
     ok[run[start & same_prev & intro]] = True
     out[nonblank] = item & ok[run]
@@ -471,6 +534,253 @@ def _introduces_prose(lines: Pieces, prose: np.ndarray) -> np.ndarray:
     same_doc = lines.doc[j] == lines.doc
     out[has_next & same_doc] = prose[j[has_next & same_doc]]
     return out
+
+
+# -- cheap per-line tests (issue #21) -------------------------------------------------------
+# Most lines of a web page are short menu entries, buttons and headings that end without a
+# terminal mark. The rules on a line's end or start need only its last or first character,
+# classified once per code point by RE2 with the patterns' own classes; a costly pattern (the
+# cut of an unfinished tail, lower-casing for the phrase rules) runs only on the lines whose
+# fate it can still change. Each equals its pattern over all lines (tests/test_c4_fast.py).
+
+_END, _CLOSER, _LOWER = 1, 2, 4
+
+
+def _classify_chars(cps: np.ndarray) -> np.ndarray:
+    """Per code point: _END (`_LINE_END` matches a line ending in it), _CLOSER (a closer or
+    ")" may follow a terminal mark under `_TYPOGRAPHIC_END`), _LOWER (`_LOWER_START`)."""
+    chars = pa.array([chr(c) for c in cps.tolist()], pa.string())
+    out = np.zeros(len(cps), dtype=np.uint8)
+    for bit, pattern in ((_END, "^" + _LINE_END), (_CLOSER, f"^[{CLOSERS})]$"),
+                         (_LOWER, _LOWER_START)):
+        hit = pc.match_substring_regex(chars, pattern).to_numpy(zero_copy_only=False)
+        out |= np.where(hit.astype(bool), np.uint8(bit), np.uint8(0))
+    return out
+
+
+_CHAR_CLASS = CodePointTable(_classify_chars)
+
+
+def _code_points(data: np.ndarray, lead: np.ndarray) -> np.ndarray:
+    """The code points of the characters whose first byte is at `lead` (valid UTF-8)."""
+    out = data[lead].astype(np.uint32)
+    multi = np.flatnonzero(out >= 0x80)  # most are ASCII
+    if len(multi):
+        at, last = lead[multi], len(data) - 1
+        b0 = out[multi]
+        b1, b2, b3 = (data[np.minimum(at + k, last)].astype(np.uint32) & 0x3F
+                      for k in (1, 2, 3))
+        out[multi] = np.where(b0 < 0xE0, ((b0 & 0x1F) << 6) | b1,
+                              np.where(b0 < 0xF0, ((b0 & 0x0F) << 12) | (b1 << 6) | b2,
+                                       ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3))
+    return out
+
+
+class _Edges:
+    """The first and last character of every line (trimmed lines, UTF-8 bytes), for the
+    rules that look only there: `_LINE_END`, `_TYPOGRAPHIC_END`, `_ELLIPSIS_END`, ":$" and
+    `_LOWER_START`. With `reference`, each is its pattern over every line."""
+
+    def __init__(self, values: pa.Array, reference: bool = False):
+        self.values = values
+        self.reference = reference
+        buf = utf8_buffer(values)
+        data, start, end = buf.data, buf.offsets[:-1], buf.offsets[1:]
+        self.data, self.end = data, end
+        self.size = end - start
+        full = np.flatnonzero(self.size > 0)
+        # the last character's first byte: back over at most three continuation bytes
+        lead = end[full] - 1
+        for _ in range(3):
+            lead -= (data[lead] & 0xC0) == 0x80
+        self.first_class = np.zeros(len(values), dtype=np.uint8)
+        self.last_class = np.zeros(len(values), dtype=np.uint8)
+        if len(full):
+            self.first_class[full] = _CHAR_CLASS(_code_points(data, start[full]))
+            self.last_class[full] = _CHAR_CLASS(_code_points(data, lead))
+
+    def _matches(self, pattern: str) -> np.ndarray:
+        return pc.match_substring_regex(self.values, pattern).to_numpy(
+            zero_copy_only=False).astype(bool)
+
+    def _last_bytes(self, tail: bytes) -> np.ndarray:
+        """Per line: its bytes end with the ASCII `tail` (never inside another character)."""
+        out = np.zeros(len(self.size), dtype=bool)
+        at = np.flatnonzero(self.size >= len(tail))
+        hit = np.ones(len(at), dtype=bool)
+        for k, byte in enumerate(reversed(tail)):
+            hit &= self.data[self.end[at] - 1 - k] == byte
+        out[at[hit]] = True
+        return out
+
+    def ends(self, closing_quotes: bool) -> np.ndarray:
+        """Per line: it ends like a sentence (`_LINE_END`, with `closing_quotes` also
+        `_TYPOGRAPHIC_END`), and not in "..." (`_ELLIPSIS_END`)."""
+        if self.reference:
+            ends = self._matches(_LINE_END)
+            if closing_quotes:
+                ends |= self._matches(_TYPOGRAPHIC_END)
+            return ends & ~self._matches(_ELLIPSIS_END)
+        ends = (self.last_class & _END) != 0
+        if closing_quotes:
+            # a line `_TYPOGRAPHIC_END` matches and `_LINE_END` does not ends in a closer
+            # or in the ")" of a parenthetical
+            ends |= _matches_where(self.values, ~ends & ((self.last_class & _CLOSER) != 0),
+                                   _TYPOGRAPHIC_END)
+        return ends & ~self._last_bytes(b"...")
+
+    def colon(self) -> np.ndarray:
+        """Per line: it ends in ":"."""
+        return self._matches(r":$") if self.reference else self._last_bytes(b":")
+
+    def lower_start(self) -> np.ndarray:
+        """Per line: it starts with a lower-case letter (`_LOWER_START`)."""
+        if self.reference:
+            return self._matches(_LOWER_START)
+        return (self.first_class & _LOWER) != 0
+
+
+class _LineWords:
+    """Words per line (`whitespace_word_counts`), counted only for the lines asked for, and
+    per paragraph of `group` (a wrapped paragraph's lines all hold its words; the lines of
+    a paragraph are asked for together). `counts` is 0 where not asked for."""
+
+    def __init__(self, values: pa.Array, group: np.ndarray, rows: np.ndarray):
+        self.values = values
+        self.group = group
+        self.have = np.zeros(len(values), dtype=bool)
+        self.raw = np.zeros(len(values), dtype=np.float64)
+        self.counts = self.raw
+        self.need(rows)
+
+    def need(self, rows: np.ndarray) -> None:
+        """Count the words of the lines where `rows` is True."""
+        new = rows & ~self.have
+        if not new.any():
+            return
+        self.raw[new] = whitespace_word_counts(self.values.filter(pa.array(new)))
+        self.have |= new
+        self.counts = np.bincount(self.group, weights=self.raw)[self.group]
+
+
+_ASCII_SPACES = np.zeros(256, dtype=bool)
+_ASCII_SPACES[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20]] = True
+
+
+def _longest_unspaced(values: pa.Array) -> np.ndarray:
+    """Per string: its longest run of bytes without an ASCII whitespace byte."""
+    buf = utf8_buffer(values)
+    n = len(values)
+    space = np.flatnonzero(_ASCII_SPACES[buf.data])
+    # each string's bounds (one before its first byte, its end) and its spaces, in order
+    at = np.concatenate([buf.offsets[:-1] - 1, space, buf.offsets[1:]])
+    key = np.concatenate([np.arange(n), np.searchsorted(buf.offsets, space, side="right") - 1,
+                          np.arange(n)])
+    order = np.lexsort((at, key))
+    at, key = at[order], key[order]
+    gap = np.diff(at) - 1
+    gap[key[1:] != key[:-1]] = 0
+    out = np.zeros(n, dtype=np.int64)
+    np.maximum.at(out, key[:-1], gap)
+    return out
+
+
+def _matches_where(values: pa.Array, rows: np.ndarray, pattern: str,
+                   at: np.ndarray | None = None) -> np.ndarray:
+    """Per line i where `rows` is True: line `at[i]` (default: i) holds a match of the RE2
+    `pattern`; False elsewhere. Only those lines are searched."""
+    out = np.zeros(len(rows), dtype=bool)
+    if not rows.any():
+        return out
+    which = np.flatnonzero(rows)
+    look = which if at is None else at[which]
+    hit = pc.match_substring_regex(values.take(pa.array(look)), pattern).to_numpy(
+        zero_copy_only=False).astype(bool)
+    out[which] = hit
+    return out
+
+
+def _has_byte(values: pa.Array, byte: bytes) -> np.ndarray:
+    """Per line: its text holds the ASCII character `byte`."""
+    buf = utf8_buffer(values)
+    hits = np.flatnonzero(buf.data == byte[0])
+    return np.diff(np.searchsorted(hits, buf.offsets)) > 0
+
+
+def _replace_where(values: pa.Array, rows: np.ndarray, pattern: str, repl: str) -> pa.Array:
+    """`values` with the RE2 `pattern` replaced by `repl` in the lines where `rows` is True."""
+    if not rows.any():
+        return values
+    mask = pa.array(rows, pa.bool_())
+    return pc.replace_with_mask(values, mask, pc.replace_substring_regex(
+        values.filter(mask), pattern, repl))
+
+
+# Where `_CUT_TAIL` or `_CUT_TAIL_CJK` match (the same conditions, without the capture
+# around the greedy head, which makes RE2 slow)
+_HEAD_END = (f"[^.…\\s\\d][{SENTENCE_TERMINALS}][{CLOSERS}]*\\s+\\S"
+             "|[。！？][」』）)]*[^」』）)\\s]")
+
+
+def _may_have_head(values: pa.Array, rows: np.ndarray) -> np.ndarray:
+    """Per line where `rows` is True: it has a head `_sentence_heads` would cut."""
+    return _matches_where(values, rows, _HEAD_END)
+
+
+# Characters other than A-Z whose lower case (Arrow's `utf8_lower`, one code point for one)
+# is an ASCII letter (tests/test_c4_fast.py checks every code point).
+_LOWERS_TO = {"i": "\u0130", "k": "\u212a"}
+
+
+def caseless(phrases: str) -> str:
+    """An RE2 pattern that matches a text where the lower-cased text holds one of the
+    `|`-separated `phrases` (lower-case ASCII letters and spaces): each letter as a class of
+    every character that lower-cases to it, so no lower-cased copy is needed."""
+    out = []
+    for c in phrases:
+        assert c in "| " or "a" <= c <= "z", phrases
+        out.append(f"[{c}{c.upper()}{_LOWERS_TO.get(c, '')}]" if c.isalpha() else c)
+    return "".join(out)
+
+
+class _Phrases:
+    """The page and phrase rules' tests (lorem ipsum, javascript, policy phrases: in the
+    lower-cased text; "{": in the text) on the lines where `rows` is True. One RE2 pass of
+    all of them together (`caseless` phrases) finds the few lines any can match; each test
+    then runs on those only. `reference`: each test on the lower-cased lines, as defined."""
+
+    def __init__(self, text: pa.Array, rows: np.ndarray, phrases: list[str],
+                 patterns: list[str], reference: bool = False):
+        self.rows = rows
+        self.reference = reference
+        self._text = text
+        if reference:
+            self.which = np.flatnonzero(rows)
+            return
+        union = "|".join([caseless(p) for p in phrases] + patterns)
+        self.which = np.flatnonzero(_matches_where(text, rows, union))
+
+    def _result(self, values: pa.Array, pattern: str) -> np.ndarray:
+        out = np.zeros(len(self.rows), dtype=bool)
+        if len(self.which):
+            out[self.which] = pc.match_substring_regex(values, pattern).to_numpy(
+                zero_copy_only=False).astype(bool)
+        return out
+
+    @cached_property
+    def text(self) -> pa.Array:
+        return self._text.take(pa.array(self.which))
+
+    def matches(self, phrases: str) -> np.ndarray:
+        """Per line: its lower-cased text holds one of the `|`-separated `phrases` (only
+        `rows`)."""
+        if self.reference:
+            return self._result(pc.utf8_lower(self.text), phrases)
+        return self._result(self.text, caseless(phrases))
+
+    def matches_text(self, pattern: str) -> np.ndarray:
+        """Per line: its text holds a match of `pattern` (only `rows`)."""
+        return self._result(self.text, pattern)
 
 
 @register

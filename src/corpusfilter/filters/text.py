@@ -225,13 +225,21 @@ def split_pieces(text: pa.Array, separator: str, strip: bool = False) -> Pieces:
     With `strip`, surrounding whitespace of the whole document is removed first (so a leading
     or trailing newline makes no empty piece). ``\\n``, ``\\n+`` and ``LINE_BREAK`` (in a
     batch without other line breaks than ``\\n``) split on the literal newline, ~3x cheaper
-    than RE2's split, which pays per match (`split_pieces_regex`: the definition)."""
+    than RE2's split, which pays per match (`split_pieces_regex`: the definition); for
+    ``LINE_BREAK``, the few documents with other line breaks than ``\\n`` have them replaced
+    by ``\\n`` first."""
     text = as_text(text)
     if strip:
         text = pc.utf8_trim_whitespace(text)
-    literal = separator in (r"\n", r"\n+") or (separator == LINE_BREAK
-                                               and not _other_line_breaks(text))
-    if not literal:
+    if separator == LINE_BREAK:
+        # the documents holding other line breaks get "\n" for each (RE2 replaces the
+        # matches that its split splits at), so that all split on the literal newline
+        other = _other_line_break_docs(text)
+        if other.any():
+            rows = pa.array(other)
+            text = pc.replace_with_mask(text, rows, pc.replace_substring_regex(
+                text.filter(rows), LINE_BREAK, "\n"))
+    elif separator not in (r"\n", r"\n+"):
         return _flatten(pc.split_pattern_regex(text, separator))
     pieces = _flatten(pc.split_pattern(text, "\n"))
     if separator == r"\n+" and len(pieces.values):
@@ -255,21 +263,36 @@ def split_pieces_regex(text: pa.Array, separator: str, strip: bool = False) -> P
     return _flatten(pc.split_pattern_regex(text, separator))
 
 
-# Bytes of the line breaks other than "\n" (\r, \v, \f, \x1c-\x1e; the last byte of U+0085,
-# U+2028 and U+2029): where none occurs, LINE_BREAK is the literal newline.
-_OTHER_BREAK_BYTE = np.zeros(256, dtype=bool)
-_OTHER_BREAK_BYTE[[0x0D, 0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x85, 0xA8, 0xA9]] = True
+# The line breaks other than "\n": the ASCII ones, then U+0085 (C2 85), U+2028 and U+2029
+# (E2 80 A8/A9) in UTF-8. In valid UTF-8 an ASCII byte or a lead byte (C2, E2) only ever
+# starts its own character, so these bytes are those characters.
+_OTHER_BREAK_ASCII = b"\r\x0b\x0c\x1c\x1d\x1e"
 _OTHER_BREAKS = r"[\r\x{0B}\x{0C}\x{1C}-\x{1E}\x{85}\x{2028}\x{2029}]"
 
 
-def _other_line_breaks(text: pa.Array) -> bool:
-    """Does any document hold a line break other than "\\n"? (A byte test first; the
-    continuation bytes it also flags, as in "é", are settled by RE2.)"""
+def _other_line_break_docs(text: pa.Array) -> np.ndarray:
+    """Per document: it holds a line break other than "\\n" (`_OTHER_BREAKS` matches in it,
+    tests/test_c4_fast.py). A byte search: memchr for the ASCII ones, NumPy after the lead
+    bytes C2 and E2 for the others, instead of RE2 over every document holding a byte 85,
+    A8 or A9 (the continuation bytes of "Å", "è", "é" among others)."""
+    out = np.zeros(len(text), dtype=bool)
     if not len(text):
-        return False
-    if not _OTHER_BREAK_BYTE.take(utf8_buffer(text).data).any():
-        return False
-    return bool(_np(pc.match_substring_regex(text, _OTHER_BREAKS)).any())
+        return out
+    buf = utf8_buffer(text)
+    data = buf.data
+    raw = data.tobytes()
+    hits = [np.flatnonzero(data == b) for b in _OTHER_BREAK_ASCII if bytes([b]) in raw]
+    last = len(data) - 1  # a lead byte's continuation bytes are in the data (valid UTF-8)
+    c2 = np.flatnonzero(data == 0xC2)
+    hits.append(c2[data[np.minimum(c2 + 1, last)] == 0x85])
+    e2 = np.flatnonzero(data == 0xE2)
+    e2 = e2[data[np.minimum(e2 + 1, last)] == 0x80]
+    third = data[np.minimum(e2 + 2, last)]
+    hits.append(e2[(third == 0xA8) | (third == 0xA9)])
+    at = np.concatenate(hits)
+    if len(at):
+        out[np.searchsorted(buf.offsets, at, side="right") - 1] = True
+    return out
 
 
 def split_lines(text: pa.Array) -> Pieces:
