@@ -292,3 +292,17 @@ def test_stop_word_counts_equal_the_per_language_mask(docs, default_lang) -> Non
         sw = stage._stop_list(per_doc[i])
         if sw is not None:
             assert got[i] == len({w.lower() for w in words_i} & sw)
+
+
+def test_lang_defaulted_counts_every_document_without_a_language() -> None:
+    from corpusfilter.filters.gopher import lang_counters
+
+    langs = ["en", None, "", " ", "EN-us", "de", None, "_", "de"]
+    batch = pa.record_batch({"id": [str(i) for i in range(len(langs))],
+                             "text": ["x"] * len(langs), "lang": pa.array(langs, pa.string())})
+    d = Docs(batch)
+    lang_counters(d, np.array(langs, dtype=object), "en")
+    assert d.counters["lang_defaulted"] == 5  # None twice, "", " ", "_"
+    plain = Docs(pa.record_batch({"id": ["a", "b"], "text": ["x", "y"]}))
+    lang_counters(plain, np.array(["en", "en"], dtype=object), "en")
+    assert plain.counters["lang_defaulted"] == 2

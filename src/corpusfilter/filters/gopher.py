@@ -10,6 +10,7 @@ NLTK tokenizer, punctuation is never a word). Thresholds can be set per language
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -62,10 +63,12 @@ def lang_counters(docs: Docs, langs: np.ndarray, default_lang: str | None) -> No
     """Count documents whose language was assumed (`lang_defaulted`)."""
     if default_lang is None:
         return
-    if docs.lang is None:
+    lang = docs.lang
+    if lang is None:
         docs.count("lang_defaulted", docs.num_rows)
-    else:
-        docs.count("lang_defaulted", sum(1 for x in docs.lang if normalise_lang(x) is None))
+    else:  # each distinct value normalised once (a batch holds a few dozen)
+        docs.count("lang_defaulted", sum(c for x, c in Counter(lang).items()
+                                         if normalise_lang(x) is None))
 
 
 def _mean_spaced_word_length(words: Pieces) -> np.ndarray:
