@@ -306,3 +306,25 @@ def test_lang_defaulted_counts_every_document_without_a_language() -> None:
     plain = Docs(pa.record_batch({"id": ["a", "b"], "text": ["x", "y"]}))
     lang_counters(plain, np.array(["en", "en"], dtype=object), "en")
     assert plain.counters["lang_defaulted"] == 2
+
+
+def test_every_spaceless_character_starts_with_a_three_byte_lead() -> None:
+    """`_starts_spaceless` reads only words whose first byte is 0xE0 or above: no character
+    below U+0800 (one or two UTF-8 bytes) is in the class."""
+    import pyarrow.compute as pc
+
+    from corpusfilter.filters.text import SPACELESS
+
+    chars = pa.array([chr(c) for c in range(0x800)])
+    assert not pc.any(pc.match_substring_regex(chars, f"^[{SPACELESS}]")).as_py()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.sampled_from(list("aé日本語ไทยカナ한ǅ١x ,.\n\u0e31\u3000")),
+                        max_size=20), min_size=1, max_size=8))
+def test_starts_spaceless_equals_the_regex_on_every_word(texts: list[str]) -> None:
+    from corpusfilter.filters.gopher import _starts_spaceless
+    from corpusfilter.filters.text import SPACELESS
+
+    words = split_words(pa.array(texts))
+    assert _starts_spaceless(words).tolist() == words.matches(f"^[{SPACELESS}]").tolist()
