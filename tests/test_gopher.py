@@ -263,3 +263,68 @@ def test_mean_word_length_leaves_out_characters_of_spaceless_scripts() -> None:
     ja = Docs(pa.table({"id": ["b"], "text": ["痴漢は犯罪です。" * 20],
                         "lang": ["en"]}).to_batches()[0])
     assert np.isnan(GopherQuality().score(ja)["mean_word_length"][0])
+
+
+# -- the stop-word count's one sort by language against a mask per language ---------------
+
+_LANGS = st.sampled_from(["en", "de", "fr", "ja", "EN-us", "zz", None, ""])
+_WORDS = st.sampled_from(["the", "The", "and", "und", "der", "le", "et", "の", "は", "x",
+                          "Haus", "maison", "1999", "to", "be", "ET"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_LANGS, st.lists(_WORDS, max_size=15)), min_size=1, max_size=12),
+       st.sampled_from([None, "de"]))
+def test_stop_word_counts_equal_the_per_language_mask(docs, default_lang) -> None:
+    langs = [lang for lang, _ in docs]
+    texts = [" ".join(words) for _, words in docs]
+    batch = pa.record_batch({"id": [str(i) for i in range(len(docs))], "text": texts,
+                             "lang": pa.array(langs, pa.string())})
+    stage = GopherQuality(default_lang=default_lang)
+    d = Docs(batch)
+    words = split_words(d.text)
+    per_doc = stage._langs(d)
+    got = stage._stop_word_counts(d, words, per_doc, len(docs))
+    want = stage._stop_word_counts_reference(Docs(batch), words, per_doc, len(docs))
+    assert np.array_equal(got, want, equal_nan=True)
+    # every supported document's count is its distinct lower-cased stop words
+    for i, (_, words_i) in enumerate(docs):
+        sw = stage._stop_list(per_doc[i])
+        if sw is not None:
+            assert got[i] == len({w.lower() for w in words_i} & sw)
+
+
+def test_lang_defaulted_counts_every_document_without_a_language() -> None:
+    from corpusfilter.filters.gopher import lang_counters
+
+    langs = ["en", None, "", " ", "EN-us", "de", None, "_", "de"]
+    batch = pa.record_batch({"id": [str(i) for i in range(len(langs))],
+                             "text": ["x"] * len(langs), "lang": pa.array(langs, pa.string())})
+    d = Docs(batch)
+    lang_counters(d, np.array(langs, dtype=object), "en")
+    assert d.counters["lang_defaulted"] == 5  # None twice, "", " ", "_"
+    plain = Docs(pa.record_batch({"id": ["a", "b"], "text": ["x", "y"]}))
+    lang_counters(plain, np.array(["en", "en"], dtype=object), "en")
+    assert plain.counters["lang_defaulted"] == 2
+
+
+def test_every_spaceless_character_starts_with_a_three_byte_lead() -> None:
+    """`_starts_spaceless` reads only words whose first byte is 0xE0 or above: no character
+    below U+0800 (one or two UTF-8 bytes) is in the class."""
+    import pyarrow.compute as pc
+
+    from corpusfilter.filters.text import SPACELESS
+
+    chars = pa.array([chr(c) for c in range(0x800)])
+    assert not pc.any(pc.match_substring_regex(chars, f"^[{SPACELESS}]")).as_py()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.sampled_from(list("aé日本語ไทยカナ한ǅ١x ,.\n\u0e31\u3000")),
+                        max_size=20), min_size=1, max_size=8))
+def test_starts_spaceless_equals_the_regex_on_every_word(texts: list[str]) -> None:
+    from corpusfilter.filters.gopher import _starts_spaceless
+    from corpusfilter.filters.text import SPACELESS
+
+    words = split_words(pa.array(texts))
+    assert _starts_spaceless(words).tolist() == words.matches(f"^[{SPACELESS}]").tolist()

@@ -256,6 +256,21 @@ def test_literal_line_splits_equal_the_regex_splits(texts: list[str]) -> None:
                     T.split_pieces_regex(pa.array(plain), T.LINE_BREAK))
 
 
+@settings(max_examples=300, deadline=None)
+@given(LINES)
+@example(["\x85", "é\u2028", "\xe9\x85", "\u2027\u202a\u2029", "\x1f\x1b\x0e\x0b", "\t\n"])
+def test_other_line_break_docs_are_those_the_regex_finds(texts: list[str]) -> None:
+    """The byte test of `_other_line_break_docs` names exactly the documents in which RE2 finds a
+    line break other than "\\n" (neighbours of the break bytes in the examples: U+2027,
+    U+202A, é before U+0085, the C0 controls around \\v)."""
+    with_nulls = [*texts, None, ""]
+    for arr in arrays(with_nulls):
+        text = T.as_text(arr)
+        want = np.flatnonzero(pc.fill_null(pc.match_substring_regex(
+            text, T._OTHER_BREAKS), False).to_numpy(zero_copy_only=False))
+        assert np.flatnonzero(T._other_line_break_docs(text)).tolist() == want.tolist()
+
+
 @settings(max_examples=200, deadline=None)
 @given(TEXTS, st.sampled_from(["#", "\n", ".", "...", "…", "a"]))
 def test_count_substring_equals_arrow(texts: list[str], pattern: str) -> None:

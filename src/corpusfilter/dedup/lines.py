@@ -61,6 +61,7 @@ Repeats = Annotated[int, Range(2)]
 
 _SITE_MIX = np.uint64(0x9E3779B97F4A7C15)
 _NO_SITE = np.uint64(0)
+_DOC_MIX = np.uint64(0xC2B2AE3D27D4EB4F)  # mixes a document's index into a line's hash
 
 
 def _hash(values: pa.Array) -> np.ndarray:
@@ -88,6 +89,14 @@ def site_of(urls: pa.Array | None, n: int) -> pa.Array:
                                   r"(?P<host>[^/?#:]*)")
     host = pc.struct_field(host, "host").fill_null("")
     return pc.replace_substring_regex(pc.utf8_lower(host), r"^www\.", "")
+
+
+def _doc_hashes(text: pa.Array) -> np.ndarray:
+    """Per document: the hash of its text as exact_dedup compares texts (lower-cased,
+    whitespace collapsed and trimmed), so a re-crawl differing only in those keeps its lines
+    and exact_dedup still finds it. Per document: a subset's hashes are the same values."""
+    return _hash(normalize_text(text, lowercase=True, collapse_whitespace=True,
+                                strip_punctuation=False, unicode_form=None))
 
 
 @register
@@ -145,7 +154,9 @@ class BoilerplateLines(GlobalStage):
 
     # -- per batch: the lines of every document ---------------------------------------------
 
-    def _lines(self, docs: Docs) -> _Lines:
+    def _lines(self, docs: Docs, doc_hashes: bool = True) -> _Lines:
+        """The lines of a batch; without `doc_hashes`, `doc_hash` is left empty (`apply`
+        hashes only the documents that hold a planned line, `_doc_hashes`)."""
         lines = split_lines(docs.text)
         norm = normalize_lines(lines.values) if len(lines.values) else lines.values
         lengths = pc.utf8_length(norm).to_numpy(zero_copy_only=False).astype(np.int64) \
@@ -162,13 +173,10 @@ class BoilerplateLines(GlobalStage):
         for key in ("min_docs", "min_site_docs", "min_doc_repeats"):
             included |= ~np.isnan(np.broadcast_to(np.asarray(
                 self.lang_params.values(key, docs), dtype=np.float64), (docs.num_rows,)))
-        # documents are told apart as exact_dedup tells them (case and whitespace ignored), so
-        # a re-crawl differing only in those keeps its lines and exact_dedup still finds it
-        same_text = normalize_text(as_text(docs.text), lowercase=True,
-                                   collapse_whitespace=True, strip_punctuation=False,
-                                   unicode_form=None)
+        doc_hash = _doc_hashes(as_text(docs.text)) if doc_hashes else \
+            np.zeros(0, dtype=np.uint64)
         return _Lines(lines, lengths > 0, counted & included[lines.doc], line_hash,
-                      site_line, known[lines.doc], _hash(same_text))
+                      site_line, known[lines.doc], doc_hash)
 
     def collect(self, docs: Docs) -> pa.Table:
         ln = self._lines(docs)
@@ -193,6 +201,38 @@ class BoilerplateLines(GlobalStage):
         if self.min_doc_repeats is None or len(idx) == 0:
             return hit
         doc = ln.pieces.doc[idx]
+        keys = ln.line_hash[idx]
+        # one unstable sort on the line's hash mixed with its document (a 3-key lexsort cost
+        # ~20x more); a group is a run of equal (document, line) in that order, its first copy
+        # the smallest position. Two pairs whose mixed keys collide would share a run: then
+        # the exact order (by document, line, position) is taken instead.
+        with np.errstate(over="ignore"):
+            mixed = keys ^ (doc.astype(np.uint64) * _DOC_MIX)
+        order = np.argsort(mixed)
+        ranked = mixed[order]
+        same = ranked[1:] == ranked[:-1]
+        d, k = doc[order], keys[order]
+        if (same & ((d[1:] != d[:-1]) | (k[1:] != k[:-1]))).any():
+            order = np.lexsort((keys, doc))  # stable: positions ascending within a group
+            d, k = doc[order], keys[order]
+            same = (d[1:] == d[:-1]) & (k[1:] == k[:-1])
+        start = np.flatnonzero(np.r_[True, ~same])
+        size = np.diff(np.r_[start, len(idx)])
+        first = np.zeros(len(idx), dtype=bool)
+        first[np.minimum.reduceat(order, start)] = True
+        many = np.empty(len(idx), dtype=bool)
+        many[order] = np.repeat(size >= self.min_doc_repeats, size)
+        hit[idx[~first & many]] = True
+        return hit
+
+    def _repeated_in_doc_reference(self, ln: _Lines) -> np.ndarray:
+        """`_repeated_in_doc` by an exact sort on (document, line, position): the definition
+        it is tested against."""
+        hit = np.zeros(len(ln.line_hash), dtype=bool)
+        idx = np.flatnonzero(ln.counted)
+        if self.min_doc_repeats is None or len(idx) == 0:
+            return hit
+        doc = ln.pieces.doc[idx]
         order = np.lexsort((idx, ln.line_hash[idx], doc))  # by document, line, position
         doc, keys, idx = doc[order], ln.line_hash[idx][order], idx[order]
         start = np.flatnonzero(np.r_[True, (doc[1:] != doc[:-1]) | (keys[1:] != keys[:-1])])
@@ -207,14 +247,15 @@ class BoilerplateLines(GlobalStage):
         if n == 0 or (self.min_doc_repeats is None
                       and all(t.num_rows == 0 for t in plan.values())):
             return Outcome.keep_all(n)
-        ln = self._lines(docs)
+        ln = self._lines(docs, doc_hashes=False)
         lines = ln.pieces
-        line_doc_hash = ln.doc_hash[lines.doc]
         drop = self._repeated_in_doc(ln)
         per_scope = {"document": drop.copy()}
+        # the planned lines of each scope and their owners; then the text hash of only the
+        # documents holding one (a few, against hashing every document's whole text)
+        found_lines: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for scope, keys in (("corpus", ln.line_hash), ("site", ln.site_line)):
             table = plan[scope]
-            hit = np.zeros(len(keys), dtype=bool)
             if table.num_rows:
                 pos = pc.index_in(pa.array(keys, pa.uint64()), value_set=table["key"])
                 found = pos.is_valid().to_numpy(zero_copy_only=False).astype(bool) & ln.counted
@@ -223,8 +264,18 @@ class BoilerplateLines(GlobalStage):
                 if found.any():
                     owner = table["owner"].combine_chunks().to_numpy()[
                         pos.filter(pa.array(found)).to_numpy(zero_copy_only=False)]
-                    idx = np.flatnonzero(found)
-                    hit[idx[owner != line_doc_hash[idx]]] = True
+                    found_lines[scope] = (np.flatnonzero(found), owner)
+        line_doc_hash = np.zeros(len(ln.line_hash), dtype=np.uint64)
+        if found_lines:
+            rows = np.unique(lines.doc[np.concatenate([i for i, _ in found_lines.values()])])
+            hashes = np.zeros(n, dtype=np.uint64)
+            hashes[rows] = _doc_hashes(as_text(docs.text).take(pa.array(rows)))
+            line_doc_hash = hashes[lines.doc]
+        for scope in ("corpus", "site"):
+            hit = np.zeros(len(ln.line_hash), dtype=bool)
+            if scope in found_lines:
+                idx, owner = found_lines[scope]
+                hit[idx[owner != line_doc_hash[idx]]] = True
             per_scope[scope] = hit & ~drop
             drop |= hit
         removed = lines.sum(drop)

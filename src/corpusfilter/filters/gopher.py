@@ -10,6 +10,7 @@ NLTK tokenizer, punctuation is never a word). Thresholds can be set per language
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,6 +47,7 @@ from corpusfilter.filters.text import (
     split_pieces,
     stop_words,
 )
+from corpusfilter.utf8 import utf8_buffer
 
 # A line "starts with a bullet point" when its first non-blank character is one of these:
 # • ‣ ◦ ∙ · ● ○ ▪ ▫ ■ □ ► ▶ ⁃ - * (en/em dashes are left out: they open dialogue lines).
@@ -62,10 +64,12 @@ def lang_counters(docs: Docs, langs: np.ndarray, default_lang: str | None) -> No
     """Count documents whose language was assumed (`lang_defaulted`)."""
     if default_lang is None:
         return
-    if docs.lang is None:
+    lang = docs.lang
+    if lang is None:
         docs.count("lang_defaulted", docs.num_rows)
-    else:
-        docs.count("lang_defaulted", sum(1 for x in docs.lang if normalise_lang(x) is None))
+    else:  # each distinct value normalised once (a batch holds a few dozen)
+        docs.count("lang_defaulted", sum(c for x, c in Counter(lang).items()
+                                         if normalise_lang(x) is None))
 
 
 def _mean_spaced_word_length(words: Pieces) -> np.ndarray:
@@ -74,8 +78,27 @@ def _mean_spaced_word_length(words: Pieces) -> np.ndarray:
     few quoted Japanese names would pull an English page under Gopher's 3 characters; the
     rule is off for those languages, and their characters are left out of the mean in
     every other page (NaN, not judged, for a page of such characters only)."""
-    spaceless = words.matches(f"^[{SPACELESS}]")
+    spaceless = _starts_spaceless(words)
     return ratio(words.sum(np.where(spaceless, 0, words.lengths)), words.sum(~spaceless))
+
+
+def _starts_spaceless(words: Pieces) -> np.ndarray:
+    """Bool per word: it starts with a character of a script without spaces (`SPACELESS`).
+    Every such character is U+0E00 or above, so its first UTF-8 byte is 0xE0 or above (tested):
+    RE2 reads only the words that start so (few, outside Thai, Chinese, Japanese ... pages)."""
+    out = np.zeros(len(words.values), dtype=bool)
+    if not len(out):
+        return out
+    buf = utf8_buffer(words.values)
+    starts = buf.offsets[:-1]
+    nonempty = buf.offsets[1:] > starts
+    lead = np.zeros(len(out), dtype=np.uint8)
+    lead[nonempty] = buf.data[starts[nonempty]]
+    cand = np.flatnonzero(lead >= 0xE0)
+    if len(cand):
+        out[cand] = Pieces(words.values.take(pa.array(cand)),
+                           np.array([0, len(cand)], dtype=np.int64)).matches(f"^[{SPACELESS}]")
+    return out
 
 
 @register
@@ -160,9 +183,15 @@ class GopherQuality(Filter):
                                       default_lang=self.default_lang, table=lang_table)
         check_entries(self, self.lang_params.entries())
         self._stop_lists: Memo[str | None, frozenset[str] | None] = Memo(size=256)
+        self._stop_arrays: Memo[str | None, pa.Array] = Memo(size=256)
 
     def _stop_list(self, lang: str | None) -> frozenset[str] | None:
         return self._stop_lists.get(lang, lambda: self._stop_words_of(lang))
+
+    def _stop_array(self, lang: str | None) -> pa.Array:
+        """`_stop_list(lang)` as the sorted Arrow array `pc.is_in` takes (built once)."""
+        return self._stop_arrays.get(lang, lambda: pa.array(sorted(self._stop_list(lang) or ()),
+                                                            pa.string()))
 
     def _stop_words_of(self, lang: str | None) -> frozenset[str] | None:
         custom = self.lang_params.get("stop_words", lang) if lang else None
@@ -213,15 +242,22 @@ class GopherQuality(Filter):
         is_stop = np.zeros(len(lower), dtype=bool)
         supported = np.zeros(n, dtype=bool)
         word_doc = words.doc
-        for lang in set(langs.tolist()):
-            in_lang = langs == lang
+        # the words of each language at once: one stable sort of the words by their
+        # document's language (a mask over every word per language cost O(words x languages))
+        index: dict[str | None, int] = {}
+        lang_of_doc = np.fromiter((index.setdefault(x, len(index)) for x in langs.tolist()),
+                                  dtype=np.int64, count=n)
+        lang_of_word = lang_of_doc[word_doc]
+        order = np.argsort(lang_of_word, kind="stable")
+        bounds = np.searchsorted(lang_of_word[order], np.arange(len(index) + 1))
+        for j, lang in enumerate(index):
             sw = self._stop_list(lang)
             if sw is None:
                 continue
-            supported |= in_lang
-            idx = np.flatnonzero(in_lang[word_doc])
+            supported |= lang_of_doc == j
+            idx = order[bounds[j]:bounds[j + 1]]  # ascending: the sort is stable
             if len(idx):
-                hit = pc.is_in(lower.take(pa.array(idx)), value_set=pa.array(sorted(sw)))
+                hit = pc.is_in(lower.take(pa.array(idx)), value_set=self._stop_array(lang))
                 is_stop[idx[hit.to_numpy(zero_copy_only=False).astype(bool)]] = True
         skipped = int((~supported).sum())
         if skipped:
@@ -233,6 +269,32 @@ class GopherQuality(Filter):
             first = first_in_doc(codes.to_numpy(zero_copy_only=False).astype(np.int64),
                                  word_doc[sel], n)
             counts = np.bincount(word_doc[sel][first], minlength=n)
+        out[supported] = counts[supported]
+        return out
+
+    def _stop_word_counts_reference(self, docs: Docs, words: Pieces, langs: np.ndarray,
+                                    n: int) -> np.ndarray:
+        """`_stop_word_counts` with a mask over every word per language: the definition it
+        is tested against."""
+        out = np.full(n, np.nan)
+        if not self.lang_params.is_set("min_stop_words"):
+            return out
+        lower = pc.utf8_lower(words.values)
+        is_stop = np.zeros(len(lower), dtype=bool)
+        supported = np.zeros(n, dtype=bool)
+        for lang in set(langs.tolist()):
+            in_lang = langs == lang
+            sw = self._stop_list(lang)
+            if sw is None:
+                continue
+            supported |= in_lang
+            idx = np.flatnonzero(in_lang[words.doc])
+            if len(idx):
+                hit = pc.is_in(lower.take(pa.array(idx)), value_set=pa.array(sorted(sw)))
+                is_stop[idx[hit.to_numpy(zero_copy_only=False).astype(bool)]] = True
+        stop = lower.filter(pa.array(is_stop)).to_pylist()
+        counts = np.bincount(words.doc[is_stop][_first_per_doc(stop, words.doc[is_stop])],
+                             minlength=n)
         out[supported] = counts[supported]
         return out
 
@@ -252,6 +314,17 @@ class GopherQuality(Filter):
             Rule("alpha_words_ratio", "alpha_words_ratio", min=v("min_alpha_words_ratio")),
             Rule("stop_words", "stop_words", min=v("min_stop_words")),
         ]
+
+
+def _first_per_doc(values: list[str], doc: np.ndarray) -> np.ndarray:
+    """True where (document, value) occurs for the first time (Python sets: a reference)."""
+    seen: set[tuple[int, str]] = set()
+    out = np.zeros(len(values), dtype=bool)
+    for i, (d, v) in enumerate(zip(doc.tolist(), values, strict=True)):
+        if (d, v) not in seen:
+            seen.add((d, v))
+            out[i] = True
+    return out
 
 
 # Thai, Lao, Khmer, Myanmar and Tibetan are split into characters (no segmenter is shipped),

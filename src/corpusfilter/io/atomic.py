@@ -57,11 +57,15 @@ def remove_temp_files(directory: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Write a Parquet file so that it either exists whole or not at all."""
+def write_parquet_atomic(table: pa.Table, path: Path, compression: str = "zstd") -> None:
+    """Write a Parquet file so that it either exists whole or not at all.
+
+    ``compression``: zstd for every file a run keeps; the engines' intermediate files
+    under ``_work/`` (read once by the next phase, then deleted) pass ``"none"``
+    (`engines/unit.py`, ``WORK_COMPRESSION``)."""
     # One chunk per column: the file's bytes must not depend on how batches were cut.
     table = table.combine_chunks()
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd",
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression=compression,
                                                   row_group_size=64_000,
                                                   write_statistics=True))
 
