@@ -176,8 +176,10 @@ def _read_records(batch: pa.Table, key: str | None, parts: int,
     return pa.concat_tables(tables, promote_options="default")
 
 
-def _plan_partition(records: pa.Table, config: dict[str, Any], segment: int) -> pa.Table:
-    """Run the stage's own plan() on one partition; split its rows by shard (Arrow IPC)."""
+def _plan_partition(records: pa.Table, config: dict[str, Any], segment: int,
+                    parts: int) -> pa.Table:
+    """Run the stage's own plan() on one partition; split its rows by shard (Arrow IPC),
+    partitioned by shard for `_write_shard_plans`."""
     pipeline = _pipeline(config)
     seg = pipeline.segments[segment]
     assert seg.tail is not None
@@ -200,9 +202,11 @@ def _plan_partition(records: pa.Table, config: dict[str, Any], segment: int) -> 
             out[SHARD].append(shard)
             out["field"].append(field)
             out["rows"].append(sink.getvalue().to_pybytes())
-    return pa.table({SHARD: pa.array(out[SHARD], pa.string()),
-                     "field": pa.array(out["field"], pa.string()),
-                     "rows": pa.array(out["rows"], pa.binary())})
+    shards = pa.array(out[SHARD], pa.string())
+    return pa.table({SHARD: shards, "field": pa.array(out["field"], pa.string()),
+                     "rows": pa.array(out["rows"], pa.binary()),
+                     PART: pa.array(key_partition(shards, parts) if len(shards)
+                                    else np.zeros(0, np.int64))})
 
 
 def _write_shard_plan(rows: pa.Table, directory: str, config: dict[str, Any],
@@ -224,6 +228,15 @@ def _write_shard_plan(rows: pa.Table, directory: str, config: dict[str, Any],
     return pa.table({"shard": [shard], "rows": [sum(t.num_rows for t in tables.values())]})
 
 
+def _write_shard_plans(rows: pa.Table, directory: str, config: dict[str, Any],
+                       segment: int) -> pa.Table:
+    """`_write_shard_plan` for each shard of a partition."""
+    shards = rows.column(SHARD)
+    return pa.concat_tables([
+        _write_shard_plan(rows.filter(pc.equal(shards, s)), directory, config, segment)
+        for s in pc.unique(shards).to_pylist()])
+
+
 def _plan_in_task(config: dict[str, Any], segment: int, files: list[str], path: str) -> int:
     """The fallback: the stage's own plan() in one task; the plan never reaches the driver."""
     pipeline = _pipeline(config)
@@ -235,9 +248,12 @@ def _plan_in_task(config: dict[str, Any], segment: int, files: list[str], path: 
 
 # -- driver side -----------------------------------------------------------------------------
 
+def _file_items(files: list[str]) -> list[dict[str, Any]]:
+    return [{"path": f, "index": i} for i, f in enumerate(files)]
+
+
 def _files_ds(ray: Any, files: list[str]) -> Any:
-    return ray.data.from_items([{"path": f, "index": i} for i, f in enumerate(files)],
-                               override_num_blocks=len(files))
+    return ray.data.from_items(_file_items(files), override_num_blocks=len(files))
 
 
 def make_plan(ray: Any, config: dict[str, Any], segment: int, shards: list[Shard], out: Path,
@@ -269,27 +285,27 @@ def make_plan(ray: Any, config: dict[str, Any], segment: int, shards: list[Shard
     directory.mkdir(parents=True)
     empty = pipeline.make_plan(seg, Collected(tables=[]))
     comp_path = None
+    # the shuffles' files: in _work, which every node sees (docs/scale.md)
+    exchange = ray_components.FileExchange(ray, str(directory / "exchange"), parts)
     if links is not None:
         comp_dir = directory / "components"
         comp_dir.mkdir()
         comp_path = str(comp_dir)
         t0 = time.perf_counter()
-        linked, rounds = ray_components.components(ray, files, links, parts, comp_path)
+        linked, rounds = ray_components.components(exchange, files, links, parts, comp_path)
         log.info("components of %s: %d linked records, %d rounds, %.1fs", stage.label,
                  linked, rounds, time.perf_counter() - t0)
         if linked == 0:
+            exchange.close()
             write_pickle_atomic(ShardedPlan(str(directory), empty), path)
             return
-    plan_rows = _files_ds(ray, files).map_batches(
-        _read_records, fn_kwargs={"key": key, "parts": parts, "components": comp_path},
-        batch_format="pyarrow", batch_size=1).groupby(PART, num_partitions=parts).map_groups(
-        _plan_partition, fn_kwargs={"config": config, "segment": segment},
-        batch_format="pyarrow")
-    written = plan_rows.groupby(SHARD, num_partitions=min(parts, len(files))).map_groups(
-        _write_shard_plan, fn_kwargs={"directory": str(directory), "config": config,
-                                      "segment": segment}, batch_format="pyarrow")
-    for _ in written.iter_rows():
-        pass
+    records = exchange.source(_read_records, _file_items(files), key=key, parts=parts,
+                              components=comp_path)
+    plan_rows = exchange.shuffle(records, _plan_partition, config=config, segment=segment,
+                                 parts=parts)
+    exchange.sink(plan_rows, _write_shard_plans, directory=str(directory), config=config,
+                  segment=segment)
+    exchange.close()
     write_pickle_atomic(ShardedPlan(str(directory), empty), path)
 
 
@@ -325,11 +341,16 @@ def colliding_ids(ray: Any, shards: list[Shard], out: Path, parts: int, start: i
     items = [{"key": s.key, "path": str(udir / f"{s.key}.idh.npy")} for s in shards]
     if not items:
         return []
-    ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        _hash_rows, fn_kwargs={"parts": parts}, batch_format="pyarrow", batch_size=1)
-    found = ds.groupby(PART, num_partitions=parts).map_groups(
-        _colliding_rows, fn_kwargs={"start": start, "cap": cap}, batch_format="pyarrow")
+    exchange = ray_components.FileExchange(ray, str(out / "_work" / "id-check"), parts)
+    exchange.close()  # an interrupted earlier pass
+    try:
+        hashes = exchange.source(_hash_rows, items, parts=parts)
+        found = exchange.sink(hashes, _colliding_rows, start=start, cap=cap)
+    finally:
+        exchange.close()
     where: dict[int, set[str]] = {}
-    for r in found.iter_rows():
-        where.setdefault(int(r["h"]), set()).add(r[SHARD])
+    for t in found:
+        for h, shard in zip(t.column("h").to_pylist(), t.column(SHARD).to_pylist(),
+                            strict=True):
+            where.setdefault(int(h), set()).add(shard)
     return [(h, sorted(where[h])) for h in sorted(where)[:cap]]
