@@ -36,8 +36,9 @@ link columns after step 2, and fewer each round), plus, for the partition holdin
 component's smallest node, that component's star (one edge per member). Nothing is
 O(corpus) or O(linked records) on the driver: it sees only block references and the sum.
 
-The steps are plain functions of Arrow tables, run through an `Exchange` (Ray Data's
-groupby here, an in-process one in the tests), so that the test of the algorithm against a
+The steps are plain functions of Arrow tables, run through an `Exchange` (files in the run's
+``_work`` on the cluster, `corpusfilter.engines.ray_exchange`; in process in the tests), so
+that the test of the algorithm against a
 union-find runs the very code the cluster runs.
 """
 

@@ -11,7 +11,9 @@ Four ways, tried in order, for the global stage that closes a segment:
    ``plan()`` over all records equals the union of ``plan()`` over groups of records that
    agree on one key column declares that column as ``ray_partition_key`` (``exact_dedup``:
    its text hash). The records are shuffled by
-   a hash of the key with a Ray Data groupby into P partitions, the stage's own ``plan()`` runs
+   a hash of the key into P partitions (through files in ``_work``,
+   `corpusfilter.engines.ray_exchange`: the driver holds two numbers per task), the stage's
+   own ``plan()`` runs
    on each partition in parallel, and the rows are grouped again by shard and written as one
    plan file per shard: a worker loads only the plan rows of the shard it processes. Because
    the same ``plan()`` code runs on every partition, the result equals the local engine's.
@@ -335,7 +337,7 @@ def _colliding_rows(rows: pa.Table, start: int, cap: int) -> pa.Table:
 def colliding_ids(ray: Any, shards: list[Shard], out: Path, parts: int, start: int = 0,
                   cap: int = MAX_ID_COLLISIONS) -> list[tuple[int, list[str]]]:
     """The `cap` smallest 64-bit id hashes >= `start` that occur twice or more in the input,
-    each with the shards holding it, found with a groupby on the hash: no task holds more than
+    each with the shards holding it, found with a shuffle on the hash: no task holds more than
     its partition of the hashes, and the driver receives at most `cap` hashes per partition."""
     udir = unit_dir(out, 0)
     items = [{"key": s.key, "path": str(udir / f"{s.key}.idh.npy")} for s in shards]
