@@ -19,12 +19,14 @@ submits one task per partition and receives one pair of integers per task: O(M +
 values per step, nothing per (map task, partition) pair. The files of a step are deleted
 once the next step has read them all.
 
-File layout (one per task and step, ``<step>/<task>.cfx``), written atomically:
+File layout (one per task and step, ``<step>/<task>.cfx``):
 
 * ``CFX1``, the schema's length (uint64) and the schema (Arrow IPC schema message);
 * for each partition in order, its rows as Arrow IPC record batch messages (none when empty);
 * the byte offset where each partition starts, and the end, as P + 1 little-endian int64;
   then P (uint64) and ``CFX1``.
+
+written to a temporary file and renamed into place (a retried task replaces its file whole).
 
 A reader of partition i reads the 16 bytes of its two offsets and then only its range, not
 an index of all partitions: with an Arrow IPC *file* (as ``dedup/lines.py``'s one-process
@@ -38,16 +40,16 @@ import contextlib
 import os
 import shutil
 import struct
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
 from corpusfilter.core.errors import StageError
-from corpusfilter.io.atomic import atomic_write
+from corpusfilter.io.atomic import TEMP_SUFFIX
 
 PART = "_part"
 CHANGED = "c"
@@ -85,7 +87,10 @@ def write_parts(table: pa.Table, parts: int, path: str) -> None:
         table, part = table.take(pa.array(order)), part[order]
     bounds = np.searchsorted(part, np.arange(parts + 1))
 
-    def write(tmp: str) -> None:
+    # Renamed into place (a retried task replaces its file whole), but not fsynced: the files
+    # live for one step, and a plan interrupted by a crash is planned again from the start.
+    tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
+    try:
         with open(tmp, "wb") as f:
             schema = table.schema.serialize()
             f.write(MAGIC)
@@ -101,8 +106,11 @@ def write_parts(table: pa.Table, parts: int, path: str) -> None:
             offsets[parts] = f.tell()
             f.write(offsets.tobytes())
             f.write(_TAIL.pack(parts, MAGIC))
-
-    atomic_write(Path(path), write)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def read_part(path: str, index: int) -> pa.Table | None:
