@@ -120,7 +120,8 @@ class Sampler(threading.Thread):
             time.sleep(0.2)
 
 
-def engine_class(sampler: Sampler, times: dict[str, float], parts: list[int]) -> Any:
+def engine_class(sampler: Sampler, times: dict[str, float], parts: list[int],
+                 growth: dict[str, tuple[int, int]]) -> Any:
     from corpusfilter.engines.ray_engine import RayEngine
 
     def timed(label: str, fn: Any, *args: Any) -> Any:
@@ -140,7 +141,11 @@ def engine_class(sampler: Sampler, times: dict[str, float], parts: list[int]) ->
             timed("id check", super()._check_ids_unique, *args)
 
         def _make_plan(self, seg: Any, *args: Any) -> None:
-            timed(f"plan {seg.tail.label}", super()._make_plan, seg, *args)
+            label = f"plan {seg.tail.label}"
+            before = private_rss(os.getpid())
+            timed(label, super()._make_plan, seg, *args)
+            # the driver's own heap at the plan's start and its peak during it (sampled)
+            growth[label] = (before, max(before, sampler.private[label]["driver"]))
 
         def _finalize(self, *args: Any) -> Any:
             return timed("commit", super()._finalize, *args)
@@ -165,10 +170,11 @@ def measure(n: int, shard_docs: int, base: Path, compare: bool, pipeline: str,
     sampler = Sampler(nodes)
     times: dict[str, float] = {}
     parts: list[int] = []
+    growth: dict[str, tuple[int, int]] = {}
     try:
         sampler.start()
         t0 = time.perf_counter()
-        engine = engine_class(sampler, times, parts)(config, progress=False,
+        engine = engine_class(sampler, times, parts, growth)(config, progress=False,
                                                      address=nodes.address)
         if partition_records:
             engine.partition_records = partition_records
@@ -196,6 +202,9 @@ def measure(n: int, shard_docs: int, base: Path, compare: bool, pipeline: str,
     print("\nlargest over the run: " + ", ".join(
         f"{k} {v / MiB:,.0f} ({top_private[k] / MiB:,.0f}) MiB" for k, v in top.items()),
         flush=True)
+    for label, (before, peak) in growth.items():
+        print(f"driver RssAnon in {label}: {before / MiB:,.0f} MiB at its start, peak "
+              f"{peak / MiB:,.0f} MiB: growth +{(peak - before) / MiB:,.0f} MiB", flush=True)
     for phase, titles in sampler.titles.items():
         top5 = sorted(titles.items(), key=lambda kv: -kv[1])[:5]
         print(f"largest task workers in {phase} (private MiB, by process title): " + "; ".join(

@@ -178,7 +178,10 @@ def test_components_on_a_ray_cluster_from_collect_files(ray_local: Any,
     expected = union_find(linked, pairs)
     out = tmp_path / "comp"
     out.mkdir()
-    count, rounds = rc.components(ray_local, files, ["band_0", "band_1"], 4, str(out))
+    exchange = rc.FileExchange(ray_local, str(tmp_path / "exchange"), 4)
+    count, rounds = rc.components(exchange, files, ["band_0", "band_1"], 4, str(out))
+    exchange.close()
+    assert not (tmp_path / "exchange").exists()
     assert count == len(linked)
     got = {}
     for f in range(3):

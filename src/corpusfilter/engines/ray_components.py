@@ -36,28 +36,31 @@ link columns after step 2, and fewer each round), plus, for the partition holdin
 component's smallest node, that component's star (one edge per member). Nothing is
 O(corpus) or O(linked records) on the driver: it sees only block references and the sum.
 
-The steps are plain functions of Arrow tables, run through an `Exchange` (Ray Data's
-groupby here, an in-process one in the tests), so that the test of the algorithm against a
+The steps are plain functions of Arrow tables, run through an `Exchange` (files in the run's
+``_work`` on the cluster, `corpusfilter.engines.ray_exchange`; in process in the tests), so
+that the test of the algorithm against a
 union-find runs the very code the cluster runs.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from corpusfilter.core.errors import StageError
 from corpusfilter.dedup.clusters import union
+from corpusfilter.engines.ray_exchange import CHANGED, PART, Exchange
+from corpusfilter.engines.ray_exchange import FileExchange as FileExchange  # re-exported
+from corpusfilter.engines.ray_exchange import LocalExchange as LocalExchange  # re-exported
 from corpusfilter.io.shards import write_parquet_atomic
 
-PART = "_part"
-SRC, DST, CHANGED = "x", "y", "c"
+SRC, DST = "x", "y"
 FILE = "_file"
 ROW_BITS = 32
 # The algorithm ends in O(log² n) rounds; far more means a bug, which must not loop forever.
@@ -209,14 +212,6 @@ def small_star(t: pa.Table, parts: int) -> pa.Table:
     return both_ways(a, b, np.concatenate([changed[gid][other], changed]), parts)
 
 
-class Exchange(Protocol):
-    """Runs a step on every partition of a dataset of edges (Ray Data, or in process)."""
-
-    def shuffle(self, data: Any, fn: Callable[..., pa.Table], **kwargs: Any) -> Any: ...
-
-    def changed(self, data: Any) -> int: ...
-
-
 def star_rounds(exchange: Exchange, edges: Any, parts: int) -> tuple[Any, int]:
     """Large-star and small-star until a round changes nothing: (star edges, rounds)."""
     for rounds in range(1, MAX_ROUNDS + 1):
@@ -253,51 +248,29 @@ def labels_path(directory: str, index: int) -> str:
     return os.path.join(directory, f"comp-{index}.parquet")
 
 
-# -- Ray ----------------------------------------------------------------------------------
-
-class RayExchange:
-    """`Exchange` over Ray Data: a sort-shuffle groupby on the partition column; every step's
-    result is materialised in the object store (the driver holds block references only)."""
-
-    def __init__(self, parts: int):
-        self.parts = parts
-
-    def shuffle(self, data: Any, fn: Callable[..., pa.Table], **kwargs: Any) -> Any:
-        return data.groupby(PART, num_partitions=self.parts).map_groups(
-            fn, fn_kwargs=kwargs, batch_format="pyarrow").materialize()
-
-    def changed(self, data: Any) -> int:
-        return int(data.sum(CHANGED) or 0)
+def label_parts(t: pa.Table, parts: int) -> pa.Table:
+    """`label_rows`, partitioned by collect file (so one task holds all of a file's labels)."""
+    lab = label_rows(t)
+    return lab.append_column(PART, pa.array(lab.column(FILE).to_numpy() % parts))
 
 
-def components(ray: Any, files: list[str], links: list[str], parts: int,
+def write_label_files(t: pa.Table, directory: str) -> pa.Table:
+    """`write_labels` for each collect file of a partition."""
+    files = t.column(FILE).to_numpy()
+    return pa.concat_tables([write_labels(t.filter(pa.array(files == f)), directory)
+                             for f in np.unique(files)])
+
+
+def components(exchange: Exchange, files: list[str], links: list[str], parts: int,
                directory: str) -> tuple[int, int]:
     """Label every linked record of the collect files with its component; writes
     ``comp-<i>.parquet`` per file with linked records. Returns (linked records, rounds)."""
     items = [{"path": f, "index": i} for i, f in enumerate(files)]
-    exchange = RayExchange(parts)
-    rows = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        link_rows, fn_kwargs={"links": links, "parts": parts}, batch_format="pyarrow",
-        batch_size=1)
+    rows = exchange.source(link_rows, items, links=links, parts=parts)
     edges = exchange.shuffle(rows, bucket_edges, parts=parts)
-    if edges.count() == 0:
+    if exchange.rows(edges) == 0:
         return 0, 0
     edges, rounds = star_rounds(exchange, edges, parts)
-    written = edges.map_batches(label_rows, batch_format="pyarrow").groupby(
-        FILE, num_partitions=min(parts, len(files))).map_groups(
-        write_labels, fn_kwargs={"directory": directory}, batch_format="pyarrow")
-    return int(written.sum("rows") or 0), rounds
-
-
-class LocalExchange:
-    """`Exchange` in one process (lists of tables): the same steps and partitions as on the
-    cluster, for tests and for measuring a step's memory."""
-
-    def shuffle(self, data: list[pa.Table], fn: Callable[..., pa.Table],
-                **kwargs: Any) -> list[pa.Table]:
-        t = pa.concat_tables(data) if data else EDGE_SCHEMA.empty_table()
-        part = t.column(PART).to_numpy()
-        return [fn(t.filter(pa.array(part == p)), **kwargs) for p in np.unique(part)]
-
-    def changed(self, data: list[pa.Table]) -> int:
-        return sum(int(t.column(CHANGED).to_numpy().sum()) for t in data)
+    written = exchange.sink(exchange.shuffle(edges, label_parts, parts=parts),
+                            write_label_files, directory=directory)
+    return sum(int(pc.sum(t.column("rows")).as_py() or 0) for t in written), rounds

@@ -17,8 +17,9 @@ How the work is laid out (see docs/scale.md):
   and each shard's totals) on the workers; the driver only merges the small per-unit
   counters and commits the run by renaming files into place (no copy of the output).
 * Global stages are planned on the cluster, never on the driver, through
-  `corpusfilter.engines.ray_plans`: ``exact_dedup`` by a Ray Data groupby on its text hash,
-  ``minhash_dedup`` by a groupby on its band keys and connected components over the edges,
+  `corpusfilter.engines.ray_plans`: ``exact_dedup`` by a shuffle on its text hash,
+  ``minhash_dedup`` by a shuffle on its band keys and connected components over the edges
+  (shuffles through one file per task in ``OUT/_work``, `corpusfilter.engines.ray_exchange`),
   both running the stage's own ``plan()`` per partition and writing the plan per shard; any
   other global stage (``balance``, whose records are per-batch counts) runs its own
   ``plan()`` in one Ray task on a worker node.
@@ -53,17 +54,17 @@ from corpusfilter.io.shards import Shard, read_ids, shard_rows
 log = logging.getLogger("corpusfilter")
 
 # Up to this many input documents, id uniqueness is checked on the driver; above it, with a
-# groupby on the cluster. Measured at 2M documents (docs/scale.md): the driver's check costs
-# ~46 bytes per id (+88 MiB), the cluster's check +161 MiB on the driver (Ray Data's machinery,
-# which the plans start anyway and which then reuses that memory). Up to here the driver's
+# shuffle on the cluster. Measured at 2M documents (docs/scale.md): the driver's check costs
+# ~46 bytes per id (+88 MiB), the cluster's check +161 MiB on the driver (then a Ray Data
+# groupby, whose machinery the plans started anyway and which then reused that memory). Up to here the driver's
 # check stays below that fixed cost, so the driver's peak does not grow with the corpus.
 DRIVER_ID_CHECK_MAX = 2_000_000
 # Records per partition of a distributed plan: what one planning task holds, whatever the
 # corpus size (docs/scale.md: 0.86 GiB RSS, 0.54 GiB private, for the largest task of
 # minhash_dedup's plan at this size with 640-character documents). The number of partitions
 # grows with the corpus instead, from a floor of 2 per CPU for parallelism, up to
-# MAX_PARTITIONS (past 1.6B records the partitions grow again; the driver's bookkeeping of a
-# shuffle grows with the number of partitions, docs/scale.md).
+# MAX_PARTITIONS (past 1.6B records the partitions grow again; the driver submits one task
+# and receives two numbers per partition and shuffle step, ray_exchange).
 PARTITION_RECORDS = 200_000
 MAX_PARTITIONS = 8192
 # A unit whose worker dies this many times more (a kill, an out-of-memory kill, a lost node)
@@ -181,8 +182,9 @@ class RayEngine(LocalEngine):
                      getattr(ctx, "shuffle_strategy", None))
             ctx.enable_progress_bars = False
             ctx.print_on_execution_start = False
-            # Sort-based shuffle for the groupbys of global stages: tasks only, no aggregator
-            # actors to start (seconds per groupby on a small cluster), scales with the data.
+            # Sort-based shuffle for the groupbys of a stage's own plan_ray hook (the engine's
+            # own plans shuffle through files instead, ray_exchange): tasks only, no
+            # aggregator actors to start (seconds per groupby on a small cluster).
             strategy = getattr(ray.data.context, "ShuffleStrategy", None)
             if strategy is not None:
                 ctx.shuffle_strategy = strategy.SORT_SHUFFLE_PULL_BASED

@@ -11,7 +11,9 @@ Four ways, tried in order, for the global stage that closes a segment:
    ``plan()`` over all records equals the union of ``plan()`` over groups of records that
    agree on one key column declares that column as ``ray_partition_key`` (``exact_dedup``:
    its text hash). The records are shuffled by
-   a hash of the key with a Ray Data groupby into P partitions, the stage's own ``plan()`` runs
+   a hash of the key into P partitions (through files in ``_work``,
+   `corpusfilter.engines.ray_exchange`: the driver holds two numbers per task), the stage's
+   own ``plan()`` runs
    on each partition in parallel, and the rows are grouped again by shard and written as one
    plan file per shard: a worker loads only the plan rows of the shard it processes. Because
    the same ``plan()`` code runs on every partition, the result equals the local engine's.
@@ -176,8 +178,10 @@ def _read_records(batch: pa.Table, key: str | None, parts: int,
     return pa.concat_tables(tables, promote_options="default")
 
 
-def _plan_partition(records: pa.Table, config: dict[str, Any], segment: int) -> pa.Table:
-    """Run the stage's own plan() on one partition; split its rows by shard (Arrow IPC)."""
+def _plan_partition(records: pa.Table, config: dict[str, Any], segment: int,
+                    parts: int) -> pa.Table:
+    """Run the stage's own plan() on one partition; split its rows by shard (Arrow IPC),
+    partitioned by shard for `_write_shard_plans`."""
     pipeline = _pipeline(config)
     seg = pipeline.segments[segment]
     assert seg.tail is not None
@@ -200,9 +204,11 @@ def _plan_partition(records: pa.Table, config: dict[str, Any], segment: int) -> 
             out[SHARD].append(shard)
             out["field"].append(field)
             out["rows"].append(sink.getvalue().to_pybytes())
-    return pa.table({SHARD: pa.array(out[SHARD], pa.string()),
-                     "field": pa.array(out["field"], pa.string()),
-                     "rows": pa.array(out["rows"], pa.binary())})
+    shards = pa.array(out[SHARD], pa.string())
+    return pa.table({SHARD: shards, "field": pa.array(out["field"], pa.string()),
+                     "rows": pa.array(out["rows"], pa.binary()),
+                     PART: pa.array(key_partition(shards, parts) if len(shards)
+                                    else np.zeros(0, np.int64))})
 
 
 def _write_shard_plan(rows: pa.Table, directory: str, config: dict[str, Any],
@@ -222,6 +228,15 @@ def _write_shard_plan(rows: pa.Table, directory: str, config: dict[str, Any],
         tables = {**base, **tables}
     write_pickle_atomic(rebuild_plan(empty, tables), Path(directory) / f"{shard}.pkl")
     return pa.table({"shard": [shard], "rows": [sum(t.num_rows for t in tables.values())]})
+
+
+def _write_shard_plans(rows: pa.Table, directory: str, config: dict[str, Any],
+                       segment: int) -> pa.Table:
+    """`_write_shard_plan` for each shard of a partition."""
+    shards = rows.column(SHARD)
+    return pa.concat_tables([
+        _write_shard_plan(rows.filter(pc.equal(shards, s)), directory, config, segment)
+        for s in pc.unique(shards).to_pylist()])
 
 
 def _plan_in_task(config: dict[str, Any], segment: int, files: list[str], path: str) -> int:
@@ -290,9 +305,12 @@ def _plan_lines(ray: Any, stage: GlobalStage, files: list[str], keys: list[str],
 
 # -- driver side -----------------------------------------------------------------------------
 
+def _file_items(files: list[str]) -> list[dict[str, Any]]:
+    return [{"path": f, "index": i} for i, f in enumerate(files)]
+
+
 def _files_ds(ray: Any, files: list[str]) -> Any:
-    return ray.data.from_items([{"path": f, "index": i} for i, f in enumerate(files)],
-                               override_num_blocks=len(files))
+    return ray.data.from_items(_file_items(files), override_num_blocks=len(files))
 
 
 def make_plan(ray: Any, config: dict[str, Any], segment: int, shards: list[Shard], out: Path,
@@ -330,27 +348,27 @@ def make_plan(ray: Any, config: dict[str, Any], segment: int, shards: list[Shard
     directory.mkdir(parents=True)
     empty = pipeline.make_plan(seg, Collected(tables=[]))
     comp_path = None
+    # the shuffles' files: in _work, which every node sees (docs/scale.md)
+    exchange = ray_components.FileExchange(ray, str(directory / "exchange"), parts)
     if links is not None:
         comp_dir = directory / "components"
         comp_dir.mkdir()
         comp_path = str(comp_dir)
         t0 = time.perf_counter()
-        linked, rounds = ray_components.components(ray, files, links, parts, comp_path)
+        linked, rounds = ray_components.components(exchange, files, links, parts, comp_path)
         log.info("components of %s: %d linked records, %d rounds, %.1fs", stage.label,
                  linked, rounds, time.perf_counter() - t0)
         if linked == 0:
+            exchange.close()
             write_pickle_atomic(ShardedPlan(str(directory), empty), path)
             return
-    plan_rows = _files_ds(ray, files).map_batches(
-        _read_records, fn_kwargs={"key": key, "parts": parts, "components": comp_path},
-        batch_format="pyarrow", batch_size=1).groupby(PART, num_partitions=parts).map_groups(
-        _plan_partition, fn_kwargs={"config": config, "segment": segment},
-        batch_format="pyarrow")
-    written = plan_rows.groupby(SHARD, num_partitions=min(parts, len(files))).map_groups(
-        _write_shard_plan, fn_kwargs={"directory": str(directory), "config": config,
-                                      "segment": segment}, batch_format="pyarrow")
-    for _ in written.iter_rows():
-        pass
+    records = exchange.source(_read_records, _file_items(files), key=key, parts=parts,
+                              components=comp_path)
+    plan_rows = exchange.shuffle(records, _plan_partition, config=config, segment=segment,
+                                 parts=parts)
+    exchange.sink(plan_rows, _write_shard_plans, directory=str(directory), config=config,
+                  segment=segment)
+    exchange.close()
     write_pickle_atomic(ShardedPlan(str(directory), empty), path)
 
 
@@ -380,17 +398,22 @@ def _colliding_rows(rows: pa.Table, start: int, cap: int) -> pa.Table:
 def colliding_ids(ray: Any, shards: list[Shard], out: Path, parts: int, start: int = 0,
                   cap: int = MAX_ID_COLLISIONS) -> list[tuple[int, list[str]]]:
     """The `cap` smallest 64-bit id hashes >= `start` that occur twice or more in the input,
-    each with the shards holding it, found with a groupby on the hash: no task holds more than
+    each with the shards holding it, found with a shuffle on the hash: no task holds more than
     its partition of the hashes, and the driver receives at most `cap` hashes per partition."""
     udir = unit_dir(out, 0)
     items = [{"key": s.key, "path": str(udir / f"{s.key}.idh.npy")} for s in shards]
     if not items:
         return []
-    ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        _hash_rows, fn_kwargs={"parts": parts}, batch_format="pyarrow", batch_size=1)
-    found = ds.groupby(PART, num_partitions=parts).map_groups(
-        _colliding_rows, fn_kwargs={"start": start, "cap": cap}, batch_format="pyarrow")
+    exchange = ray_components.FileExchange(ray, str(out / "_work" / "id-check"), parts)
+    exchange.close()  # an interrupted earlier pass
+    try:
+        hashes = exchange.source(_hash_rows, items, parts=parts)
+        found = exchange.sink(hashes, _colliding_rows, start=start, cap=cap)
+    finally:
+        exchange.close()
     where: dict[int, set[str]] = {}
-    for r in found.iter_rows():
-        where.setdefault(int(r["h"]), set()).add(r[SHARD])
+    for t in found:
+        for h, shard in zip(t.column("h").to_pylist(), t.column(SHARD).to_pylist(),
+                            strict=True):
+            where.setdefault(int(h), set()).add(shard)
     return [(h, sorted(where[h])) for h in sorted(where)[:cap]]
