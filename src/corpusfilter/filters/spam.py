@@ -229,21 +229,30 @@ def char_counts(texts: list[str]) -> dict[int, np.ndarray]:
     n = len(texts)
     lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
     cps = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+    doc = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    out = _class_sums(np.bincount(doc * 128 + _classes_of(cps),
+                                  minlength=n * 128).reshape(n, 128))
+    out[0] = lengths.astype(np.float64)
+    return out
+
+
+def _classes_of(cps: np.ndarray) -> np.ndarray:
+    """The class byte of every code point in `cps`, classifying the ones not seen before."""
     classes = _CLASS[cps]
     unknown = classes == 255
     if unknown.any():
         for cp in np.unique(cps[unknown]).tolist():
             _CLASS[cp] = _classify(cp)
         classes = _CLASS[cps]
-    # one histogram of (document, class byte), then each class bit summed over its columns
-    doc = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    hist = np.bincount(doc * 128 + classes, minlength=n * 128).reshape(n, 128)
-    out = {}
+    return classes
+
+
+def _class_sums(hist: np.ndarray) -> dict[int, np.ndarray]:
+    """Per document, the characters of each class bit, from a (document, class byte)
+    histogram: each bit summed over the class bytes that hold it."""
     members = np.arange(128)
-    for bit in (SPACE, LETTER, UPPER, CASED, NUMBER, SYMBOL, UNSPACED):
-        out[bit] = hist[:, (members & bit) > 0].sum(axis=1).astype(np.float64)
-    out[0] = lengths.astype(np.float64)
-    return out
+    return {bit: hist[:, (members & bit) > 0].sum(axis=1).astype(np.float64)
+            for bit in (SPACE, LETTER, UPPER, CASED, NUMBER, SYMBOL, UNSPACED)}
 
 
 def char_counts_utf8(buf: Utf8Buffer, decoded: tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -256,19 +265,10 @@ def char_counts_utf8(buf: Utf8Buffer, decoded: tuple[np.ndarray, np.ndarray, np.
     classes = _BYTE_CLASS.take(data)  # ASCII: its class; other bytes: _NOT_A_CHAR
     lead, _size, cps = decoded
     if len(lead):
-        got = _CLASS[cps]
-        unknown = got == 255
-        if unknown.any():
-            for cp in np.unique(cps[unknown]).tolist():
-                _CLASS[cp] = _classify(cp)
-            got = _CLASS[cps]
-        classes[lead] = got
+        classes[lead] = _classes_of(cps)
     doc = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
     hist = np.bincount(doc * 129 + classes, minlength=n * 129).reshape(n, 129)[:, :128]
-    out = {}
-    members = np.arange(128)
-    for bit in (SPACE, LETTER, UPPER, CASED, NUMBER, SYMBOL, UNSPACED):
-        out[bit] = hist[:, (members & bit) > 0].sum(axis=1).astype(np.float64)
+    out = _class_sums(hist)
     out[0] = hist.sum(axis=1).astype(np.float64)
     return out
 
