@@ -110,6 +110,9 @@ def normalize_lang(value: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Term:
+    """One entry of the shipped word lists: its text, the lists holding it (LDNOOBW, Surge
+    AI's profanity list; docs/toxicity.md), and Surge's severity label and 1-3 rating."""
+
     text: str
     lists: tuple[str, ...]
     severity: str  # mild | strong | severe | unrated
